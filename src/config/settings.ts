@@ -1,0 +1,92 @@
+/**
+ * Typed settings, produced from the environment (and `.env`) by `loadSettings`
+ * in `./index.ts`. Only the composition root and the CLI entry read the
+ * environment; every other module receives the slice of settings it needs.
+ */
+export type AppEnv = 'local' | 'staging' | 'production';
+export type DnsProviderName = 'route53' | 'rfc2136' | 'cloudflare';
+export type SecretsProviderName = 'aws' | 'file';
+export type CertificateKeyType = 'rsa2048' | 'rsa3072' | 'rsa4096' | 'ec256' | 'ec384';
+
+export interface Settings {
+  appEnv: AppEnv;
+  /** The API key (`API_KEY`, alias `FLASK_SECRET_KEY`); undefined outside production when unset. */
+  apiKey: string | undefined;
+  port: number;
+  host: string;
+  database: {
+    /** Normalised URL: `file:<path>` for SQLite, `postgresql://...` for PostgreSQL. */
+    url: string;
+    provider: 'sqlite' | 'postgresql';
+  };
+  aws: {
+    region: string;
+    /** Both set, or both undefined (then the SDK's default chain applies). */
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+    route53Endpoint: string | undefined;
+    secretsManagerEndpoint: string | undefined;
+  };
+  fastly: {
+    apiToken: string | undefined;
+    tlsConfigurationId: string | undefined;
+    apiUrl: string;
+  };
+  acme: {
+    directoryUrl: string;
+    accountKeySecretName: string | undefined;
+    /** Inline key (JWK JSON or PEM); undefined when unset, empty or `{}`. */
+    accountKeyInline: string | undefined;
+    email: string | undefined;
+    profile: string | undefined;
+    keyType: CertificateKeyType;
+    /** New orders allowed per account in any 3 hours. */
+    orderBudget: number;
+  };
+  slack: {
+    enabled: boolean;
+    /** Resolved webhook URL: SLACK_WEBHOOK_URL, else built from workspace id + key. */
+    webhookUrl: string | undefined;
+    botToken: string | undefined;
+  };
+  webhook: {
+    url: string | undefined;
+    secret: string | undefined;
+  };
+  pemSecretBasePath: string;
+  renewal: {
+    /** RENEWAL_WINDOW_DAYS; `explicit` is true when the variable was set. */
+    windowDays: number;
+    windowExplicit: boolean;
+  };
+  excludedDomains: string[];
+  maxDomainsPerRun: number;
+  concurrency: number;
+  dns: {
+    provider: DnsProviderName;
+    rfc2136: {
+      nameserver: string | undefined;
+      tsigKey: string | undefined;
+      tsigSecret: string | undefined;
+      tsigAlgorithm: string;
+    };
+    cloudflare: {
+      apiToken: string | undefined;
+      apiUrl: string;
+    };
+    /** `host:port` resolvers for the propagation check; empty means authoritative nameservers. */
+    resolvers: string[];
+    propagationTimeoutSeconds: number;
+    propagationCheck: boolean;
+  };
+  secrets: {
+    provider: SecretsProviderName;
+    dir: string;
+  };
+  probe: {
+    host: string | undefined;
+    port: number;
+  };
+  runTimeoutSeconds: number;
+  schedule: string | undefined;
+}
