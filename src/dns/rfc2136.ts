@@ -1,0 +1,201 @@
+/**
+ * RFC2136 dynamic updates, signed with TSIG, sent to the zone's primary.
+ *
+ * Configuration follows lego's rfc2136 provider (RFC2136_NAMESERVER,
+ * RFC2136_TSIG_KEY, RFC2136_TSIG_SECRET, RFC2136_TSIG_ALGORITHM). The zone
+ * handle is the zone name.
+ */
+import * as dnsPacket from 'dns-packet';
+import type { Answer } from 'dns-packet';
+import type { Logger } from '../logger.js';
+import { DnsProviderError, type DnsProvider } from './provider.js';
+import { withRetry, type RetryPolicy } from './retry.js';
+import { createTsigKey, signMessage, TsigError, verifyMessage, type TsigKey } from './tsig.js';
+import {
+  ancestorsOf,
+  decodeResponse,
+  DnsTransportError,
+  exchangeTcp,
+  formatServer,
+  isInZone,
+  newMessageId,
+  normalizeName,
+  parseServer,
+  query,
+  txtChunks,
+  txtValuesAt,
+  type DnsResponse,
+  type DnsServer,
+} from './wire.js';
+
+export interface Rfc2136Config {
+  /** `host:port` of the primary that accepts updates (port 53 when omitted). */
+  nameserver: string;
+  tsigKeyName: string;
+  /** Base64, as `tsig-keygen` prints it. */
+  tsigSecret: string;
+  /** Default `hmac-sha256.`; also hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1. */
+  tsigAlgorithm?: string;
+  /** TTL of the TXT records written. Default 60 s. */
+  ttl?: number;
+  /** Timeout of one exchange with the nameserver. Default 10 s. */
+  timeoutMs?: number;
+  /** Attempts in total for SERVFAIL and network errors. Default 3. */
+  attempts?: number;
+}
+
+const OPCODE_UPDATE = 5 << 11;
+
+/** SERVFAIL means "try again"; every other error rcode is a definite answer. */
+class RetryableRcode extends Error {}
+
+export class Rfc2136Provider implements DnsProvider {
+  readonly name = 'rfc2136';
+  private readonly server: DnsServer;
+  private readonly key: TsigKey;
+  private readonly ttl: number;
+  private readonly timeoutMs: number;
+  private readonly retry: RetryPolicy;
+
+  constructor(
+    config: Rfc2136Config,
+    private readonly logger: Logger,
+  ) {
+    try {
+      this.server = parseServer(config.nameserver);
+      this.key = createTsigKey(config.tsigKeyName, config.tsigSecret, config.tsigAlgorithm ?? 'hmac-sha256.');
+    } catch (error) {
+      throw new DnsProviderError(`RFC2136 configuration: ${(error as Error).message}`);
+    }
+    this.ttl = config.ttl ?? 60;
+    this.timeoutMs = config.timeoutMs ?? 10_000;
+    this.retry = { attempts: config.attempts ?? 3, baseDelayMs: 200, maxDelayMs: 2_000 };
+  }
+
+  async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    const updates: Answer[] = [this.deleteRrset(fqdn)];
+    for (const value of new Set(values)) {
+      updates.push({ type: 'TXT', name: normalizeName(fqdn), class: 'IN', ttl: this.ttl, data: txtChunks(value) });
+    }
+    await this.update(zone, fqdn, updates);
+  }
+
+  async removeTxt(zone: string, fqdn: string): Promise<void> {
+    // Deleting an RRset that does not exist is a no-op for the server (RFC 2136 §3.4.2.3).
+    await this.update(zone, fqdn, [this.deleteRrset(fqdn)]);
+  }
+
+  async listTxt(_zone: string, fqdn: string): Promise<string[]> {
+    const response = await this.ask(fqdn, 'TXT');
+    if (response.rcode === 'NXDOMAIN') return [];
+    if (response.rcode !== 'NOERROR') {
+      throw new DnsProviderError(`RFC2136: TXT query for ${fqdn} at ${formatServer(this.server)} answered ${response.rcode}`);
+    }
+    return txtValuesAt(response.packet.answers, fqdn);
+  }
+
+  /**
+   * Asks the nameserver for the SOA of each ancestor, lowest first. An answer
+   * in the zone names its apex either in the answer (the name is the apex) or
+   * in the authority section (the name is below it); a server that does not
+   * serve the name answers REFUSED (or not authoritatively).
+   */
+  async findZone(fqdn: string): Promise<string | undefined> {
+    for (const candidate of ancestorsOf(fqdn)) {
+      const response = await this.ask(candidate, 'SOA');
+      if (!response.authoritative || (response.rcode !== 'NOERROR' && response.rcode !== 'NXDOMAIN')) continue;
+      const soa = [...(response.packet.answers ?? []), ...(response.packet.authorities ?? [])].find(
+        (a) => a.type === 'SOA' && isInZone(fqdn, a.name),
+      );
+      if (soa) return normalizeName(soa.name);
+    }
+    return undefined;
+  }
+
+  private deleteRrset(fqdn: string): Answer {
+    // Class ANY, TTL 0, empty RDATA: "delete an RRset" (RFC 2136 §2.5.2).
+    return { type: 'TXT', name: normalizeName(fqdn), class: 'ANY', ttl: 0, data: [] };
+  }
+
+  private async update(zone: string, fqdn: string, updates: Answer[]): Promise<void> {
+    const zoneName = normalizeName(zone);
+    if (!isInZone(fqdn, zoneName)) throw new DnsProviderError(`RFC2136: ${fqdn} is not inside zone ${zoneName}`);
+    const started = performance.now();
+    await this.withRetries(`update of ${fqdn}`, async () => {
+      // Zone section (encoded as the question): the zone's SOA. Update section (encoded as authorities).
+      const message = dnsPacket.encode({
+        type: 'query',
+        id: newMessageId(),
+        flags: OPCODE_UPDATE,
+        questions: [{ type: 'SOA', name: zoneName, class: 'IN' }],
+        authorities: updates,
+      });
+      const signed = signMessage(message, this.key);
+      const raw = await exchangeTcp(this.server, signed.message, this.timeoutMs);
+      const response = decodeResponse(raw);
+      this.checkSignature(raw, signed.mac, response, fqdn);
+      if (response.rcode === 'SERVFAIL') throw new RetryableRcode(`SERVFAIL from ${formatServer(this.server)}`);
+      if (response.rcode !== 'NOERROR') {
+        throw new DnsProviderError(
+          `RFC2136 update of ${fqdn} in zone ${zoneName} was answered ${response.rcode} by ${formatServer(this.server)}` +
+            hintFor(response.rcode, this.key.name),
+        );
+      }
+    });
+    this.logger.debug(
+      { fqdn, zone: zoneName, records: updates.length - 1, ms: Math.round(performance.now() - started) },
+      'rfc2136 update applied',
+    );
+  }
+
+  /** The answer must be signed with our key over our MAC (RFC 8945 §5.3), or be an unsigned refusal. */
+  private checkSignature(raw: Buffer, requestMac: Buffer, response: DnsResponse, fqdn: string): void {
+    try {
+      verifyMessage(raw, this.key, { requestMac });
+    } catch (error) {
+      if (!(error instanceof TsigError)) throw error;
+      // A server that rejects the key or does not know the zone answers without a signature;
+      // its rcode (NOTAUTH, REFUSED, NOTZONE) is then the more useful message.
+      if (error.code === 'UNSIGNED' && response.rcode !== 'NOERROR' && response.rcode !== 'SERVFAIL') return;
+      throw new DnsProviderError(
+        `RFC2136 update of ${fqdn}: TSIG ${error.code} with key "${this.key.name}" (${error.message}); ` +
+          'check RFC2136_TSIG_KEY, RFC2136_TSIG_SECRET and RFC2136_TSIG_ALGORITHM, and the clock',
+      );
+    }
+  }
+
+  private ask(name: string, type: 'TXT' | 'SOA'): Promise<DnsResponse> {
+    return this.withRetries(`${type} query for ${name}`, async () => {
+      const response = await query(this.server, name, type, { timeoutMs: this.timeoutMs, transport: 'tcp' });
+      if (response.rcode === 'SERVFAIL') throw new RetryableRcode(`SERVFAIL from ${formatServer(this.server)}`);
+      return response;
+    });
+  }
+
+  private async withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetry(fn, {
+        policy: this.retry,
+        classify: (error) => ({ retry: error instanceof DnsTransportError || error instanceof RetryableRcode }),
+        onRetry: (error, attempt, delayMs) =>
+          this.logger.warn({ what, attempt, delayMs, err: (error as Error).message }, 'rfc2136: retrying'),
+      });
+    } catch (error) {
+      if (error instanceof DnsProviderError) throw error;
+      throw new DnsProviderError(`RFC2136 ${what} failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+function hintFor(rcode: string, keyName: string): string {
+  switch (rcode) {
+    case 'REFUSED':
+      return ` (the server's update-policy does not allow key "${keyName}" to change this name)`;
+    case 'NOTAUTH':
+      return ' (the server is not authoritative for the zone, or rejected the TSIG key)';
+    case 'NOTZONE':
+      return ' (the name is not inside the zone)';
+    default:
+      return '';
+  }
+}
