@@ -1,0 +1,101 @@
+/**
+ * When to renew, when to ask ARI again, and how long to wait after a failure.
+ * Pure functions: every "now" and every random draw is an argument.
+ */
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+const DAY_MS = 24 * HOUR_MS;
+
+/** Certificates shorter than this renew at half their lifetime instead of a third. */
+const SHORT_LIVED_MS = 10 * DAY_MS;
+
+export interface RenewalTimeInput {
+  /** Unknown for certificates known only from the database (`tls_exp_date`). */
+  notBefore: Date | undefined;
+  notAfter: Date;
+  /** RENEWAL_WINDOW_DAYS. */
+  windowDays: number;
+  /** True when RENEWAL_WINDOW_DAYS was set explicitly. */
+  windowExplicit: boolean;
+}
+
+/**
+ * The time a certificate becomes due for renewal when no ARI window applies.
+ *
+ * - RENEWAL_WINDOW_DAYS set explicitly: that many days before expiry, but never
+ *   more than half the lifetime (a 6-day certificate with a 15-day window would
+ *   otherwise be due the moment it is issued).
+ * - Otherwise, by lifetime fraction (what Let's Encrypt recommends): when a third
+ *   of the lifetime remains, or half of it for certificates shorter than 10 days.
+ * - Without a notBefore there is no lifetime to take a fraction of: the fixed
+ *   window applies (the seed's behaviour).
+ */
+export function renewalTime(input: RenewalTimeInput): Date {
+  const notAfterMs = input.notAfter.getTime();
+  const windowMs = Math.max(0, input.windowDays) * DAY_MS;
+  if (!input.notBefore) return new Date(notAfterMs - windowMs);
+
+  const lifetimeMs = Math.max(0, notAfterMs - input.notBefore.getTime());
+  if (input.windowExplicit) return new Date(notAfterMs - Math.min(windowMs, lifetimeMs / 2));
+  const remainingFraction = lifetimeMs < SHORT_LIVED_MS ? 1 / 2 : 1 / 3;
+  return new Date(notAfterMs - lifetimeMs * remainingFraction);
+}
+
+/** Whether a certificate is due now by `renewalTime`. */
+export function isRenewalDue(input: RenewalTimeInput, now: Date): boolean {
+  return renewalTime(input).getTime() <= now.getTime();
+}
+
+export interface RenewalWindow {
+  start: Date;
+  end: Date;
+}
+
+/**
+ * RFC 9773 §4.2: a uniformly random time inside the suggested window; a chosen
+ * time already in the past (including any window that has already ended) means
+ * now. `random` returns a number in [0, 1).
+ */
+export function ariRenewalTime(window: RenewalWindow, random: () => number, now: Date): Date {
+  const start = window.start.getTime();
+  const end = window.end.getTime();
+  if (end < now.getTime()) return new Date(now.getTime());
+  const chosen = start + Math.max(0, Math.min(1, random())) * Math.max(0, end - start);
+  return new Date(Math.max(chosen, now.getTime()));
+}
+
+/** No more than twice a day. */
+export const ARI_MIN_CHECK_INTERVAL_MS = 12 * HOUR_MS;
+/** RFC 9773 §4.3: Retry-After values over a day are treated as one day. */
+export const ARI_MAX_CHECK_INTERVAL_MS = DAY_MS;
+
+/**
+ * When to fetch a certificate's RenewalInfo again.
+ *
+ * Rule: next = now + clamp(Retry-After, 12 h, 24 h); without Retry-After, 12 h.
+ * - Never sooner than Retry-After (RFC 9773 §4.3: it is the earliest time to ask).
+ * - Never more than twice a day, even if the server asks for more: our runs are
+ *   scheduled, and a twice-daily check already satisfies Let's Encrypt's guidance.
+ * - Never later than a day, so a window the CA moves (e.g. before a mass
+ *   revocation) is seen within 24 hours, as §4.3 suggests for long Retry-After values.
+ */
+export function nextAriCheck(now: Date, retryAfterSeconds: number | undefined): Date {
+  const requestedMs = retryAfterSeconds !== undefined && Number.isFinite(retryAfterSeconds) ? retryAfterSeconds * 1000 : 0;
+  const intervalMs = Math.min(ARI_MAX_CHECK_INTERVAL_MS, Math.max(ARI_MIN_CHECK_INTERVAL_MS, requestedMs));
+  return new Date(now.getTime() + intervalMs);
+}
+
+const BACKOFF_STEPS_MS = [MINUTE_MS, 10 * MINUTE_MS, 100 * MINUTE_MS, DAY_MS] as const;
+
+/**
+ * Delay before retrying a domain after `failureCount` consecutive failures:
+ * 1 min, 10 min, 100 min, then 24 h, each with ±10 % jitter so that domains
+ * that failed together do not retry together. `random` returns a number in [0, 1).
+ */
+export function backoffDelay(failureCount: number, random: () => number): number {
+  if (failureCount <= 0) return 0;
+  const base = BACKOFF_STEPS_MS[Math.min(failureCount, BACKOFF_STEPS_MS.length) - 1] as number;
+  const jitter = 0.9 + 0.2 * Math.max(0, Math.min(1, random()));
+  return Math.round(base * jitter);
+}
