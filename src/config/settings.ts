@@ -7,6 +7,7 @@ export type AppEnv = 'local' | 'staging' | 'production';
 export type DnsProviderName = 'route53' | 'rfc2136' | 'cloudflare';
 export type SecretsProviderName = 'aws' | 'file';
 export type CertificateKeyType = 'rsa2048' | 'rsa3072' | 'rsa4096' | 'ec256' | 'ec384';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Settings {
   appEnv: AppEnv;
@@ -14,6 +15,8 @@ export interface Settings {
   apiKey: string | undefined;
   port: number;
   host: string;
+  /** LOG_LEVEL (pino level), default `info`. */
+  logLevel: LogLevel;
   database: {
     /** Normalised URL: `file:<path>` for SQLite, `postgresql://...` for PostgreSQL. */
     url: string;
