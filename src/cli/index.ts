@@ -1,0 +1,322 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, loadSettingsFromProcess } from '../config/index.js';
+import type { Settings } from '../config/settings.js';
+import { compose, type Components } from '../composition.js';
+import { applyMigrations } from '../db/migrate.js';
+import { createLogger } from '../logger.js';
+import { validateDomainName } from '../http/validate.js';
+import { DomainBusyError, DomainNotFoundError } from '../orchestrator/orchestrator.js';
+import type { RunDocument } from '../orchestrator/runs.js';
+import { AcmeIssuer } from '../certificates/acme.js';
+import { createSecretsStore } from '../secrets/index.js';
+import { createOutput, isoOrDash, table, type Output } from './output.js';
+import { parseDomainCsv } from './csv.js';
+import { runServe } from './serve.js';
+
+/** Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2,
+  ) {
+    super(message);
+  }
+}
+
+function settingsOrExit(): Settings {
+  try {
+    return loadSettingsFromProcess();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      throw new CliError(`Invalid configuration:\n${error.problems.map((p) => `  - ${p}`).join('\n')}`, 2);
+    }
+    throw error;
+  }
+}
+
+/** Components with logs kept off stdout (stderr, warnings only) so output stays clean. */
+async function withComponents<T>(work: (c: Components) => Promise<T>): Promise<T> {
+  const settings = settingsOrExit();
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr as unknown as never });
+  const components = await compose(settings, { logger });
+  try {
+    return await work(components);
+  } finally {
+    await components.close();
+  }
+}
+
+function domainArg(input: string): string {
+  const valid = validateDomainName(input);
+  if (!valid.ok) throw new CliError(`Invalid domain name ${JSON.stringify(input.slice(0, 300))}: ${valid.reason}`, 2);
+  return valid.value;
+}
+
+function printRun(out: Output, doc: RunDocument): void {
+  const rows = doc.results.map((r) => [r.domain, r.certificateStatus, r.outcome, r.notAfter ?? '-', [...r.errors, ...r.messages].join('; ').slice(0, 120)]);
+  const human = [
+    `Run ${doc.runId}: ${doc.status}${doc.testmode ? ' (testmode)' : ''}`,
+    rows.length ? table(['DOMAIN', 'CERT', 'OUTCOME', 'NOT AFTER', 'DETAIL'], rows) : 'No certificates needed, none currently due for renewal',
+  ].join('\n');
+  out.print(human, doc);
+  if (doc.status === 'partial' || doc.status === 'failed') throw new CliError(`Run ${doc.status}: see the errors above`, 1);
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('autotls')
+    .description("Keeps your domains covered by Let's Encrypt certificates on Fastly.")
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const json = new Option('--json', 'print JSON instead of text');
+
+  program
+    .command('migrate')
+    .description('apply database migrations')
+    .addOption(json)
+    .action(async (opts: { json?: boolean }) => {
+      const settings = settingsOrExit();
+      const out = createOutput(Boolean(opts.json));
+      const logger = createLogger({ level: 'warn', destination: process.stderr as unknown as never });
+      const result = await out.progress('Applying migrations', applyMigrations(settings.database.url, settings.database.provider, logger));
+      out.print(
+        result.applied.length ? `Applied: ${result.applied.join(', ')}` : `Database schema is up to date (${result.alreadyApplied.length} migrations applied)`,
+        result,
+      );
+    });
+
+  program.command('serve').description('start the HTTP service').action(async () => {
+    await runServe();
+    await new Promise(() => undefined); // runs until a signal stops it
+  });
+
+  program
+    .command('process')
+    .description('run the renewal flow once for every eligible domain, as /process does')
+    .option('--testmode', 'run everything except the Fastly upload')
+    .addOption(json)
+    .action(async (opts: { testmode?: boolean; json?: boolean }) => {
+      const out = createOutput(Boolean(opts.json));
+      await withComponents(async (c) => {
+        const run = await c.orchestrator.startProcess(Boolean(opts.testmode) || c.settings.appEnv !== 'production');
+        printRun(out, await out.progress('Processing domains', run.done));
+      });
+    });
+
+  program
+    .command('single')
+    .description('run the flow for one domain, as /single/<domain> does')
+    .argument('<domain>', 'a domain from the domains table')
+    .option('--testmode', 'run everything except the Fastly upload')
+    .addOption(json)
+    .action(async (input: string, opts: { testmode?: boolean; json?: boolean }) => {
+      const domain = domainArg(input);
+      const out = createOutput(Boolean(opts.json));
+      await withComponents(async (c) => {
+        try {
+          const run = await c.orchestrator.startSingle(domain, Boolean(opts.testmode) || c.settings.appEnv !== 'production');
+          printRun(out, await out.progress(`Processing ${domain}`, run.done));
+        } catch (error) {
+          if (error instanceof DomainNotFoundError || error instanceof DomainBusyError) throw new CliError(error.message, 1);
+          throw error;
+        }
+      });
+    });
+
+  const domains = program.command('domains').description('manage the domains table');
+  domains
+    .command('add')
+    .description('add a domain')
+    .argument('<name>', 'domain name, e.g. example.com')
+    .requiredOption('--zone-id <id>', 'DNS zone: Route53 hosted-zone id, Cloudflare zone id, or RFC2136 zone name')
+    .addOption(json)
+    .action(async (input: string, opts: { zoneId: string; json?: boolean }) => {
+      const name = domainArg(input);
+      if (!opts.zoneId.trim() || /[\p{Cc}\s]/u.test(opts.zoneId) || opts.zoneId.length > 255) throw new CliError('--zone-id must be a non-empty identifier without whitespace', 2);
+      const out = createOutput(Boolean(opts.json));
+      await withComponents(async (c) => {
+        const existing = await c.database.client.domain.findUnique({ where: { name } });
+        if (existing) throw new CliError(`Domain ${name} already exists (zone ${existing.zoneId ?? '-'})`, 1);
+        const row = await c.database.client.domain.create({ data: { name, tld: tldOf(name), zoneId: opts.zoneId, owned: true } });
+        out.print(`Added ${name} (zone ${opts.zoneId})`, { id: row.id, name, zoneId: opts.zoneId });
+      });
+    });
+
+  domains
+    .command('list')
+    .description('list domains')
+    .addOption(json)
+    .action(async (opts: { json?: boolean }) => {
+      const out = createOutput(Boolean(opts.json));
+      await withComponents(async (c) => {
+        const rows = await c.database.client.domain.findMany({ orderBy: { name: 'asc' } });
+        out.print(
+          table(
+            ['DOMAIN', 'ZONE', 'STATUS', 'OWNED', 'ISSUER', 'EXPIRES'],
+            rows.map((d) => [d.name, d.zoneId ?? '-', d.status ?? '-', d.owned ? 'yes' : 'no', d.tlsIssuer ?? '-', isoOrDash(d.tlsExpDate)]),
+          ),
+          rows.map((d) => ({ name: d.name, zoneId: d.zoneId, status: d.status, owned: d.owned, tlsIssuer: d.tlsIssuer, tlsExpDate: d.tlsExpDate })),
+        );
+      });
+    });
+
+  domains
+    .command('import')
+    .description('import domains from a CSV file with a header row: name,zone_id[,status]')
+    .argument('<file>', 'CSV file')
+    .option('--skip-invalid', 'import the valid rows even when some are invalid')
+    .addOption(json)
+    .action(async (file: string, opts: { skipInvalid?: boolean; json?: boolean }) => {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        throw new CliError(`Cannot read ${file}`, 2);
+      }
+      const { rows, problems } = parseDomainCsv(text);
+      const out = createOutput(Boolean(opts.json));
+      if (problems.length > 0 && !opts.skipInvalid) {
+        const detail = problems.map((p) => `  line ${p.line}: ${p.message}`).join('\n');
+        throw new CliError(`${problems.length} invalid row(s) in ${file}; nothing was imported (use --skip-invalid to import the rest):\n${detail}`, 2);
+      }
+      await withComponents(async (c) => {
+        const db = c.database.client;
+        const result = await out.progress(
+          `Importing ${rows.length} domains`,
+          db.$transaction(async (tx) => {
+            let added = 0;
+            let updated = 0;
+            for (const row of rows) {
+              const existing = await tx.domain.findUnique({ where: { name: row.name } });
+              if (existing) {
+                await tx.domain.update({ where: { name: row.name }, data: { zoneId: row.zoneId, status: row.status } });
+                updated++;
+              } else {
+                await tx.domain.create({ data: { name: row.name, tld: tldOf(row.name), zoneId: row.zoneId, status: row.status, owned: true } });
+                added++;
+              }
+            }
+            return { added, updated };
+          }),
+        );
+        out.print(
+          `Imported ${rows.length} domain(s): ${result.added} added, ${result.updated} updated${problems.length ? `; skipped ${problems.length} invalid row(s): ${problems.map((p) => `line ${p.line} (${p.message})`).join(', ')}` : ''}`,
+          { ...result, skipped: problems },
+        );
+      });
+    });
+
+  program
+    .command('status')
+    .description('domains with issuer, expiry, next renewal, last outcome and backoff')
+    .addOption(json)
+    .action(async (opts: { json?: boolean }) => {
+      const out = createOutput(Boolean(opts.json));
+      await withComponents(async (c) => {
+        const rows = await c.database.client.domain.findMany({ orderBy: { tlsExpDate: 'asc' }, include: { state: true } });
+        const data = rows.map((d) => ({
+          domain: d.name,
+          issuer: d.tlsIssuer,
+          expires: d.tlsExpDate,
+          nextRenewal: d.state?.nextRenewalAt ?? null,
+          phase: d.state?.phase ?? null,
+          lastOutcome: d.state?.lastOutcome ?? null,
+          failures: d.state?.failureCount ?? 0,
+          backoffUntil: d.state?.backoffUntil ?? null,
+          lastError: d.state?.lastError ?? null,
+        }));
+        out.print(
+          table(
+            ['DOMAIN', 'ISSUER', 'EXPIRES', 'NEXT RENEWAL', 'LAST OUTCOME', 'BACKOFF'],
+            data.map((d) => [d.domain, d.issuer ?? '-', isoOrDash(d.expires), isoOrDash(d.nextRenewal), d.lastOutcome ?? '-', d.backoffUntil ? `${d.failures} failure(s), until ${isoOrDash(d.backoffUntil)}` : '-']),
+          ),
+          data,
+        );
+      });
+    });
+
+  const account = program.command('account').description('ACME account');
+  account
+    .command('create')
+    .description('register an ACME account and store its key under LE_ACCOUNT_KEY_SECRET_NAME')
+    .requiredOption('--email <email>', 'contact address')
+    .option('--eab-kid <kid>', 'External Account Binding key id (CAs that require it)')
+    .option('--eab-hmac <key>', 'External Account Binding HMAC key (base64url)')
+    .addOption(json)
+    .action(async (opts: { email: string; eabKid?: string; eabHmac?: string; json?: boolean }) => {
+      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(opts.email)) throw new CliError(`--email ${JSON.stringify(opts.email)} is not an email address`, 2);
+      if (Boolean(opts.eabKid) !== Boolean(opts.eabHmac)) throw new CliError('--eab-kid and --eab-hmac go together', 2);
+      const settings = settingsOrExit();
+      const out = createOutput(Boolean(opts.json));
+      const logger = createLogger({ level: 'warn', destination: process.stderr as unknown as never });
+      const secretName = settings.acme.accountKeySecretName;
+      if (!secretName) throw new CliError('Set LE_ACCOUNT_KEY_SECRET_NAME to the secret that should hold the new account key', 2);
+      const secrets = createSecretsStore(settings, logger);
+      if (await secrets.get(secretName)) throw new CliError(`Secret ${secretName} already holds an account key; refusing to overwrite it`, 1);
+      const registered = await out.progress(
+        'Registering the ACME account',
+        AcmeIssuer.register({
+          directoryUrl: settings.acme.directoryUrl,
+          email: opts.email,
+          eab: opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : undefined,
+        }),
+      );
+      await secrets.put(secretName, JSON.stringify(registered.accountKeyJwk), { Application: 'autotls', Purpose: 'acme-account-key' });
+      out.print(`Registered ${registered.accountUrl}\nAccount key stored in secret ${secretName}`, { accountUrl: registered.accountUrl, secretName });
+    });
+
+  const fastly = program.command('fastly').description('Fastly Platform TLS utilities');
+  fastly
+    .command('certs')
+    .description('list Fastly bulk certificates')
+    .addOption(json)
+    .action(async (opts: { json?: boolean }) => {
+      const out = createOutput(Boolean(opts.json));
+      await withComponents(async (c) => {
+        if (!c.fastly) throw new CliError('FASTLY_API_TOKEN is not set', 2);
+        const certs = await out.progress('Listing certificates', c.fastly.listBulkCertificates());
+        out.print(table(['ID', 'DOMAINS', 'NOT AFTER'], certs.map((x) => [x.id, x.domains.join(' '), isoOrDash(x.notAfter)])), certs);
+      });
+    });
+  fastly
+    .command('cleanup-keys')
+    .description('delete Fastly private keys that no certificate uses')
+    .option('--dry-run', 'only list what would be deleted')
+    .addOption(json)
+    .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+      const out = createOutput(Boolean(opts.json));
+      await withComponents(async (c) => {
+        if (!c.fastly) throw new CliError('FASTLY_API_TOKEN is not set', 2);
+        const keys = await out.progress('Cleaning up keys', c.fastly.deleteUnusedPrivateKeys({ dryRun: Boolean(opts.dryRun) }));
+        const verb = opts.dryRun ? 'Would delete' : 'Deleted';
+        out.print(`${verb} ${keys.length} unused private key(s)${keys.length ? `:\n${keys.map((k) => `  ${k.id} ${k.name}`).join('\n')}` : ''}`, { dryRun: Boolean(opts.dryRun), keys });
+      });
+    });
+  return program;
+}
+
+function tldOf(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (error instanceof CliError) {
+      process.stderr.write(`${error.message}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}

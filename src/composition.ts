@@ -1,0 +1,226 @@
+import { createHash } from 'node:crypto';
+import type { Settings } from './config/settings.js';
+import { createLogger, type Logger } from './logger.js';
+import { systemClock, type Clock } from './clock.js';
+import { Metrics } from './metrics.js';
+import { openDatabase, type Database } from './db/client.js';
+import { applyMigrations } from './db/migrate.js';
+import { createDnsProvider, createChallengePublisher } from './dns/index.js';
+import type { DnsProvider } from './dns/provider.js';
+import type { ChallengePublisher } from './dns/challenge.js';
+import { createSecretsStore } from './secrets/index.js';
+import type { SecretsStore } from './secrets/provider.js';
+import { createFastlyTls, type FastlyTls } from './storage/fastly.js';
+import { createNotifier } from './notify/index.js';
+import type { Notifier } from './notify/notifier.js';
+import { AcmeIssuer, accountKeyFromSecret } from './certificates/acme.js';
+import { OrderBudget } from './certificates/budget.js';
+import { isRenewalDue } from './certificates/renewal-policy.js';
+import { probeLiveCertificate } from './domains/probe.js';
+import { DomainRepository } from './domains/repository.js';
+import { DomainStateStore } from './domains/state.js';
+import { DomainFlow, type Probe } from './orchestrator/domain-flow.js';
+import { Orchestrator, newInstanceId } from './orchestrator/orchestrator.js';
+import { RunStore } from './orchestrator/runs.js';
+import { secretValues } from './config/index.js';
+
+/**
+ * The composition root: the one place that reads settings and wires concrete
+ * plugins behind their interfaces. The HTTP service, the CLI and the tests all
+ * build AutoTLS through here.
+ */
+export interface Components {
+  settings: Settings;
+  logger: Logger;
+  clock: Clock;
+  database: Database;
+  metrics: Metrics;
+  notifier: Notifier;
+  secrets: SecretsStore;
+  dns: DnsProvider;
+  publisher: ChallengePublisher;
+  fastly: FastlyTls | undefined;
+  repository: DomainRepository;
+  state: DomainStateStore;
+  runs: RunStore;
+  orchestrator: Orchestrator;
+  instanceId: string;
+  /** The connected ACME client (connects on first use). */
+  issuer(): Promise<AcmeIssuer>;
+  close(): Promise<void>;
+}
+
+export interface ComposeOptions {
+  logger?: Logger;
+  clock?: Clock;
+  instanceId?: string;
+  random?: () => number;
+  /** Apply migrations first (default true). */
+  migrate?: boolean;
+  /** Overrides for tests (fault injection). */
+  overrides?: { dns?: DnsProvider; publisher?: ChallengePublisher; probe?: Probe };
+  leaseTtlSeconds?: number;
+}
+
+export function createAppLogger(settings: Settings): Logger {
+  return createLogger({ level: settings.logLevel, secrets: secretValues(settings) });
+}
+
+export async function compose(settings: Settings, options: ComposeOptions = {}): Promise<Components> {
+  const logger = options.logger ?? createAppLogger(settings);
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const instanceId = options.instanceId ?? newInstanceId();
+  if (options.migrate ?? true) await applyMigrations(settings.database.url, settings.database.provider, logger);
+  const database = openDatabase(settings.database.url, settings.database.provider);
+  const db = database.client;
+  const metrics = new Metrics();
+  const notifier = createNotifier(settings, logger);
+  const secrets = createSecretsStore(settings, logger);
+  const dns = options.overrides?.dns ?? createDnsProvider(settings, logger);
+  const publisher = options.overrides?.publisher ?? createChallengePublisher(settings, dns, logger);
+  const fastly = settings.fastly.apiToken
+    ? createFastlyTls({ apiToken: settings.fastly.apiToken, apiUrl: settings.fastly.apiUrl, logger, allowUntrustedRoot: settings.fastly.allowUntrustedRoot })
+    : undefined;
+  const repository = new DomainRepository(db, settings.database.provider, clock);
+  const state = new DomainStateStore(db, clock);
+  const runs = new RunStore(db, clock);
+
+  let accountKeyPem: Promise<string> | undefined;
+  const accountKey = (): Promise<string> => {
+    accountKeyPem ??= loadAccountKey(settings, secrets).catch((error: unknown) => {
+      accountKeyPem = undefined;
+      throw error;
+    });
+    return accountKeyPem;
+  };
+  let issuerPromise: Promise<AcmeIssuer> | undefined;
+  const issuer = (): Promise<AcmeIssuer> => {
+    issuerPromise ??= accountKey()
+      .then((pem) =>
+        AcmeIssuer.connect({
+          directoryUrl: settings.acme.directoryUrl,
+          accountKeyPem: pem,
+          logger,
+          clock,
+          onRequest: (endpoint, status) => metrics.acmeRequests.inc({ endpoint, status: String(status) }),
+        }),
+      )
+      .catch((error: unknown) => {
+        issuerPromise = undefined;
+        throw error;
+      });
+    return issuerPromise;
+  };
+  let budgetPromise: Promise<OrderBudget> | undefined;
+  const budget = (): Promise<OrderBudget> => {
+    budgetPromise ??= accountKey().then((pem) => new OrderBudget(db, clock, accountId(pem), settings.acme.orderBudget));
+    return budgetPromise;
+  };
+
+  const probe: Probe =
+    options.overrides?.probe ??
+    ((domain, tlsIssuer) =>
+      probeLiveCertificate({
+        domain,
+        host: settings.probe.host,
+        port: settings.probe.port,
+        timeoutMs: 5000,
+        tlsIssuer,
+        isDue: (notBefore, notAfter) =>
+          isRenewalDue({ notBefore, notAfter, windowDays: settings.renewal.windowDays, windowExplicit: settings.renewal.windowExplicit }, clock.now()),
+      }));
+
+  const flow = new DomainFlow({
+    repository,
+    state,
+    secrets,
+    fastly,
+    publisher,
+    issuer,
+    budget,
+    probe,
+    metrics,
+    logger,
+    clock,
+    random,
+    settings: {
+      keyType: settings.acme.keyType,
+      profile: settings.acme.profile,
+      pemSecretBasePath: settings.pemSecretBasePath,
+      windowDays: settings.renewal.windowDays,
+      windowExplicit: settings.renewal.windowExplicit,
+      fastlyConfigurationId: settings.fastly.tlsConfigurationId,
+    },
+  });
+  const orchestrator = new Orchestrator({
+    repository,
+    state,
+    runs,
+    flow,
+    notifier,
+    metrics,
+    logger,
+    clock,
+    instanceId,
+    settings: {
+      maxDomainsPerRun: settings.maxDomainsPerRun,
+      concurrency: settings.concurrency,
+      excludedDomains: settings.excludedDomains,
+      windowDays: settings.renewal.windowDays,
+      runTimeoutSeconds: settings.runTimeoutSeconds,
+      leaseTtlSeconds: options.leaseTtlSeconds ?? settings.leaseTtlSeconds,
+    },
+  });
+  await refreshCertificateMetrics(database, metrics);
+
+  return {
+    settings,
+    logger,
+    clock,
+    database,
+    metrics,
+    notifier,
+    secrets,
+    dns,
+    publisher,
+    fastly,
+    repository,
+    state,
+    runs,
+    orchestrator,
+    instanceId,
+    issuer,
+    close: () => database.close(),
+  };
+}
+
+/** The ACME account key: from the secrets store when a name is set, else inline. */
+export async function loadAccountKey(settings: Settings, secrets: SecretsStore): Promise<string> {
+  const { accountKeySecretName, accountKeyInline } = settings.acme;
+  if (accountKeySecretName) {
+    const value = await secrets.get(accountKeySecretName);
+    if (!value) {
+      throw new Error(`ACME account key secret ${accountKeySecretName} does not exist; create an account with "npx autotls account create --email <you>"`);
+    }
+    return accountKeyFromSecret(value);
+  }
+  if (accountKeyInline) return accountKeyFromSecret(accountKeyInline);
+  throw new Error('No ACME account key: set LE_ACCOUNT_KEY_SECRET_NAME (or LE_ACCOUNT_KEY_SECRET), or run "npx autotls account create --email <you>"');
+}
+
+/** A stable identifier of the ACME account (the budget's key), derived from its key. */
+export function accountId(accountKeyPem: string): string {
+  return createHash('sha256').update(accountKeyPem.trim()).digest('hex').slice(0, 32);
+}
+
+/** Gauges survive restarts: they are filled from the database at start-up. */
+async function refreshCertificateMetrics(database: Database, metrics: Metrics): Promise<void> {
+  const rows = await database.client.domainState.findMany({
+    where: { certNotAfter: { not: null } },
+    select: { certNotAfter: true, nextRenewalAt: true, domain: { select: { name: true } } },
+  });
+  for (const row of rows) {
+    if (row.certNotAfter && row.nextRenewalAt) metrics.recordCertificate(row.domain.name, row.certNotAfter, row.nextRenewalAt);
+  }
+}

@@ -1,0 +1,199 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Notifier } from '../notify/notifier.js';
+import {
+  DomainBusyError,
+  DomainNotFoundError,
+  ShuttingDownError,
+  type Orchestrator,
+  type StartedRun,
+} from '../orchestrator/orchestrator.js';
+import type { RunDocument } from '../orchestrator/runs.js';
+import { requireApiKey } from './auth.js';
+import { validateDomainName, type Validation } from './validate.js';
+
+export interface AppDeps {
+  orchestrator: Orchestrator;
+  metrics: Metrics;
+  notifier: Notifier;
+  logger: Logger;
+  apiKey: string | undefined;
+  /** Testmode is forced when APP_ENV is local or staging. */
+  forceTestmode: boolean;
+  /** Answers when the database answers. */
+  ready: () => Promise<boolean>;
+  openapi?: unknown;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_QUERY_VALUE = 256;
+
+interface RunQuery {
+  testmode: boolean;
+  wait: boolean;
+}
+
+/** One query parameter, given at most once, as a plain bounded string. */
+function singleParam(req: Request, name: string): string | undefined {
+  for (const key of Object.keys(req.query)) {
+    if (key !== name && key.startsWith(`${name}[`)) throw new HttpError(400, `Query parameter ${name} must be a plain value, not an array or object`);
+  }
+  const value = req.query[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new HttpError(400, `Query parameter ${name} must be given at most once`);
+  if (value.length > MAX_QUERY_VALUE) throw new HttpError(400, `Query parameter ${name} is longer than ${MAX_QUERY_VALUE} characters`);
+  return value;
+}
+
+function runQuery(req: Request, forceTestmode: boolean): RunQuery {
+  const testmode = singleParam(req, 'testmode');
+  const wait = singleParam(req, 'wait');
+  if (wait !== undefined && !['true', 'false', '1', '0'].includes(wait.toLowerCase())) {
+    throw new HttpError(400, 'Query parameter wait must be true or false');
+  }
+  return {
+    testmode: forceTestmode || (testmode !== undefined && testmode.length > 0),
+    wait: wait === undefined || !['false', '0'].includes(wait.toLowerCase()),
+  };
+}
+
+/** A waited run's HTTP status (contract section 2). */
+export function runHttpStatus(doc: RunDocument): number {
+  return doc.status === 'partial' || doc.status === 'failed' ? 502 : 200;
+}
+
+/** POST bodies are not needed; accept none or small JSON, refuse anything else. */
+function bodyPolicy(req: Request, _res: Response, next: NextFunction): void {
+  const length = Number(req.headers['content-length'] ?? 0);
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (req.method !== 'POST' || (!chunked && length === 0)) return next();
+  if (!req.is('application/json')) return next(new HttpError(415, 'Unsupported request body: send no body, or application/json'));
+  next();
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use(helmet());
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+      serializers: {
+        req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
+      },
+    }),
+  );
+
+  app.get('/healthcheck', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const ready = await deps.ready().catch(() => false);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unavailable' });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+  if (deps.openapi) {
+    app.get('/openapi.json', (_req, res) => {
+      res.json(deps.openapi);
+    });
+  }
+
+  const auth = requireApiKey({ apiKey: deps.apiKey, notifier: deps.notifier, logger: deps.logger });
+  const parseBody = [bodyPolicy, express.json({ limit: '16kb' })];
+
+  const respond = async (req: Request, res: Response, started: StartedRun, wait: boolean): Promise<void> => {
+    res.setHeader('Location', `/runs/${started.runId}`);
+    if (!wait) {
+      void started.done.catch((error: unknown) => deps.logger.error({ err: error, runId: started.runId }, 'run failed'));
+      res.status(202).json({ runId: started.runId });
+      return;
+    }
+    const doc = await started.done;
+    res.status(runHttpStatus(doc)).json(doc);
+  };
+
+  app.all('/process', auth, ...parseBody, async (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'POST') throw new HttpError(405, 'Use GET or POST');
+    const query = runQuery(req, deps.forceTestmode);
+    await respond(req, res, await deps.orchestrator.startProcess(query.testmode), query.wait);
+  });
+
+  app.all('/single/:domain', auth, ...parseBody, async (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'POST') throw new HttpError(405, 'Use GET or POST');
+    const domain: Validation<string> = validateDomainName(String(req.params.domain));
+    if (!domain.ok) throw new HttpError(400, `Invalid domain name: ${domain.reason}`);
+    const query = runQuery(req, deps.forceTestmode);
+    await respond(req, res, await deps.orchestrator.startSingle(domain.value, query.testmode), query.wait);
+  });
+
+  app.get('/runs', auth, async (req, res) => {
+    const raw = singleParam(req, 'limit') ?? '20';
+    const limit = Number(raw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new HttpError(400, 'Query parameter limit must be an integer from 1 to 100');
+    res.json({ runs: await deps.orchestrator.listRuns(limit) });
+  });
+
+  app.get('/runs/:id', auth, async (req, res) => {
+    const id = String(req.params.id);
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new HttpError(400, 'Invalid run id');
+    const doc = await deps.orchestrator.get(id);
+    if (!doc) throw new HttpError(404, `Run ${id} not found`);
+    res.json(doc);
+  });
+
+  app.use((_req, _res, next) => next(new HttpError(404, 'Not found')));
+
+  // Errors answer JSON with a message, never a stack trace.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    let status = 500;
+    let message = 'Internal error';
+    if (error instanceof HttpError) [status, message] = [error.status, error.message];
+    else if (error instanceof DomainNotFoundError) [status, message] = [404, error.message];
+    else if (error instanceof DomainBusyError) [status, message] = [409, error.message];
+    else if (error instanceof ShuttingDownError) [status, message] = [503, error.message];
+    else if (isClientError(error)) [status, message] = [error.status, clientErrorMessage(error)];
+    if (status >= 500) deps.logger.error({ err: error, path: req.path }, 'request failed');
+    if (res.headersSent) return;
+    res.status(status).json({ error: message });
+  });
+  return app;
+}
+
+interface ClientError {
+  status: number;
+  type?: string;
+  expose?: boolean;
+}
+
+/** Errors from body parsing and URL decoding (http-errors with a 4xx status). */
+function isClientError(error: unknown): error is ClientError {
+  const status = (error as { status?: unknown } | null)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+function clientErrorMessage(error: ClientError): string {
+  switch (error.type) {
+    case 'entity.too.large':
+      return 'Request body too large';
+    case 'entity.parse.failed':
+      return 'Request body is not valid JSON';
+    default:
+      return error.status === 400 ? 'Bad request (malformed URL or body)' : 'Request refused';
+  }
+}

@@ -1,0 +1,338 @@
+import type { Logger } from '../logger.js';
+import type { Clock } from '../clock.js';
+import type { CertificateKeyType } from '../config/settings.js';
+import type { ChallengePublisher } from '../dns/challenge.js';
+import type { SecretsStore } from '../secrets/provider.js';
+import type { FastlyTls } from '../storage/fastly.js';
+import type { Metrics } from '../metrics.js';
+import type { DomainCandidate, DomainRepository } from '../domains/repository.js';
+import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
+import type { DomainState, DomainStateStore } from '../domains/state.js';
+import type { OrderBudget } from '../certificates/budget.js';
+import { AcmeRateLimitedError, type AcmeIssuer } from '../certificates/acme.js';
+import { readCertificate, splitFullchain, ariCertId } from '../certificates/x509.js';
+import { ariRenewalTime, backoffDelay, nextAriCheck, renewalTime } from '../certificates/renewal-policy.js';
+import type { CertificateStatus, DomainResult } from './runs.js';
+
+export interface ProbeResult {
+  status: CertificateStatus;
+  notBefore?: Date;
+  notAfter?: Date;
+  detail: string;
+}
+
+export type Probe = (domain: string, tlsIssuer: string | null) => Promise<ProbeResult>;
+
+export interface DomainFlowSettings {
+  keyType: CertificateKeyType;
+  profile: string | undefined;
+  pemSecretBasePath: string;
+  windowDays: number;
+  windowExplicit: boolean;
+  fastlyConfigurationId: string | undefined;
+}
+
+export interface DomainFlowDeps {
+  repository: DomainRepository;
+  state: DomainStateStore;
+  secrets: SecretsStore;
+  /** Undefined when Fastly is not configured: only testmode runs can then succeed. */
+  fastly: FastlyTls | undefined;
+  publisher: ChallengePublisher;
+  issuer: () => Promise<AcmeIssuer>;
+  budget: () => Promise<OrderBudget>;
+  probe: Probe;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  random: () => number;
+  settings: DomainFlowSettings;
+}
+
+export interface DomainRunContext {
+  runId: string;
+  leaseOwner: string;
+  testmode: boolean;
+  /** `/single`: an operator asked for this domain; its failure backoff does not apply. */
+  explicit: boolean;
+}
+
+/** Key material as kept in the secrets store. */
+interface Material {
+  privateKeyPem: string;
+  fullchainPem: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  certId: string;
+}
+
+export type SecretKind = 'private_key' | 'fullchain' | 'csr';
+
+export function secretName(base: string, domain: string, kind: SecretKind): string {
+  return `${base}/${domain}/${kind}`;
+}
+
+class Deferred extends Error {}
+
+/**
+ * One domain's journey through the state machine in src/domains/state.ts:
+ * probe → order (DNS-01) → store secrets → upload to Fastly → record.
+ * A domain whose certificate is already stored resumes at the upload, without
+ * a new order. Errors never escape: they become the domain's result.
+ */
+export class DomainFlow {
+  constructor(private readonly deps: DomainFlowDeps) {}
+
+  async run(candidate: DomainCandidate, ctx: DomainRunContext): Promise<DomainResult> {
+    const { logger } = this.deps;
+    const log = logger.child({ domain: candidate.name, runId: ctx.runId });
+    const result: DomainResult = {
+      domain: candidate.name,
+      certificateStatus: candidate.tlsIssuer === LETS_ENCRYPT_ISSUER ? 'renew' : 'new',
+      outcome: 'failed',
+      notAfter: null,
+      messages: [],
+      errors: [],
+    };
+    try {
+      const state = await this.deps.state.get(candidate.id);
+      const stored = state && (state.phase === 'stored' || state.phase === 'uploaded') ? await this.loadStored(candidate, state, log) : undefined;
+      let material: Material;
+      if (stored) {
+        result.messages.push(`Resuming with the stored certificate (serial ${stored.serial}); no new order`);
+        material = stored;
+      } else {
+        const probe = await this.deps.probe(candidate.name, candidate.tlsIssuer);
+        result.certificateStatus = probe.status;
+        if (probe.status === 'ok') {
+          result.outcome = 'skipped';
+          result.notAfter = probe.notAfter?.toISOString() ?? null;
+          result.messages.push(`Not due for renewal: ${candidate.name}`);
+          await this.refreshRenewalFromProbe(candidate, state, probe);
+          return result;
+        }
+        if (probe.status === 'unavailable') {
+          throw new Error(`No certificate available for ${candidate.name}: ${probe.detail}`);
+        }
+        material = await this.order(candidate, state, ctx, result, log);
+      }
+      await this.finish(candidate, material, stored?.phase === 'uploaded' ? state : null, ctx, result, log);
+      result.outcome = result.certificateStatus === 'renew' ? 'renewed' : 'issued';
+      result.notAfter = material.notAfter.toISOString();
+    } catch (error) {
+      if (error instanceof Deferred) {
+        result.outcome = 'deferred';
+        result.messages.push(error.message);
+      } else {
+        result.outcome = 'failed';
+        result.errors.push(errorMessage(error));
+        log.warn({ err: errorMessage(error) }, 'domain failed');
+        await this.recordFailure(candidate, ctx, errorMessage(error)).catch((e: unknown) =>
+          log.error({ err: errorMessage(e) }, 'could not record the failure'),
+        );
+      }
+    }
+    this.deps.metrics.issuance.inc({ outcome: result.outcome });
+    return result;
+  }
+
+  /** Orders a new certificate and stores it; after this the certificate can never be lost. */
+  private async order(
+    candidate: DomainCandidate,
+    state: DomainState | null,
+    ctx: DomainRunContext,
+    result: DomainResult,
+    log: Logger,
+  ): Promise<Material> {
+    const { clock } = this.deps;
+    if (!ctx.explicit && state?.backoffUntil && state.backoffUntil > clock.now()) {
+      throw new Deferred(`In backoff after ${state.failureCount} failure(s) until ${state.backoffUntil.toISOString()}`);
+    }
+    const budget = await this.deps.budget();
+    const replaces = candidate.tlsIssuer === LETS_ENCRYPT_ISSUER ? (state?.certId ?? undefined) : undefined;
+    const reservation = await budget.reserve(candidate.name, replaces);
+    if (!reservation.ok) throw new Deferred(`${reservation.reason}; next attempt after ${reservation.retryAt.toISOString()}`);
+
+    let orderCreated = false;
+    const issuer = await this.deps.issuer();
+    await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'ordered' });
+    let issued;
+    try {
+      issued = await issuer.issue(
+        { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, profile: this.deps.settings.profile, replaces },
+        {
+          publisher: this.deps.publisher,
+          onOrderCreated: async (order) => {
+            orderCreated = true;
+            await budget.confirm(reservation.reservationId, order.orderUrl, order.replaces !== undefined);
+            log.info({ orderUrl: order.orderUrl, replaces: order.replaces }, 'ACME order created');
+          },
+        },
+      );
+    } catch (error) {
+      if (!orderCreated) await budget.cancel(reservation.reservationId);
+      if (error instanceof AcmeRateLimitedError) {
+        const until = error.retryAfter ?? new Date(clock.now().getTime() + 60 * 60 * 1000);
+        await budget.pause(until, error.message);
+        await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' });
+        throw new Deferred(`Rate limited by the CA: no new orders until ${until.toISOString()} (${error.message})`);
+      }
+      await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' }).catch(() => undefined);
+      throw error;
+    }
+    result.messages.push(`Certificate issued (serial ${issued.serial})${issued.replacesAccepted ? ', as an ARI replacement' : ''}`);
+
+    const base = this.deps.settings.pemSecretBasePath;
+    const tags = { Application: 'autotls', Domain: candidate.name, Serial: issued.serial };
+    // Key material is stored before anything is uploaded (contract section 5).
+    await this.deps.secrets.put(secretName(base, candidate.name, 'private_key'), issued.privateKeyPem, tags);
+    await this.deps.secrets.put(secretName(base, candidate.name, 'fullchain'), issued.fullchainPem, tags);
+    await this.deps.secrets.put(secretName(base, candidate.name, 'csr'), issued.csrPem, tags);
+    await this.deps.state.update(candidate.id, ctx.leaseOwner, {
+      phase: 'stored',
+      certSerial: issued.serial,
+      certNotBefore: issued.notBefore,
+      certNotAfter: issued.notAfter,
+      certId: issued.certId,
+    });
+    result.messages.push('Certificate and key stored in the secrets store');
+    return {
+      privateKeyPem: issued.privateKeyPem,
+      fullchainPem: issued.fullchainPem,
+      serial: issued.serial,
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+      certId: issued.certId,
+    };
+  }
+
+  /** The certificate a previous run stored but did not finish; undefined when the store no longer matches. */
+  private async loadStored(candidate: DomainCandidate, state: DomainState, log: Logger): Promise<(Material & { phase: string }) | undefined> {
+    const base = this.deps.settings.pemSecretBasePath;
+    const [privateKeyPem, fullchainPem] = await Promise.all([
+      this.deps.secrets.get(secretName(base, candidate.name, 'private_key')),
+      this.deps.secrets.get(secretName(base, candidate.name, 'fullchain')),
+    ]);
+    if (!privateKeyPem || !fullchainPem) {
+      log.warn({ phase: state.phase }, 'stored certificate missing from the secrets store; ordering again');
+      return undefined;
+    }
+    const info = readCertificate(splitFullchain(fullchainPem).leafPem);
+    if (state.certSerial && info.serial !== state.certSerial) {
+      log.warn({ expected: state.certSerial, found: info.serial }, 'stored certificate does not match the recorded serial; ordering again');
+      return undefined;
+    }
+    return {
+      phase: state.phase,
+      privateKeyPem,
+      fullchainPem,
+      serial: info.serial,
+      notBefore: info.notBefore,
+      notAfter: info.notAfter,
+      certId: state.certId ?? ariCertId(splitFullchain(fullchainPem).leafPem),
+    };
+  }
+
+  /** Uploads (unless testmode or already uploaded) and records the certificate. */
+  private async finish(
+    candidate: DomainCandidate,
+    material: Material,
+    uploadedState: DomainState | null,
+    ctx: DomainRunContext,
+    result: DomainResult,
+    log: Logger,
+  ): Promise<void> {
+    let fastlyId: string;
+    if (ctx.testmode) {
+      fastlyId = `FAKE-${candidate.name}`;
+      result.messages.push('Testmode: certificate not uploaded to Fastly');
+    } else if (uploadedState?.fastlyCertId) {
+      fastlyId = uploadedState.fastlyCertId;
+    } else {
+      fastlyId = await this.uploadToFastly(candidate, material, ctx, result, log);
+    }
+    const nextRenewalAt = await this.nextRenewal(material);
+    await this.deps.repository.recordCertificate({
+      domainId: candidate.id,
+      fastlyId,
+      notBefore: material.notBefore,
+      notAfter: material.notAfter,
+      nextRenewalAt,
+    });
+    this.deps.metrics.recordCertificate(candidate.name, material.notAfter, nextRenewalAt);
+    result.messages.push(`Certificate expires: ${material.notAfter.toISOString()}; next renewal after ${nextRenewalAt.toISOString()}`);
+  }
+
+  private async uploadToFastly(candidate: DomainCandidate, material: Material, ctx: DomainRunContext, result: DomainResult, log: Logger): Promise<string> {
+    const { fastly, settings } = this.deps;
+    if (!fastly) throw new Error('Fastly is not configured: set FASTLY_API_TOKEN and FASTLY_TLS_CONFIGURATION_ID, or run in testmode');
+    const previous = await this.deps.state.get(candidate.id);
+    const key = await fastly.uploadPrivateKey(material.privateKeyPem, `autotls ${candidate.name} ${material.serial}`);
+    const { leafPem, intermediatesPem } = splitFullchain(material.fullchainPem);
+    const intermediates = intermediatesPem.join('');
+    const existing = await fastly.findBulkCertificateForDomain(candidate.name);
+    let certificateId: string;
+    if (existing) {
+      certificateId = (await fastly.replaceBulkCertificate(existing.id, leafPem, intermediates)).id;
+      result.messages.push(`Fastly certificate ${certificateId} replaced in place`);
+    } else {
+      if (!settings.fastlyConfigurationId) throw new Error('FASTLY_TLS_CONFIGURATION_ID is required to create a Fastly certificate');
+      certificateId = (await fastly.createBulkCertificate(leafPem, intermediates, settings.fastlyConfigurationId)).id;
+      result.messages.push(`Fastly certificate ${certificateId} created`);
+    }
+    await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'uploaded', fastlyCertId: certificateId, fastlyKeyId: key.id });
+    const oldKeyId = previous?.fastlyKeyId;
+    if (oldKeyId && oldKeyId !== key.id) {
+      // The replaced certificate's key is now unused; a failure here costs nothing but a stray key.
+      await fastly.deletePrivateKey(oldKeyId).then(
+        () => result.messages.push(`Unused Fastly private key ${oldKeyId} deleted`),
+        (error: unknown) => log.warn({ keyId: oldKeyId, err: errorMessage(error) }, 'could not delete the replaced Fastly private key'),
+      );
+    }
+    return certificateId;
+  }
+
+  /** ARI when the CA offers it, else the lifetime policy. */
+  private async nextRenewal(material: Material): Promise<Date> {
+    const { clock, settings } = this.deps;
+    const fallback = renewalTime({
+      notBefore: material.notBefore,
+      notAfter: material.notAfter,
+      windowDays: settings.windowDays,
+      windowExplicit: settings.windowExplicit,
+    });
+    try {
+      const issuer = await this.deps.issuer();
+      const info = await issuer.renewalInfo(material.fullchainPem);
+      if (!info) return fallback;
+      if (info.explanationUrl) this.deps.logger.info({ explanationUrl: info.explanationUrl }, 'ARI explanation');
+      return ariRenewalTime(info.suggestedWindow, this.deps.random, clock.now());
+    } catch (error) {
+      this.deps.logger.warn({ err: errorMessage(error) }, 'ARI lookup failed; using the lifetime policy');
+      return fallback;
+    }
+  }
+
+  private async refreshRenewalFromProbe(candidate: DomainCandidate, state: DomainState | null, probe: ProbeResult): Promise<void> {
+    if (!probe.notBefore || !probe.notAfter || candidate.tlsIssuer !== LETS_ENCRYPT_ISSUER) return;
+    if (state?.nextRenewalAt && state.nextRenewalAt > this.deps.clock.now()) return;
+    const { windowDays, windowExplicit } = this.deps.settings;
+    const nextRenewalAt = renewalTime({ notBefore: probe.notBefore, notAfter: probe.notAfter, windowDays, windowExplicit });
+    await this.deps.state.patch(candidate.id, { nextRenewalAt, certNotAfter: probe.notAfter, certNotBefore: probe.notBefore });
+  }
+
+  private async recordFailure(candidate: DomainCandidate, ctx: DomainRunContext, message: string): Promise<void> {
+    const state = await this.deps.state.get(candidate.id);
+    const failureCount = (state?.failureCount ?? 0) + 1;
+    const backoffUntil = new Date(this.deps.clock.now().getTime() + backoffDelay(failureCount, this.deps.random));
+    await this.deps.state.update(candidate.id, ctx.leaseOwner, { failureCount, backoffUntil, lastError: message.slice(0, 1000) });
+  }
+}
+
+export { nextAriCheck };
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

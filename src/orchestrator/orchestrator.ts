@@ -1,0 +1,239 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../logger.js';
+import type { Clock } from '../clock.js';
+import type { Metrics } from '../metrics.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { DomainCandidate, DomainRepository } from '../domains/repository.js';
+import type { DomainStateStore } from '../domains/state.js';
+import { errorMessage, type DomainFlow } from './domain-flow.js';
+import { finalStatus, type DomainResult, type RunDocument, type RunKind, type RunStore } from './runs.js';
+
+export interface OrchestratorSettings {
+  maxDomainsPerRun: number;
+  concurrency: number;
+  excludedDomains: string[];
+  windowDays: number;
+  runTimeoutSeconds: number;
+  leaseTtlSeconds: number;
+}
+
+export interface OrchestratorDeps {
+  repository: DomainRepository;
+  state: DomainStateStore;
+  runs: RunStore;
+  flow: DomainFlow;
+  notifier: Notifier;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  /** Identifies this process as a lease owner; unique per instance. */
+  instanceId: string;
+  settings: OrchestratorSettings;
+}
+
+export interface StartedRun {
+  runId: string;
+  done: Promise<RunDocument>;
+}
+
+export class DomainNotFoundError extends Error {
+  constructor(domain: string) {
+    super(`Domain ${domain} not available for TLS`);
+    this.name = 'DomainNotFoundError';
+  }
+}
+
+export class DomainBusyError extends Error {
+  constructor(domain: string) {
+    super(`Domain ${domain} is being processed by another run`);
+    this.name = 'DomainBusyError';
+  }
+}
+
+export class ShuttingDownError extends Error {
+  constructor() {
+    super('AutoTLS is shutting down and accepts no new runs');
+    this.name = 'ShuttingDownError';
+  }
+}
+
+/**
+ * One run: pick domains, process each under its lease with bounded
+ * concurrency, report. Runs are persisted as they go.
+ */
+export class Orchestrator {
+  private readonly inFlight = new Set<Promise<RunDocument>>();
+  private stopping = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly deps: OrchestratorDeps) {}
+
+  /** `/process`: every eligible domain, up to the per-run cap. */
+  async startProcess(testmode: boolean): Promise<StartedRun> {
+    this.assertAccepting();
+    const { repository, settings } = this.deps;
+    const candidates = await repository.selectDue({
+      limit: settings.maxDomainsPerRun,
+      excluded: settings.excludedDomains,
+      windowDays: settings.windowDays,
+    });
+    const backedOff = await repository.selectBackedOff(settings.maxDomainsPerRun, settings.excludedDomains);
+    const deferred: DomainResult[] = backedOff.map((d) => ({
+      domain: d.name,
+      certificateStatus: d.tlsIssuer === 'Lets Encrypt' ? 'renew' : 'new',
+      outcome: 'deferred',
+      notAfter: null,
+      messages: [`In backoff after repeated failures until ${d.backoffUntil.toISOString()}`],
+      errors: [],
+    }));
+    return this.start('process', testmode, candidates, deferred, new Set());
+  }
+
+  /**
+   * `/single/<domain>`: the same flow for one domain from the table, eligible or
+   * not. Throws DomainNotFoundError (404) or DomainBusyError (409).
+   */
+  async startSingle(domain: string, testmode: boolean): Promise<StartedRun> {
+    this.assertAccepting();
+    const candidate = await this.deps.repository.findByName(domain);
+    if (!candidate) throw new DomainNotFoundError(domain);
+    if (!(await this.claim(candidate))) throw new DomainBusyError(domain);
+    return this.start('single', testmode, [candidate], [], new Set([candidate.id]));
+  }
+
+  async get(runId: string): Promise<RunDocument | undefined> {
+    return this.deps.runs.get(runId);
+  }
+
+  async listRuns(limit: number): Promise<RunDocument[]> {
+    return this.deps.runs.list(limit);
+  }
+
+  /** Stops accepting runs, lets in-flight domains finish until the deadline, releases leases. */
+  async shutdown(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    const all = Promise.allSettled([...this.inFlight]);
+    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), deadlineMs).unref());
+    const outcome = await Promise.race([all.then(() => 'done' as const), timer]);
+    if (outcome === 'timeout') {
+      this.abort.abort();
+      this.deps.logger.warn('shutdown deadline reached; releasing leases of unfinished domains');
+    }
+    const released = await this.deps.state.releaseAll(this.deps.instanceId);
+    this.deps.logger.info({ released }, 'leases released');
+  }
+
+  get accepting(): boolean {
+    return !this.stopping;
+  }
+
+  private assertAccepting(): void {
+    if (this.stopping) throw new ShuttingDownError();
+  }
+
+  private async claim(candidate: DomainCandidate): Promise<boolean> {
+    return this.deps.state.claimLease(candidate.id, this.deps.instanceId, this.deps.settings.leaseTtlSeconds * 1000);
+  }
+
+  private async start(
+    kind: RunKind,
+    testmode: boolean,
+    candidates: DomainCandidate[],
+    preDeferred: DomainResult[],
+    preClaimed: Set<number>,
+  ): Promise<StartedRun> {
+    const runId = randomUUID();
+    const doc = await this.deps.runs.create(runId, kind, testmode, this.deps.instanceId);
+    const done = this.execute(doc, candidates, preDeferred, preClaimed);
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done)).catch(() => undefined);
+    return { runId, done };
+  }
+
+  private async execute(
+    doc: RunDocument,
+    candidates: DomainCandidate[],
+    preDeferred: DomainResult[],
+    preClaimed: Set<number>,
+  ): Promise<RunDocument> {
+    const { logger, settings, clock, metrics } = this.deps;
+    const log = logger.child({ runId: doc.runId });
+    const endTimer = metrics.runDuration.startTimer();
+    const deadline = clock.now().getTime() + settings.runTimeoutSeconds * 1000;
+    log.info({ domains: candidates.map((c) => c.name), testmode: doc.testmode }, 'run started');
+    const results: DomainResult[] = new Array<DomainResult>(candidates.length);
+    let next = 0;
+    let position = 0;
+    const worker = async (): Promise<void> => {
+      while (next < candidates.length) {
+        const index = next++;
+        const candidate = candidates[index] as DomainCandidate;
+        const result = await this.processOne(candidate, doc, deadline, preClaimed.has(candidate.id));
+        results[index] = result;
+        await this.deps.runs.addResult(doc.runId, position++, result).catch((e: unknown) =>
+          log.error({ err: errorMessage(e) }, 'could not persist a domain result'),
+        );
+        if (result.outcome !== 'in-progress') await this.deps.notifier.domainFinished(result, doc.testmode);
+      }
+    };
+    const workers = Array.from({ length: Math.max(1, Math.min(settings.concurrency, candidates.length)) }, () => worker());
+    await Promise.all(workers);
+    for (const result of preDeferred) {
+      results.push(result);
+      await this.deps.runs.addResult(doc.runId, position++, result).catch(() => undefined);
+    }
+    const status = finalStatus(results);
+    const finishedAt = await this.deps.runs.finish(doc.runId, status).catch((e: unknown) => {
+      log.error({ err: errorMessage(e) }, 'could not persist the run status');
+      return clock.now();
+    });
+    endTimer();
+    const final: RunDocument = { ...doc, status, finishedAt: finishedAt.toISOString(), results };
+    log.info({ status, results: results.map((r) => ({ domain: r.domain, outcome: r.outcome })) }, 'run finished');
+    await this.deps.notifier.runFinished(final);
+    return final;
+  }
+
+  /** Claims the lease (unless already held), keeps it alive while the flow runs, releases it. */
+  private async processOne(candidate: DomainCandidate, doc: RunDocument, deadline: number, claimed: boolean): Promise<DomainResult> {
+    const { state, settings, clock, instanceId, logger } = this.deps;
+    const base = { domain: candidate.name, certificateStatus: candidate.tlsIssuer === 'Lets Encrypt' ? 'renew' : 'new', notAfter: null, errors: [] } as const;
+    if (this.abort.signal.aborted || clock.now().getTime() >= deadline) {
+      return { ...base, outcome: 'deferred', messages: [this.abort.signal.aborted ? 'Deferred: AutoTLS is shutting down' : `Deferred: the run deadline (RUN_TIMEOUT=${settings.runTimeoutSeconds}s) passed`], errors: [] };
+    }
+    try {
+      if (!claimed && !(await this.claim(candidate))) {
+        return { ...base, outcome: 'in-progress', messages: ['Another run holds this domain'], errors: [] };
+      }
+    } catch (error) {
+      return { ...base, outcome: 'failed', messages: [], errors: [`Could not claim the domain: ${errorMessage(error)}`] };
+    }
+    const ttl = settings.leaseTtlSeconds * 1000;
+    const keepAlive = setInterval(() => {
+      state.extendLease(candidate.id, instanceId, ttl).then(
+        (held) => held || logger.warn({ domain: candidate.name }, 'lease lost while processing'),
+        (e: unknown) => logger.warn({ domain: candidate.name, err: errorMessage(e) }, 'could not extend lease'),
+      );
+    }, Math.max(1000, ttl / 3));
+    keepAlive.unref();
+    try {
+      const result = await this.deps.flow.run(candidate, {
+        runId: doc.runId,
+        leaseOwner: instanceId,
+        testmode: doc.testmode,
+        explicit: claimed,
+      });
+      await state.patch(candidate.id, { lastOutcome: result.outcome }).catch(() => undefined);
+      return result;
+    } finally {
+      clearInterval(keepAlive);
+      await state.releaseLease(candidate.id, instanceId).catch((e: unknown) =>
+        logger.warn({ domain: candidate.name, err: errorMessage(e) }, 'could not release lease'),
+      );
+    }
+  }
+}
+
+export function newInstanceId(): string {
+  return randomUUID();
+}
