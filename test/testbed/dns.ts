@@ -58,11 +58,21 @@ export interface TsigServer {
 }
 
 /**
- * Runs an `nsupdate -y` script against the server. `commands` are nsupdate lines
- * without `server` and `send` (added here), e.g. `update add _acme-challenge.z01.test. 60 TXT "abc"`.
+ * Sends one RFC 2136 update (TSIG-signed) with `nsupdate`. `commands` are nsupdate
+ * lines without `server`, `key` and `send` (added here), e.g.
+ * `update add _acme-challenge.z01.test. 60 TXT "abc"`. One call = one update
+ * message, so every name must be in the same zone. The key goes through stdin
+ * (like `nsupdate -y <alg>:<name>:<secret>`, but not visible in ps or errors).
  */
 export async function nsupdate(server: TsigServer, commands: string[], zone?: string): Promise<void> {
   const bin = requireBinary('nsupdate', 'apt-get install -y bind9-dnsutils');
-  const script = [`server ${server.host} ${server.port}`, ...(zone ? [`zone ${zone}`] : []), ...commands, 'send', ''].join('\n');
-  await run(bin, ['-y', `${server.tsigAlgorithm}:${server.tsigKeyName}:${server.tsigSecret}`], { input: script, timeoutMs: 20_000 });
+  const script = [
+    `server ${server.host} ${server.port}`,
+    `key ${server.tsigAlgorithm}:${server.tsigKeyName} ${server.tsigSecret}`,
+    ...(zone ? [`zone ${zone}`] : []),
+    ...commands,
+    'send',
+    '',
+  ].join('\n');
+  await run(bin, [], { input: script, timeoutMs: 20_000 });
 }
