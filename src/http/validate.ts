@@ -3,7 +3,7 @@ import { domainToASCII } from 'node:url';
 export type Validation<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-const FORBIDDEN = /[/*\s\p{Cc}\\%?#@:]/u;
+const FORBIDDEN = /[/*\s\p{Cc}\p{Cf}\\%?#@:]/u;
 
 /**
  * Validates a domain name from a URL path or CLI argument (contract section 2).

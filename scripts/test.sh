@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole AutoTLS test suite, from a fresh clone: `npm test`.
+#
+# 1. Installs the Debian packages the testbed needs (pebble, bind9, dnsutils,
+#    postgresql) when they are missing; this needs root, as on CI.
+# 2. Installs the npm dependencies when node_modules is missing.
+# 3. Typecheck, lint, and the generated-docs check.
+# 4. vitest: unit tests, then integration/e2e tests against the testbed that
+#    test/testbed/global-setup.ts starts on loopback (BIND9, Pebble, PostgreSQL,
+#    moto_server) and stops again, pass or fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v pebble >/dev/null 2>&1 || [ -x /usr/bin/pebble ] || need+=(pebble)
+command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need+=(bind9)
+command -v nsupdate >/dev/null 2>&1 || need+=(bind9-dnsutils)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "The test suite needs these Debian packages: ${need[*]}. Install them: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "Installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# The Debian packages start system services we do not use; the suite starts its own.
+systemctl stop named postgresql >/dev/null 2>&1 || true
+
+command -v moto_server >/dev/null 2>&1 || { echo "moto_server not found: pip install 'moto[server]==5.2.1'" >&2; exit 1; }
+
+if [ ! -d node_modules ]; then
+  npm ci
+fi
+
+export PATH="/usr/sbin:$PATH"
+npm run --silent typecheck
+npm run --silent lint
+node --import tsx scripts/gen-config-docs.ts --check
+
+mkdir -p tmp
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile=tmp/vitest.json || status=$?
+node -e '
+const r = require("./tmp/vitest.json");
+console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + (r.numTodoTests ?? 0)} skipped`);
+' || true
+exit $status
