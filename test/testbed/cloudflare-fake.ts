@@ -36,7 +36,9 @@ export type InjectedFailure =
   | { status: 429; retryAfterSeconds?: number }
   | { status: 500 | 502 | 503 }
   /** Holds the answer back (to exercise client timeouts), then answers normally. */
-  | { delayMs: number };
+  | { delayMs: number }
+  /** Runs `before` (e.g. a concurrent change through `removeRecord`), then answers normally. */
+  | { before: () => void };
 
 export interface RecordedRequest {
   method: string;
@@ -54,6 +56,8 @@ export interface CloudflareFake {
   records(zoneId?: string): FakeRecord[];
   /** The next `count` requests fail this way (or are delayed), then normal service resumes. */
   failNext(count: number, failure: InjectedFailure): void;
+  /** Deletes a record behind the client's back, as another writer would. */
+  removeRecord(id: string): void;
   stop(): Promise<void>;
 }
 
@@ -129,6 +133,8 @@ export async function startCloudflareFake(options: CloudflareFakeOptions): Promi
   };
 
   async function handle(req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown; headers?: Record<string, string> }> {
+    // Read the whole body first, as a real server does before it acts on a request.
+    const rawBody = await readBody(req);
     const auth = req.headers.authorization;
     if (!auth) return { status: 401, body: failure([{ code: 9106, message: 'Missing X-Auth-Key, X-Auth-Email or Authorization headers' }]) };
     if (!/^Bearer \S+$/.test(auth)) {
@@ -138,6 +144,7 @@ export async function startCloudflareFake(options: CloudflareFakeOptions): Promi
 
     const next = injected.shift();
     if (next && 'delayMs' in next) await new Promise((r) => setTimeout(r, next.delayMs));
+    else if (next && 'before' in next) next.before();
     else if (next && next.status === 429) {
       return {
         status: 429,
@@ -170,7 +177,7 @@ export async function startCloudflareFake(options: CloudflareFakeOptions): Promi
       if (parts.length === 3 && method === 'POST') {
         let body: unknown;
         try {
-          body = JSON.parse(await readBody(req));
+          body = JSON.parse(rawBody);
         } catch {
           throw new HttpError(400, [{ code: 9207, message: 'Request body is invalid.' }]);
         }
@@ -239,6 +246,10 @@ export async function startCloudflareFake(options: CloudflareFakeOptions): Promi
     records: (zoneId) => records.filter((r) => zoneId === undefined || r.zone_id === zoneId).map((r) => ({ ...r })),
     failNext: (count, f) => {
       for (let i = 0; i < count; i++) injected.push(f);
+    },
+    removeRecord: (id) => {
+      const index = records.findIndex((r) => r.id === id);
+      if (index >= 0) records.splice(index, 1);
     },
     stop: () =>
       new Promise<void>((resolve) => {
