@@ -398,7 +398,7 @@ export class AcmeIssuer {
    * The challenge record is removed whatever happens.
    */
   async issue(req: IssueRequest, hooks: IssueHooks): Promise<IssuedCertificate> {
-    const { domain, zone } = req;
+    const { domain } = req;
     const log = this.logger?.child({ domain });
     throwIfAborted(hooks.signal);
     const profile = await this.resolveProfile(req.profile);

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../../src/clock.js';
+import { ariRenewalTime, backoffDelay, isRenewalDue, nextAriCheck, renewalTime } from '../../../src/certificates/renewal-policy.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const MINUTE = 60_000;
+
+function cert(lifetimeMs: number, issued = '2026-01-01T00:00:00Z') {
+  const notBefore = new Date(issued);
+  return { notBefore, notAfter: new Date(notBefore.getTime() + lifetimeMs) };
+}
+
+/** Time left before expiry at the moment the certificate becomes due. */
+function leftWhenDue(c: { notBefore: Date; notAfter: Date }, windowDays = 15, windowExplicit = false): number {
+  return c.notAfter.getTime() - renewalTime({ ...c, windowDays, windowExplicit }).getTime();
+}
+
+describe('renewalTime without ARI', () => {
+  it('renews a 90-day certificate with 30 days left', () => {
+    expect(leftWhenDue(cert(90 * DAY))).toBe(30 * DAY);
+  });
+  it('renews a 45-day certificate with 15 days left', () => {
+    expect(leftWhenDue(cert(45 * DAY))).toBe(15 * DAY);
+  });
+  it('renews a 160-hour certificate with 80 hours left (half, under 10 days)', () => {
+    expect(leftWhenDue(cert(160 * HOUR))).toBe(80 * HOUR);
+  });
+  it('uses RENEWAL_WINDOW_DAYS=15 on a 90-day certificate when set explicitly', () => {
+    expect(leftWhenDue(cert(90 * DAY), 15, true)).toBe(15 * DAY);
+  });
+  it('caps an explicit window at half the lifetime (6-day certificate → 3 days)', () => {
+    expect(leftWhenDue(cert(6 * DAY), 15, true)).toBe(3 * DAY);
+  });
+  it('falls back to the fixed window without a notBefore', () => {
+    const notAfter = new Date('2026-03-01T00:00:00Z');
+    expect(renewalTime({ notBefore: undefined, notAfter, windowDays: 15, windowExplicit: false })).toEqual(new Date('2026-02-14T00:00:00Z'));
+  });
+  it('moves from not due to due on a fake clock', () => {
+    const clock = new FakeClock('2026-01-01T00:00:00Z');
+    const c = { ...cert(90 * DAY), windowDays: 15, windowExplicit: false };
+    clock.advance(60 * DAY - MINUTE);
+    expect(isRenewalDue(c, clock.now())).toBe(false);
+    clock.advance(MINUTE);
+    expect(isRenewalDue(c, clock.now())).toBe(true);
+  });
+});
+
+describe('ariRenewalTime', () => {
+  const clock = new FakeClock('2026-02-01T00:00:00Z');
+  const window = { start: new Date('2026-02-10T00:00:00Z'), end: new Date('2026-02-12T00:00:00Z') };
+
+  it('picks a uniformly random time inside a future window', () => {
+    expect(ariRenewalTime(window, () => 0, clock.now())).toEqual(window.start);
+    expect(ariRenewalTime(window, () => 0.5, clock.now())).toEqual(new Date('2026-02-11T00:00:00Z'));
+    const t = ariRenewalTime(window, () => 0.999, clock.now()).getTime();
+    expect(t).toBeGreaterThan(window.start.getTime());
+    expect(t).toBeLessThan(window.end.getTime());
+  });
+  it('means now for a window already in the past', () => {
+    const now = new Date('2026-02-20T00:00:00Z');
+    expect(ariRenewalTime(window, () => 0.5, now)).toEqual(now);
+  });
+  it('means now when the chosen time has already passed inside an open window', () => {
+    const now = new Date('2026-02-11T12:00:00Z');
+    expect(ariRenewalTime(window, () => 0.1, now)).toEqual(now);
+    expect(ariRenewalTime(window, () => 0.9, now)).toEqual(new Date(window.start.getTime() + 0.9 * 2 * DAY));
+  });
+});
+
+describe('nextAriCheck', () => {
+  const now = new Date('2026-02-01T00:00:00Z');
+  const after = (seconds: number | undefined) => nextAriCheck(now, seconds).getTime() - now.getTime();
+  it('checks at most twice a day, even when Retry-After is shorter', () => {
+    expect(after(3600)).toBe(12 * HOUR);
+    expect(after(undefined)).toBe(12 * HOUR);
+  });
+  it('honours a Retry-After between 12 and 24 hours', () => {
+    expect(after(18 * 3600)).toBe(18 * HOUR);
+  });
+  it('treats Retry-After over a day as a day', () => {
+    expect(after(7 * 24 * 3600)).toBe(24 * HOUR);
+  });
+});
+
+describe('backoffDelay', () => {
+  it('follows 1 min, 10 min, 100 min, then 24 h', () => {
+    const mid = () => 0.5; // no jitter
+    expect([1, 2, 3, 4, 5, 9].map((n) => backoffDelay(n, mid))).toEqual([MINUTE, 10 * MINUTE, 100 * MINUTE, DAY, DAY, DAY]);
+    expect(backoffDelay(0, mid)).toBe(0);
+  });
+  it('jitters by ±10 %', () => {
+    expect(backoffDelay(2, () => 0)).toBe(9 * MINUTE);
+    expect(backoffDelay(2, () => 1)).toBe(11 * MINUTE);
+    expect(backoffDelay(4, () => 0)).toBe(0.9 * DAY);
+  });
+});

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ariCertId, coversDomain, readCertificate, splitFullchain, splitPemCertificates } from '../../../src/certificates/x509.js';
+import { createTestCa, createTestLeaf, opensslAkiAndSerial, type TestCa } from './pki.js';
+
+// RFC 9773 §4.1 example: AKI keyIdentifier 69:88:5B:..:C8:D4, serial 0x87654321
+// (DER content 00 87 65 43 21, the 00 kept because the high bit is set).
+const RFC9773_EXAMPLE = `-----BEGIN CERTIFICATE-----
+MIIBQzCB66ADAgECAgUAh2VDITAKBggqhkjOPQQDAjAVMRMwEQYDVQQDEwpFeGFt
+cGxlIENBMCIYDzAwMDEwMTAxMDAwMDAwWhgPMDAwMTAxMDEwMDAwMDBaMBYxFDAS
+BgNVBAMTC2V4YW1wbGUuY29tMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEeBZu
+7cbpAYNXZLbbh8rNIzuOoqOOtmxA1v7cRm//AwyMwWxyHz4zfwmBhcSrf47NUAFf
+qzLQ2PPQxdTXREYEnKMjMCEwHwYDVR0jBBgwFoAUaYhba4dGQEHhs3uEe6CuLN4B
+yNQwCgYIKoZIzj0EAwIDRwAwRAIge09+S5TZAlw5tgtiVvuERV6cT4mfutXIlwTb
++FYN/8oCIClDsqBklhB9KAelFiYt9+6FDj3z4KGVelYM5MdsO3pK
+-----END CERTIFICATE-----
+`;
+
+function hexColonToBase64url(hex: string): string {
+  return Buffer.from(hex.replace(/:/g, ''), 'hex').toString('base64url');
+}
+
+describe('ariCertId', () => {
+  it('matches the RFC 9773 example', () => {
+    expect(ariCertId(RFC9773_EXAMPLE)).toBe('aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE');
+    expect(readCertificate(RFC9773_EXAMPLE).certId).toBe('aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE');
+  });
+
+  describe('on openssl-made certificates', () => {
+    let ca: TestCa;
+    beforeAll(() => { ca = createTestCa(); });
+    afterAll(() => ca.cleanup());
+
+    it('keeps the leading 00 of a serial whose high bit is set', () => {
+      const leaf = createTestLeaf(ca, { names: ['a.example'], serialHex: '87654321' });
+      const { aki } = opensslAkiAndSerial(leaf.certPem, ca.dir);
+      expect(aki).toMatch(/^[0-9A-F]{2}(:[0-9A-F]{2}){19}$/);
+      expect(ariCertId(leaf.certPem)).toBe(`${hexColonToBase64url(aki)}.AIdlQyE`);
+      expect(readCertificate(leaf.certPem).serial).toBe('87654321');
+    });
+
+    it('uses the serial bytes as they are when the high bit is clear', () => {
+      const leaf = createTestLeaf(ca, { names: ['b.example'], serialHex: '0123456789abcdef' });
+      const { aki, serial } = opensslAkiAndSerial(leaf.certPem, ca.dir);
+      expect(serial.toLowerCase()).toBe('0123456789abcdef');
+      expect(ariCertId(leaf.certPem)).toBe(`${hexColonToBase64url(aki)}.${Buffer.from('0123456789abcdef', 'hex').toString('base64url')}`);
+    });
+
+    it('throws for a certificate without AKI', () => {
+      // createTestCa makes its self-signed root without an authorityKeyIdentifier.
+      expect(() => ariCertId(ca.certPem)).toThrow(/Authority Key Identifier/);
+      expect(readCertificate(ca.certPem).certId).toBeUndefined();
+    });
+  });
+});
+
+describe('readCertificate', () => {
+  let ca: TestCa;
+  beforeAll(() => { ca = createTestCa('Fake LE Intermediate'); });
+  afterAll(() => ca.cleanup());
+
+  it('reads names, validity, issuer and serial of the leaf of a fullchain', () => {
+    const leaf = createTestLeaf(ca, { names: ['shop.example', '*.shop.example'], serialHex: '00fa', days: 90 });
+    const fullchain = leaf.certPem + ca.certPem;
+    const info = readCertificate(fullchain);
+    expect(info.commonName).toBe('shop.example');
+    expect(info.dnsNames).toEqual(['shop.example', '*.shop.example']);
+    expect(info.issuerCommonName).toBe('Fake LE Intermediate');
+    expect(info.issuer).toContain('CN=Fake LE Intermediate');
+    expect(info.serial).toBe('fa');
+    const lifetimeDays = (info.notAfter.getTime() - info.notBefore.getTime()) / 86_400_000;
+    expect(lifetimeDays).toBeCloseTo(90, 0);
+  });
+
+  it('splits a fullchain into leaf and intermediates', () => {
+    const leaf = createTestLeaf(ca, { names: ['x.example'] });
+    const { leafPem, intermediatesPem } = splitFullchain(`${leaf.certPem}\n${ca.certPem}`);
+    expect(readCertificate(leafPem).commonName).toBe('x.example');
+    expect(intermediatesPem).toHaveLength(1);
+    expect(readCertificate(intermediatesPem[0] ?? '').commonName).toBe('Fake LE Intermediate');
+    expect(splitPemCertificates('no pem here')).toEqual([]);
+    expect(() => splitFullchain('garbage')).toThrow(/No PEM certificate/);
+  });
+
+  it('rejects garbage with a CertificateParseError', () => {
+    expect(() => readCertificate('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----')).toThrow(/Unparseable/);
+  });
+});
+
+describe('coversDomain', () => {
+  const cert = { dnsNames: ['example.com', '*.example.com'], commonName: 'example.com' };
+  it('matches exact names case-insensitively', () => {
+    expect(coversDomain(cert, 'example.com')).toBe(true);
+    expect(coversDomain(cert, 'EXAMPLE.com.')).toBe(true);
+  });
+  it('matches a wildcard one label deep only', () => {
+    expect(coversDomain(cert, 'www.example.com')).toBe(true);
+    expect(coversDomain(cert, 'a.b.example.com')).toBe(false);
+    expect(coversDomain({ dnsNames: ['*.example.com'], commonName: undefined }, 'example.com')).toBe(false);
+  });
+  it('does not match other names', () => {
+    expect(coversDomain(cert, 'example.org')).toBe(false);
+    expect(coversDomain(cert, 'notexample.com')).toBe(false);
+  });
+  it('falls back to the CN only without any SAN', () => {
+    expect(coversDomain({ dnsNames: [], commonName: 'legacy.example' }, 'legacy.example')).toBe(true);
+    expect(coversDomain({ dnsNames: ['other.example'], commonName: 'legacy.example' }, 'legacy.example')).toBe(false);
+  });
+});
