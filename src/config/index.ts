@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { config as loadDotenv } from 'dotenv';
 import type { z } from 'zod';
+import { applyDotenvFile } from './dotenv-file.js';
 import {
   VARIABLES,
   VARIABLE_NAMES,
@@ -101,14 +101,19 @@ export interface ProcessLoadOptions extends LoadOptions {
 /**
  * Settings from `.env` and the process environment. Variables from the file
  * are added to the environment (as the Python AutoTLS's `load_dotenv()` did)
- * but never replace a variable the environment already has.
+ * but never replace a variable the environment already has. The file is read
+ * with dotenv, keeping python-dotenv's reading of `#` (see `parseDotenv`).
  */
 export function loadSettingsFromProcess(options: ProcessLoadOptions = {}): Settings {
   const env = options.env ?? process.env;
   const path = resolve(options.dotenvPath ?? '.env');
   if (existsSync(path)) {
-    const { error } = loadDotenv({ path, processEnv: env, override: false, quiet: true });
-    if (error) throw new ConfigError([`${path}: cannot be read (${error.message}); fix its permissions or point to another file`]);
+    try {
+      applyDotenvFile(path, env);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new ConfigError([`${path}: cannot be read (${reason}); fix its permissions or point to another file`]);
+    }
   } else if (options.dotenvPath !== undefined) {
     throw new ConfigError([`${path}: .env file not found; create it (see .env.example) or give the right path`]);
   }

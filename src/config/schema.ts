@@ -292,10 +292,10 @@ export function crossVariableIssues(v: ParsedVariables): Issue[] {
   }
 
   if (v.AWS_ACCESS_KEY_ID !== undefined && v.AWS_SECRET_ACCESS_KEY === undefined) {
-    need('AWS_SECRET_ACCESS_KEY', `${nameWithAliases('AWS_ACCESS_KEY_ID')} is set`, 'the matching secret (or unset both to use the AWS SDK default chain)');
+    need('AWS_SECRET_ACCESS_KEY', `${nameWithAliases('AWS_ACCESS_KEY_ID')} is set`, 'the matching secret, or unset both to use the AWS SDK default chain');
   }
   if (v.AWS_SECRET_ACCESS_KEY !== undefined && v.AWS_ACCESS_KEY_ID === undefined) {
-    need('AWS_ACCESS_KEY_ID', `${nameWithAliases('AWS_SECRET_ACCESS_KEY')} is set`, 'the matching key id (or unset both to use the AWS SDK default chain)');
+    need('AWS_ACCESS_KEY_ID', `${nameWithAliases('AWS_SECRET_ACCESS_KEY')} is set`, 'the matching key id, or unset both to use the AWS SDK default chain');
   }
 
   if (v.DNS_PROVIDER === 'rfc2136') {
@@ -311,11 +311,11 @@ export function crossVariableIssues(v: ParsedVariables): Issue[] {
     const workspace = v.SLACK_WORKSPACE_ID !== undefined;
     const key = v.SLACK_WEBHOOK_KEY !== undefined;
     if (!workspace && !key) {
-      issues.push({ variable: 'ENABLE_SLACK_NOTIFICATIONS', message: 'is true but no Slack webhook is configured; set SLACK_WEBHOOK_URL, or both SLACK_WORKSPACE_ID and SLACK_WEBHOOK_KEY (or set ENABLE_SLACK_NOTIFICATIONS=false)' });
+      issues.push({ variable: 'ENABLE_SLACK_NOTIFICATIONS', message: 'is true but no Slack webhook is configured; set SLACK_WEBHOOK_URL, or both SLACK_WORKSPACE_ID and SLACK_WEBHOOK_KEY, or set ENABLE_SLACK_NOTIFICATIONS=false' });
     } else if (!workspace) {
-      need('SLACK_WORKSPACE_ID', 'ENABLE_SLACK_NOTIFICATIONS=true and SLACK_WEBHOOK_KEY is set', 'the workspace id from the webhook URL (or set SLACK_WEBHOOK_URL instead)');
+      need('SLACK_WORKSPACE_ID', 'ENABLE_SLACK_NOTIFICATIONS=true and SLACK_WEBHOOK_KEY is set', 'the workspace id from the webhook URL, or set SLACK_WEBHOOK_URL instead');
     } else if (!key) {
-      need('SLACK_WEBHOOK_KEY', 'ENABLE_SLACK_NOTIFICATIONS=true and SLACK_WORKSPACE_ID is set', 'the rest of the webhook URL (or set SLACK_WEBHOOK_URL instead)');
+      need('SLACK_WEBHOOK_KEY', 'ENABLE_SLACK_NOTIFICATIONS=true and SLACK_WORKSPACE_ID is set', 'the rest of the webhook URL, or set SLACK_WEBHOOK_URL instead');
     }
   }
 
@@ -336,7 +336,7 @@ function dbPartIssues(v: ParsedVariables): Issue[] {
   const when = 'the DB* variables build the database URL';
   const what = (variable: VariableName, hint: string): Issue => ({
     variable,
-    message: `required when ${when}; set ${variable} to ${hint} (or set ${nameWithAliases('DATABASE_URL')} instead)`,
+    message: `required when ${when}; set ${variable} to ${hint}, or set DATABASE_URL instead`,
   });
   const issues: Issue[] = [];
   if (v.DBUSER === undefined) issues.push(what('DBUSER', 'the PostgreSQL user'));
