@@ -98,7 +98,7 @@ export function procStartTime(pid: number): string | undefined {
   return stat?.startTime;
 }
 
-interface ProcStat { state: string; pgrp: number; startTime: string }
+interface ProcStat { state: string; ppid: number; pgrp: number; startTime: string }
 
 function procStat(pid: number): ProcStat | undefined {
   let text: string;
@@ -109,12 +109,13 @@ function procStat(pid: number): ProcStat | undefined {
   }
   // The command name may contain spaces and parentheses: fields start after the last ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state), rest[2] is field 5 (pgrp), rest[19] is field 22 (starttime).
+  // rest[0] is field 3 (state), rest[1] field 4 (ppid), rest[2] field 5 (pgrp), rest[19] field 22 (starttime).
   const state = rest[0];
+  const ppid = Number(rest[1]);
   const pgrp = Number(rest[2]);
   const startTime = rest[19];
   if (state === undefined || startTime === undefined) return undefined;
-  return { state, pgrp, startTime };
+  return { state, ppid, pgrp, startTime };
 }
 
 /** True when `pid` is alive (zombies count as dead) and is the process that started at `startTime`. */
@@ -135,9 +136,8 @@ export function isAlive(pid: number): boolean {
   return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
 }
 
-/** PIDs of live (non-zombie) processes whose process group is `pgid`. */
-export function processGroupMembers(pgid: number): number[] {
-  const out: number[] = [];
+function allProcesses(): Map<number, ProcStat> {
+  const out = new Map<number, ProcStat>();
   let entries: string[];
   try {
     entries = readdirSync('/proc');
@@ -146,11 +146,50 @@ export function processGroupMembers(pgid: number): number[] {
   }
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
-    const pid = Number(e);
-    const stat = procStat(pid);
-    if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') out.push(pid);
+    const stat = procStat(Number(e));
+    if (stat && stat.state !== 'Z' && stat.state !== 'X') out.set(Number(e), stat);
   }
   return out;
+}
+
+/** PIDs of live (non-zombie) processes whose process group is `pgid`. */
+export function processGroupMembers(pgid: number): number[] {
+  return [...allProcesses()].filter(([, st]) => st.pgrp === pgid).map(([pid]) => pid);
+}
+
+/** A process identified across PID reuse. */
+export interface ProcId {
+  pid: number;
+  startTime: string;
+}
+
+/**
+ * Every live process that belongs to `root`'s tree: its descendants (by parent PID;
+ * postgres children call setsid(), so they leave the group) and the members of
+ * its process group. `root` itself is not included.
+ */
+export function processTree(root: number): ProcId[] {
+  const procs = allProcesses();
+  const children = new Map<number, number[]>();
+  for (const [pid, st] of procs) {
+    const list = children.get(st.ppid) ?? [];
+    list.push(pid);
+    children.set(st.ppid, list);
+  }
+  const found = new Set<number>();
+  const queue = [root];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    for (const c of children.get(p) ?? []) {
+      if (!found.has(c)) {
+        found.add(c);
+        queue.push(c);
+      }
+    }
+  }
+  for (const [pid, st] of procs) if (st.pgrp === root) found.add(pid);
+  found.delete(root);
+  return [...found].map((pid) => ({ pid, startTime: procs.get(pid)!.startTime }));
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -199,11 +238,12 @@ function sigtermFor(name: string): NodeJS.Signals {
 }
 
 /**
- * Stops a process group by its leader's PID: `sig` to the leader, wait up to graceMs, then SIGKILL;
- * group members that outlive the leader are SIGKILLed by PID.
+ * Stops a service by its leader's PID: `sig` to the leader, wait up to graceMs, then SIGKILL;
+ * processes of its tree (see processTree) that outlive it are SIGKILLed by PID.
  */
 export async function stopPid(pid: number, startTime: string | undefined, sig: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<void> {
   const leaderAlive = (): boolean => isSameProcess(pid, startTime);
+  const tree = leaderAlive() ? processTree(pid) : [];
   if (leaderAlive()) {
     signal(pid, sig);
     const deadline = Date.now() + graceMs;
@@ -212,15 +252,17 @@ export async function stopPid(pid: number, startTime: string | undefined, sig: N
     const killDeadline = Date.now() + 2000;
     while (leaderAlive() && Date.now() < killDeadline) await sleep(25);
   }
-  await killStragglers(pid);
+  await killStragglers([...tree, ...processTree(pid)]);
 }
 
-/** Waits briefly for the rest of group `pgid` to exit, then SIGKILLs what is left, by PID. */
-async function killStragglers(pgid: number): Promise<void> {
-  const others = (): number[] => processGroupMembers(pgid).filter((p) => p !== pgid);
+/** Waits briefly for these processes to exit on their own, then SIGKILLs what is left, by PID. */
+async function killStragglers(procs: ProcId[]): Promise<void> {
+  const left = (): ProcId[] => procs.filter((p) => isSameProcess(p.pid, p.startTime));
   const deadline = Date.now() + 1000;
-  while (others().length > 0 && Date.now() < deadline) await sleep(25);
-  for (const p of others()) signal(p, 'SIGKILL');
+  while (left().length > 0 && Date.now() < deadline) await sleep(25);
+  for (const p of left()) signal(p.pid, 'SIGKILL');
+  const killDeadline = Date.now() + 1000;
+  while (left().length > 0 && Date.now() < killDeadline) await sleep(25);
 }
 
 // ---------------------------------------------------------------------------
@@ -300,6 +342,7 @@ export function spawnManaged(opts: SpawnOptions): ManagedProcess {
     stop() {
       stopping ??= (async () => {
         const running = (): boolean => child.exitCode === null && child.signalCode === null;
+        const tree = running() ? processTree(pid) : [];
         if (running()) signal(pid, stopSignal);
         if (running()) {
           let timer: NodeJS.Timeout | undefined;
@@ -311,8 +354,8 @@ export function spawnManaged(opts: SpawnOptions): ManagedProcess {
             await exited;
           }
         }
-        // Orphaned group members (e.g. postgres backends) must not outlive the leader.
-        await killStragglers(pid);
+        // Orphaned descendants (e.g. postgres backends) must not outlive the leader.
+        await killStragglers([...tree, ...processTree(pid)]);
         liveChildren.delete(managed);
       })();
       return stopping;
@@ -330,7 +373,9 @@ export function killAllSync(): void {
   for (const m of liveChildren) {
     if (m.child.exitCode === null && m.child.signalCode === null) {
       // Still our unreaped child, so the PID (= PGID) cannot have been reused.
+      const tree = processTree(m.pid);
       signal(-m.pid, 'SIGKILL');
+      for (const p of tree) if (isSameProcess(p.pid, p.startTime)) signal(p.pid, 'SIGKILL');
     }
   }
   liveChildren.clear();

@@ -1,0 +1,117 @@
+// No testbed process may outlive its owner, however the owner ends.
+// Each case runs test/integration/testbed/fixtures/lifecycle.ts in a child node
+// process, which starts a complete testbed of its own (BIND, 2x Pebble,
+// PostgreSQL, moto) and prints every PID.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { isAlive, reapStaleTestbeds, sleep } from '../../testbed/process.js';
+
+const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'lifecycle.ts');
+
+interface Ready {
+  dir: string;
+  pidFile: string;
+  registered: number[];
+  pids: number[];
+  secondPebble: number;
+}
+
+interface Outcome {
+  ready: Ready;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function runFixture(mode: string, onReady?: (pid: number) => void): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let ready: Ready | undefined;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      const m = /^READY (.+)$/m.exec(stdout);
+      if (m && !ready) {
+        ready = JSON.parse(m[1]!) as Ready;
+        onReady?.(child.pid!);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (!ready) reject(new Error(`fixture (${mode}) never became ready (code ${code}, signal ${signal}):\n${stderr}`));
+      else resolve({ ready, code, signal, stderr });
+    });
+  });
+}
+
+/** PIDs that are still running (zombies count as gone) after waiting up to `ms`. */
+async function survivors(pids: number[], ms = 5000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const alive = pids.filter((pid) => isAlive(pid));
+    if (alive.length === 0 || Date.now() > deadline) return alive;
+    await sleep(50);
+  }
+}
+
+function expectSane(ready: Ready): void {
+  // named, 2x pebble, postgres, moto at least; postgres adds its auxiliary processes.
+  expect(ready.registered.length).toBeGreaterThanOrEqual(5);
+  expect(ready.pids.length).toBeGreaterThan(ready.registered.length);
+  expect(ready.registered).toContain(ready.secondPebble);
+}
+
+describe('testbed lifecycle: nothing survives its owner', () => {
+  it('stop() ends every process and removes the temp dir', async () => {
+    const { ready, code, stderr } = await runFixture('stop');
+    expect(code, stderr).toBe(0);
+    expectSane(ready);
+    expect(await survivors(ready.pids, 0)).toEqual([]); // already gone when stop() resolved
+    expect(existsSync(ready.dir)).toBe(false);
+  });
+
+  it('a failure inside try/finally still tears down', async () => {
+    const { ready, code } = await runFixture('finally');
+    expect(code).toBe(1);
+    expect(await survivors(ready.pids, 0)).toEqual([]);
+    expect(existsSync(ready.dir)).toBe(false);
+  });
+
+  it('an uncaught exception with no teardown code: the exit handler kills everything', async () => {
+    const { ready, code, stderr } = await runFixture('throw');
+    expect(code).toBe(1);
+    expect(stderr).toContain('uncaught failure after start-up');
+    expect(await survivors(ready.pids)).toEqual([]);
+    expect(existsSync(ready.dir)).toBe(false);
+  });
+
+  it('process.exit() without teardown', async () => {
+    const { ready, code } = await runFixture('exit');
+    expect(code).toBe(3);
+    expect(await survivors(ready.pids)).toEqual([]);
+    expect(existsSync(ready.dir)).toBe(false);
+  });
+
+  it('SIGTERM to the owner', async () => {
+    const { ready, signal } = await runFixture('wait', (pid) => process.kill(pid, 'SIGTERM'));
+    expect(signal).toBe('SIGTERM');
+    expect(await survivors(ready.pids)).toEqual([]);
+    expect(existsSync(ready.dir)).toBe(false);
+  });
+
+  it('SIGKILL to the owner: reapStaleTestbeds() cleans up from the PID registry', async () => {
+    const { ready, signal } = await runFixture('wait', (pid) => process.kill(pid, 'SIGKILL'));
+    expect(signal).toBe('SIGKILL');
+    // Nothing could run in the owner: its services are orphaned but still up.
+    expect((await survivors(ready.registered, 0)).length).toBe(ready.registered.length);
+    const reaped = await reapStaleTestbeds();
+    expect(reaped).toContain(ready.dir);
+    expect(await survivors(ready.pids)).toEqual([]);
+    expect(existsSync(ready.dir)).toBe(false);
+  });
+});
