@@ -1,0 +1,97 @@
+/**
+ * Builds the configured DNS provider and the challenge publisher. Called by the
+ * composition root only; everything else receives the interfaces.
+ */
+import type { Settings } from '../config/settings.js';
+import type { Logger } from '../logger.js';
+import type { ChallengePublisher } from './challenge.js';
+import { CloudflareProvider } from './cloudflare.js';
+import { Dns01Publisher } from './dns01.js';
+import { DnsLookup } from './lookup.js';
+import { PropagationChecker } from './propagation.js';
+import { DnsProviderError, type DnsProvider } from './provider.js';
+import { Rfc2136Provider } from './rfc2136.js';
+import { Route53Provider } from './route53.js';
+import { parseServer } from './wire.js';
+
+export type { DnsProvider } from './provider.js';
+export type { ChallengePublisher, PublishedChallenge } from './challenge.js';
+export { DnsProviderError } from './provider.js';
+export { DnsPropagationError } from './propagation.js';
+
+/** The settings the DNS plugin needs: the `dns` part, plus `aws` for Route 53. */
+export type DnsSettings = Settings['dns'] & { aws: Settings['aws'] };
+
+/** Either the flat DNS settings or any object holding `dns` and `aws` (e.g. the whole Settings). */
+export type DnsSettingsInput = DnsSettings | Pick<Settings, 'dns' | 'aws'>;
+
+function flatten(settings: DnsSettingsInput): DnsSettings {
+  return 'dns' in settings ? { ...settings.dns, aws: settings.aws } : settings;
+}
+
+function required(value: string | undefined, variable: string, provider: string): string {
+  if (!value) throw new DnsProviderError(`DNS_PROVIDER=${provider} needs ${variable}`);
+  return value;
+}
+
+export function createDnsProvider(settings: DnsSettingsInput, logger: Logger): DnsProvider {
+  const s = flatten(settings);
+  const log = logger.child({ component: 'dns', provider: s.provider });
+  switch (s.provider) {
+    case 'rfc2136':
+      return new Rfc2136Provider(
+        {
+          nameserver: required(s.rfc2136.nameserver, 'RFC2136_NAMESERVER', s.provider),
+          tsigKeyName: required(s.rfc2136.tsigKey, 'RFC2136_TSIG_KEY', s.provider),
+          tsigSecret: required(s.rfc2136.tsigSecret, 'RFC2136_TSIG_SECRET', s.provider),
+          tsigAlgorithm: s.rfc2136.tsigAlgorithm,
+        },
+        log,
+      );
+    case 'cloudflare':
+      return new CloudflareProvider(
+        { apiToken: required(s.cloudflare.apiToken, 'CLOUDFLARE_DNS_API_TOKEN', s.provider), apiUrl: s.cloudflare.apiUrl },
+        log,
+      );
+    case 'route53':
+      return new Route53Provider(
+        {
+          region: s.aws.region,
+          accessKeyId: s.aws.accessKeyId,
+          secretAccessKey: s.aws.secretAccessKey,
+          endpoint: s.aws.route53Endpoint,
+        },
+        log,
+      );
+    default: {
+      const unknown: never = s.provider;
+      throw new DnsProviderError(`Unknown DNS_PROVIDER "${String(unknown)}"`);
+    }
+  }
+}
+
+/**
+ * The DNS-01 publisher over `provider`, checking propagation on DNS_RESOLVERS
+ * (or the authoritative nameservers) unless DNS_PROPAGATION_CHECK is false.
+ */
+export function createChallengePublisher(
+  settings: Settings['dns'] | Pick<Settings, 'dns'>,
+  provider: DnsProvider,
+  logger: Logger,
+): ChallengePublisher {
+  const s = 'dns' in settings ? settings.dns : settings;
+  const log = logger.child({ component: 'dns01', provider: provider.name });
+  let resolvers;
+  try {
+    resolvers = s.resolvers.map((r) => parseServer(r));
+  } catch (error) {
+    throw new DnsProviderError(`DNS_RESOLVERS: ${(error as Error).message}`);
+  }
+  const lookup = new DnsLookup({ resolvers }, log);
+  const propagation = new PropagationChecker(
+    { enabled: s.propagationCheck, timeoutMs: s.propagationTimeoutSeconds * 1000 },
+    lookup,
+    log,
+  );
+  return new Dns01Publisher(provider, lookup, propagation, log);
+}

@@ -1,0 +1,281 @@
+/**
+ * Amazon Route 53 through the AWS SDK v3.
+ *
+ * Like lego's route53 provider: one UPSERT per challenge with every value in
+ * one record set, then wait until the change is INSYNC. The zone handle is the
+ * hosted-zone id (`Z…`, `/hostedzone/Z…` is accepted too).
+ *
+ * Route 53 allows five API requests per second per account. Every request this
+ * client sends (the waiter's GetChange included) first takes a token from a
+ * bucket refilled below that rate; Throttling and PriorRequestNotComplete are
+ * retried with exponential backoff and jitter, a bounded number of times. The
+ * SDK's own retries are off (maxAttempts 1) so that this is the only retry
+ * policy and its bound is the one stated here.
+ */
+import {
+  ChangeResourceRecordSetsCommand,
+  ListHostedZonesByNameCommand,
+  ListResourceRecordSetsCommand,
+  Route53Client,
+  waitUntilResourceRecordSetsChanged,
+  type Change,
+  type ResourceRecordSet,
+} from '@aws-sdk/client-route-53';
+import type { Logger } from '../logger.js';
+import { DnsProviderError, type DnsProvider } from './provider.js';
+import { TokenBucket } from './ratelimiter.js';
+import { withRetry, type RetryPolicy } from './retry.js';
+import { ancestorsOf, normalizeName } from './wire.js';
+
+export interface Route53Config {
+  region: string;
+  /** Both or neither; without them the SDK's default credential chain applies. */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** AWS_ENDPOINT_URL_ROUTE_53, e.g. moto in tests. */
+  endpoint?: string;
+  /** TTL of the TXT records written. Default 60 s. */
+  ttl?: number;
+  /** Default 5 s to connect, 15 s for a whole request. */
+  connectionTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** Upper bound of the wait for INSYNC after a change. Default 120 s. */
+  maxWaitSeconds?: number;
+  /** Attempts in total for throttling, PriorRequestNotComplete, 5xx and network errors. Default 6. */
+  attempts?: number;
+  /** Requests per second this client sends at most. Default 4 (Route 53 allows 5 per account). */
+  requestsPerSecond?: number;
+}
+
+const TRANSIENT_ERRORS = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'PriorRequestNotComplete',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'InternalFailure',
+  'InternalError',
+  'RequestTimeout',
+  'TimeoutError',
+]);
+const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
+
+interface AwsLikeError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+}
+
+function isTransient(error: unknown): boolean {
+  const e = (error ?? {}) as AwsLikeError;
+  if (e.name && TRANSIENT_ERRORS.has(e.name)) return true;
+  if (e.code && TRANSIENT_NETWORK_CODES.has(e.code)) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && (status >= 500 || status === 429)) return true;
+  return Boolean(e.$retryable);
+}
+
+/**
+ * A DELETE that no longer matches the record set (gone, or changed since we read it).
+ * Real AWS answers InvalidChangeBatch ("Tried to delete resource record set … but it
+ * was not found" / "… the values provided do not match the current values"); moto
+ * answers InvalidInput naming the DELETE. The caller reads the record set again.
+ */
+function isStaleDelete(error: unknown): boolean {
+  const e = (error ?? {}) as AwsLikeError;
+  const message = e.message ?? '';
+  if (e.name === 'InvalidChangeBatch') return /not found|do not match|does not exist/i.test(message);
+  return e.name === 'InvalidInput' && /Action=DELETE|not found/i.test(message);
+}
+
+/** Route 53 TXT value: each ≤255-byte piece quoted, `"` and `\` escaped, pieces space-separated. */
+export function quoteTxt(value: string): string {
+  const pieces: string[] = [];
+  let piece = '';
+  for (const ch of value) {
+    if (Buffer.byteLength(piece + ch, 'utf8') > 255) {
+      pieces.push(piece);
+      piece = '';
+    }
+    piece += ch;
+  }
+  pieces.push(piece);
+  return pieces.map((p) => `"${p.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(' ');
+}
+
+/** Inverse of quoteTxt; also reads the `\NNN` octal escapes Route 53 uses for other bytes. */
+export function unquoteTxt(value: string): string {
+  const pieces = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
+  if (pieces.length === 0) return value;
+  const bytes: number[] = [];
+  for (const piece of pieces) {
+    const text = piece[1] ?? '';
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i] ?? '';
+      if (c === '\\' && /^[0-7]{3}$/.test(text.slice(i + 1, i + 4))) {
+        bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
+        i += 3;
+      } else if (c === '\\' && i + 1 < text.length) {
+        bytes.push(...Buffer.from(text[i + 1] ?? '', 'utf8'));
+        i += 1;
+      } else {
+        bytes.push(...Buffer.from(c, 'utf8'));
+      }
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** `/hostedzone/Z123` → `Z123`. */
+export function bareZoneId(id: string): string {
+  return id.replace(/^\/?hostedzone\//, '');
+}
+
+export class Route53Provider implements DnsProvider {
+  readonly name = 'route53';
+  private readonly client: Route53Client;
+  private readonly ttl: number;
+  private readonly maxWaitSeconds: number;
+  private readonly retry: RetryPolicy;
+
+  constructor(
+    config: Route53Config,
+    private readonly logger: Logger,
+  ) {
+    if (Boolean(config.accessKeyId) !== Boolean(config.secretAccessKey)) {
+      throw new DnsProviderError('Route53: set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
+    }
+    this.ttl = config.ttl ?? 60;
+    this.maxWaitSeconds = config.maxWaitSeconds ?? 120;
+    this.retry = { attempts: config.attempts ?? 6, baseDelayMs: 500, maxDelayMs: 10_000 };
+    this.client = new Route53Client({
+      region: config.region,
+      endpoint: config.endpoint,
+      credentials:
+        config.accessKeyId && config.secretAccessKey
+          ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
+          : undefined,
+      maxAttempts: 1,
+      requestHandler: {
+        connectionTimeout: config.connectionTimeoutMs ?? 5_000,
+        requestTimeout: config.requestTimeoutMs ?? 15_000,
+      },
+    });
+    const bucket = new TokenBucket(config.requestsPerSecond ?? 4);
+    this.client.middlewareStack.add(
+      (next) => async (args) => {
+        await bucket.take();
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'autotlsRoute53RateLimit' },
+    );
+  }
+
+  async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    const recordSet: ResourceRecordSet = {
+      Name: normalizeName(fqdn),
+      Type: 'TXT',
+      TTL: this.ttl,
+      ResourceRecords: [...new Set(values)].map((v) => ({ Value: quoteTxt(v) })),
+    };
+    const changeId = await this.change(zone, { Action: 'UPSERT', ResourceRecordSet: recordSet });
+    await this.waitInSync(changeId, fqdn);
+  }
+
+  async removeTxt(zone: string, fqdn: string): Promise<void> {
+    // DELETE must name the record set exactly; if it changes between our read and
+    // our DELETE, read it again. Bounded: three rounds.
+    for (let round = 1; round <= 3; round++) {
+      const existing = await this.recordSet(zone, fqdn);
+      if (!existing) return;
+      try {
+        await this.change(zone, { Action: 'DELETE', ResourceRecordSet: existing });
+        return;
+      } catch (error) {
+        if (!(error instanceof DnsProviderError && isStaleDelete(error.cause))) throw error;
+        this.logger.debug({ fqdn, round }, 'route53: record set changed or vanished before DELETE; reading it again');
+      }
+    }
+    if (await this.recordSet(zone, fqdn)) {
+      throw new DnsProviderError(`Route53: could not delete TXT ${fqdn}: it kept changing under us`);
+    }
+  }
+
+  async listTxt(zone: string, fqdn: string): Promise<string[]> {
+    const set = await this.recordSet(zone, fqdn);
+    return (set?.ResourceRecords ?? []).map((r) => unquoteTxt(r.Value ?? ''));
+  }
+
+  async findZone(fqdn: string): Promise<string | undefined> {
+    for (const candidate of ancestorsOf(fqdn)) {
+      const out = await this.send('ListHostedZonesByName', () =>
+        this.client.send(new ListHostedZonesByNameCommand({ DNSName: candidate, MaxItems: 10 })),
+      );
+      const zone = (out.HostedZones ?? []).find((z) => normalizeName(z.Name ?? '') === candidate && !z.Config?.PrivateZone);
+      if (zone?.Id) return bareZoneId(zone.Id);
+    }
+    return undefined;
+  }
+
+  /** The TXT record set at exactly `fqdn`, as Route 53 holds it. */
+  private async recordSet(zone: string, fqdn: string): Promise<ResourceRecordSet | undefined> {
+    const name = normalizeName(fqdn);
+    const out = await this.send('ListResourceRecordSets', () =>
+      this.client.send(
+        new ListResourceRecordSetsCommand({ HostedZoneId: bareZoneId(zone), StartRecordName: name, StartRecordType: 'TXT', MaxItems: 1 }),
+      ),
+    );
+    // Route 53 writes some characters as \NNN octal (e.g. `*` as \052); ours are plain.
+    return (out.ResourceRecordSets ?? []).find((s) => s.Type === 'TXT' && normalizeName(unquoteOctal(s.Name ?? '')) === name);
+  }
+
+  private async change(zone: string, change: Change): Promise<string> {
+    const out = await this.send(`ChangeResourceRecordSets ${change.Action}`, () =>
+      this.client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: bareZoneId(zone),
+          ChangeBatch: { Comment: 'autotls dns-01', Changes: [change] },
+        }),
+      ),
+    );
+    this.logger.debug({ zone, fqdn: change.ResourceRecordSet?.Name, action: change.Action, change: out.ChangeInfo?.Id }, 'route53 change');
+    return out.ChangeInfo?.Id ?? '';
+  }
+
+  private async waitInSync(changeId: string, fqdn: string): Promise<void> {
+    if (!changeId) return;
+    const started = performance.now();
+    try {
+      await waitUntilResourceRecordSetsChanged(
+        { client: this.client, maxWaitTime: this.maxWaitSeconds, minDelay: 2, maxDelay: 10 },
+        { Id: changeId },
+      );
+    } catch (error) {
+      throw new DnsProviderError(
+        `Route53: change ${changeId} for ${fqdn} was not INSYNC within ${this.maxWaitSeconds} s (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+    this.logger.debug({ fqdn, change: changeId, ms: Math.round(performance.now() - started) }, 'route53 change INSYNC');
+  }
+
+  private async send<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetry(fn, {
+        policy: this.retry,
+        classify: (error) => ({ retry: isTransient(error) }),
+        onRetry: (error, attempt, delayMs) =>
+          this.logger.warn({ operation, attempt, delayMs, err: (error as AwsLikeError).name }, 'route53: retrying'),
+      });
+    } catch (error) {
+      const e = (error ?? {}) as AwsLikeError;
+      throw new DnsProviderError(`Route53 ${operation} failed: ${e.name ?? 'Error'}: ${e.message ?? String(error)}`, { cause: error });
+    }
+  }
+}
+
+function unquoteOctal(name: string): string {
+  return name.replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
