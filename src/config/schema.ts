@@ -6,6 +6,7 @@ import {
   parseAccountKey,
   parseBase64Secret,
   parseBoolean,
+  parseInteger,
   parseChoice,
   parseCron,
   parseDatabaseUrl,
@@ -188,6 +189,7 @@ export const VARIABLES = {
   // Fastly
   FASTLY_API_TOKEN: variable({ group: 'fastly', description: 'Fastly API token with TLS management rights', secret: true, parse: parseToken('the token exactly as Fastly issued it') }),
   FASTLY_TLS_CONFIGURATION_ID: variable({ group: 'fastly', description: 'Fastly TLS configuration id for new bulk certificates', parse: parseToken('the id shown by Fastly') }),
+  FASTLY_ALLOW_UNTRUSTED_ROOT: variable({ group: 'fastly', description: 'Let Fastly accept chains to a root it does not trust (private CAs, tests)', default: false, parse: parseBoolean }),
   FASTLY_API_URL: variable({ group: 'fastly', description: 'Base URL of the Fastly API', default: 'https://api.fastly.com', parse: parseHttpUrl({ example: 'https://api.fastly.com', base: true }) }),
 
   // ACME
@@ -205,6 +207,8 @@ export const VARIABLES = {
   MAX_DOMAINS_PER_RUN: variable({ group: 'renewal', description: 'Most domains one run processes', default: 10, parse: parsePositiveInteger }),
   CONCURRENCY: variable({ group: 'renewal', description: 'Domains processed in parallel', default: 5, parse: parsePositiveInteger }),
   RUN_TIMEOUT: variable({ group: 'renewal', description: 'Deadline of one run in seconds; remaining domains are deferred', default: 900, parse: parsePositiveInteger }),
+  LEASE_TTL_SECONDS: variable({ group: 'renewal', description: 'How long a domain lease lasts without renewal before another instance may take the domain over', default: 300, parse: parseInteger(5, 86_400, 'a number of seconds from 5 to 86400') }),
+  SHUTDOWN_TIMEOUT: variable({ group: 'renewal', description: 'Seconds in-flight domains get to finish after SIGTERM', default: 30, parse: parseInteger(1, 3600, 'a number of seconds from 1 to 3600') }),
   SCHEDULE: variable({ group: 'renewal', description: 'Cron expression (e.g. 0 3 * * *); when set, the service triggers its own runs', parse: parseCron }),
   TLS_PROBE_HOST: variable({ group: 'renewal', description: 'Where the live-certificate probe connects (SNI is always the domain)', defaultText: 'the domain itself', parse: parseToken('a host name or address') }),
   TLS_PROBE_PORT: variable({ group: 'renewal', description: 'Port of the live-certificate probe', default: 443, parse: parsePort }),
@@ -385,6 +389,7 @@ export function toSettings(v: ParsedVariables): Settings {
       apiToken: v.FASTLY_API_TOKEN,
       tlsConfigurationId: v.FASTLY_TLS_CONFIGURATION_ID,
       apiUrl: v.FASTLY_API_URL,
+      allowUntrustedRoot: v.FASTLY_ALLOW_UNTRUSTED_ROOT,
     },
     acme: {
       directoryUrl: v.LE_DIRECTORY_URL,
@@ -437,6 +442,8 @@ export function toSettings(v: ParsedVariables): Settings {
       port: v.TLS_PROBE_PORT,
     },
     runTimeoutSeconds: v.RUN_TIMEOUT,
+    leaseTtlSeconds: v.LEASE_TTL_SECONDS,
+    shutdownTimeoutSeconds: v.SHUTDOWN_TIMEOUT,
     schedule: v.SCHEDULE,
   };
 }

@@ -34,6 +34,8 @@ export interface Settings {
     apiToken: string | undefined;
     tlsConfigurationId: string | undefined;
     apiUrl: string;
+    /** Upload chains whose root Fastly does not trust (a private CA such as Pebble in tests). */
+    allowUntrustedRoot: boolean;
   };
   acme: {
     directoryUrl: string;
@@ -91,5 +93,9 @@ export interface Settings {
     port: number;
   };
   runTimeoutSeconds: number;
+  /** A domain lease's lifetime; it is extended while the domain is worked on. */
+  leaseTtlSeconds: number;
+  /** Grace period for in-flight domains after SIGTERM. */
+  shutdownTimeoutSeconds: number;
   schedule: string | undefined;
 }

@@ -64,7 +64,7 @@ interface Material {
   serial: string;
   notBefore: Date;
   notAfter: Date;
-  certId: string;
+  certId: string | undefined;
 }
 
 export type SecretKind = 'private_key' | 'fullchain' | 'csr';
@@ -194,7 +194,7 @@ export class DomainFlow {
       certSerial: issued.serial,
       certNotBefore: issued.notBefore,
       certNotAfter: issued.notAfter,
-      certId: issued.certId,
+      certId: issued.certId ?? null,
     });
     result.messages.push('Certificate and key stored in the secrets store');
     return {

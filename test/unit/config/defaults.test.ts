@@ -11,7 +11,7 @@ const DEFAULTS: Settings = {
   logLevel: 'info',
   database: { url: 'file:./data/autotls.db', provider: 'sqlite' },
   aws: { region: 'us-east-1', accessKeyId: undefined, secretAccessKey: undefined, route53Endpoint: undefined, secretsManagerEndpoint: undefined },
-  fastly: { apiToken: undefined, tlsConfigurationId: undefined, apiUrl: 'https://api.fastly.com' },
+  fastly: { apiToken: undefined, tlsConfigurationId: undefined, apiUrl: 'https://api.fastly.com', allowUntrustedRoot: false },
   acme: {
     directoryUrl: 'https://acme-staging-v02.api.letsencrypt.org/directory',
     accountKeySecretName: undefined,
@@ -39,6 +39,8 @@ const DEFAULTS: Settings = {
   secrets: { provider: 'aws', dir: './data/secrets' },
   probe: { host: undefined, port: 443 },
   runTimeoutSeconds: 900,
+  leaseTtlSeconds: 300,
+  shutdownTimeoutSeconds: 30,
   schedule: undefined,
 };
 
@@ -162,7 +164,7 @@ describe('the Python AutoTLS .env.example', () => {
       route53Endpoint: undefined,
       secretsManagerEndpoint: undefined,
     });
-    expect(s.fastly).toEqual({ apiToken: 'fastly-token-0123456789', tlsConfigurationId: 't1sC0nf1g', apiUrl: 'https://api.fastly.com' });
+    expect(s.fastly).toEqual({ apiToken: 'fastly-token-0123456789', tlsConfigurationId: 't1sC0nf1g', apiUrl: 'https://api.fastly.com', allowUntrustedRoot: false });
     expect(s.acme).toMatchObject({ directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', accountKeySecretName: 'letsencrypt/account-key', accountKeyInline: undefined });
     expect(s.slack).toEqual({
       enabled: true,
