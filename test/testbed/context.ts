@@ -17,6 +17,11 @@
 // any name inside the zone (update-policy zonesub TXT + zonesub CNAME).
 // Clean up the records you add. Pebble keeps its state in memory only; create
 // your own ACME account per test file.
+//
+// PostgreSQL: one database per test file via createDatabase(adminUrl, '<area>_<file>')
+// (drops and recreates it). moto: shared by all files, so use names (hosted
+// zones, secrets) of your own and never call reset on the shared instance; a
+// file that needs an empty moto starts its own with startMoto() (~1 s).
 
 export interface DnsInfo {
   host: '127.0.0.1';

@@ -458,10 +458,15 @@ export async function freePort(udp = false): Promise<number> {
 }
 
 /** Polls `check` until it returns true; fails early if `proc` exits, or after timeoutMs. */
-export async function waitUntil(what: string, check: () => Promise<boolean>, opts: { timeoutMs: number; proc?: ManagedProcess; intervalMs?: number }): Promise<void> {
+export async function waitUntil(what: string, check: () => Promise<boolean>, opts: { timeoutMs: number; proc?: ManagedProcess; intervalMs?: number; failOn?: RegExp }): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   let lastError: unknown;
   for (;;) {
+    if (opts.proc && opts.failOn) {
+      // Some daemons (named) log a fatal-for-us problem and keep running.
+      const log = await opts.proc.log();
+      if (opts.failOn.test(log)) throw new StartupError(`${what}: start-up problem in ${opts.proc.logPath}:\n${tail(log)}`, log);
+    }
     if (opts.proc && (opts.proc.child.exitCode !== null || opts.proc.child.signalCode !== null)) {
       const log = await opts.proc.log();
       throw new StartupError(`${what}: ${opts.proc.name} exited during start-up (code ${String(opts.proc.child.exitCode)}, signal ${String(opts.proc.child.signalCode)}); log ${opts.proc.logPath}:\n${tail(log)}`, log);
@@ -487,7 +492,7 @@ export class StartupError extends Error {
   }
   /** True when the failure looks like a lost race for the port. */
   get portInUse(): boolean {
-    return /address already in use|EADDRINUSE|bind: address|couldn't add command channel|could not bind/i.test(this.log);
+    return /address already in use|address in use|EADDRINUSE|could not bind/i.test(this.log);
   }
 }
 

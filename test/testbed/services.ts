@@ -82,6 +82,8 @@ export interface StartBindOptions {
   dir: string;
   zones: string[];
   tsigKeyName?: string;
+  /** Port to try first (tests of the collision retry); default: a free ephemeral port. */
+  port?: number;
   timeoutMs?: number;
 }
 
@@ -111,8 +113,10 @@ export async function startBind(opts: StartBindOptions): Promise<BindService> {
   writeFileSync(path.join(sub, 'tsig.key'), `key "${keyName}" {\n\talgorithm hmac-sha256;\n\tsecret "${secret}";\n};\n`, { mode: 0o600 });
   for (const z of opts.zones) writeFileSync(path.join(sub, 'zones', `${z}.db`), zoneFile(z));
 
+  let preferred = opts.port;
   return withPortRetry(async () => {
-    const port = await freePort(true);
+    const port = preferred ?? (await freePort(true));
+    preferred = undefined;
     const conf = [
       `include "${sub}/tsig.key";`,
       'options {',
@@ -128,6 +132,9 @@ export async function startBind(opts: StartBindOptions): Promise<BindService> {
       '\tdnssec-validation no;',
       '\tnotify no;',
       '\tallow-transfer { none; };',
+      // Without SO_REUSEPORT a port collision is an error ("address in use") instead of
+      // two named processes silently sharing the port.
+      '\treuseport no;',
       '};',
       'controls { };',
       ...opts.zones.map((z) => `zone "${z}" { type primary; file "${sub}/zones/${z}.db"; update-policy { grant ${keyName} zonesub TXT; grant ${keyName} zonesub CNAME; }; };`),
@@ -149,7 +156,7 @@ export async function startBind(opts: StartBindOptions): Promise<BindService> {
       await waitUntil(`named on 127.0.0.1:${port}`, async () => {
         const answers = await Promise.all(opts.zones.map((z) => dnsQuery('127.0.0.1', port, z, 'SOA', 500)));
         return answers.every((a) => a.rcode === 'NOERROR' && a.answers.some((r) => r.type === 'SOA'));
-      }, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, proc });
+      }, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, proc, failOn: /address in use|could not listen on|loading configuration: |exiting \(due to fatal error\)/ });
     } catch (err) {
       return failStart(proc, err);
     }
