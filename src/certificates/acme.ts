@@ -300,6 +300,15 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AcmeError('ACME issuance aborted', { cause: signal.reason });
 }
 
+/** Waits `ms`, or rejects with an AcmeError as soon as `signal` aborts. */
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : undefined);
+  } catch (error) {
+    throw new AcmeError('ACME issuance aborted', { cause: signal?.reason ?? error });
+  }
+}
+
 /** Unused Replay-Nonce values kept per client; more would only go stale. */
 const NONCE_POOL_SIZE = 8;
 
@@ -546,7 +555,14 @@ export class AcmeIssuer {
         const response = await this.internals.api.apiRequest(challenge.url, {}, []);
         if (response.status !== 200) throw this.problemError('challenge', response);
       }
-      await Promise.all(work.map(({ authz }) => this.pollAuthorization(authz.url, hooks.signal)));
+      // The first failed authorization ends the wait for the others too.
+      const stopPolling = new AbortController();
+      const signal = hooks.signal ? AbortSignal.any([hooks.signal, stopPolling.signal]) : stopPolling.signal;
+      try {
+        await Promise.all(work.map(({ authz }) => this.pollAuthorization(authz.url, signal)));
+      } finally {
+        stopPolling.abort();
+      }
     } finally {
       if (published) {
         try {
@@ -573,7 +589,8 @@ export class AcmeIssuer {
       if (delay === undefined) {
         throw new AcmeOrderError('authorization', 'autotls:timeout', `the CA did not finish validating ${authz.identifier.value} in time`);
       }
-      await sleep(delay, undefined, { signal });
+      await pause(delay, signal);
+      throwIfAborted(signal);
     }
   }
 
@@ -592,7 +609,7 @@ export class AcmeIssuer {
       const base = POLL_DELAYS_MS[attempt];
       if (base === undefined) throw new AcmeOrderError(step, 'autotls:timeout', `the order stayed "${order.status}" for too long`);
       const delay = hinted !== undefined ? Math.min(Math.max(hinted * 1000, base), POLL_RETRY_AFTER_CAP_MS) : base;
-      await sleep(delay, undefined, { signal });
+      await pause(delay, signal);
     }
   }
 
