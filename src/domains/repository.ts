@@ -89,7 +89,7 @@ export class DomainRepository {
   ): Promise<DomainCandidate[]> {
     const param = (value: unknown): string => {
       params.push(value);
-      return this.provider === 'postgresql' ? `$${params.length}` : `?${params.length}`;
+      return this.provider === 'postgresql' ? `$${params.length}` : '?';
     };
     const now = this.clock.now();
     const exclusion = options.excluded.length > 0 ? `AND d.name NOT IN (${options.excluded.map(param).join(', ')})` : '';

@@ -118,7 +118,8 @@ export class DomainFlow {
         material = await this.order(candidate, state, ctx, result, log);
       }
       await this.finish(candidate, material, stored?.phase === 'uploaded' ? state : null, ctx, result, log);
-      result.outcome = result.certificateStatus === 'renew' ? 'renewed' : 'issued';
+      // A renewal replaces a certificate AutoTLS obtained before, whatever the probe saw.
+      result.outcome = candidate.tlsIssuer === LETS_ENCRYPT_ISSUER || result.certificateStatus === 'renew' ? 'renewed' : 'issued';
       result.notAfter = material.notAfter.toISOString();
     } catch (error) {
       if (error instanceof Deferred) {

@@ -122,7 +122,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const env = { ...baseEnv(shared), ...options.env };
   const settings = loadSettings(env);
   const logLines: string[] = [];
-  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } });
+  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void (logLines.push(line), process.env.E2E_LOGS && process.stderr.write(line)) } });
   const components = await compose(settings, { logger, ...options.compose });
   const server = await startServer(components, { port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${addressPort(server.server)}`;
