@@ -161,6 +161,8 @@ export class Route53Provider implements DnsProvider {
       requestHandler: {
         connectionTimeout: config.connectionTimeoutMs ?? 5_000,
         requestTimeout: config.requestTimeoutMs ?? 15_000,
+        // Without this the SDK only logs a warning when requestTimeout passes.
+        throwOnRequestTimeout: true,
       },
     });
     const bucket = new TokenBucket(config.requestsPerSecond ?? 4);
