@@ -146,15 +146,37 @@ interface AcmeAxiosDefaults {
   acmeSettings?: { retryMaxAttempts: number; retryDefaultDelay: number };
 }
 
+interface InterceptorHandlers {
+  handlers?: Array<{ rejected?: ((error: unknown) => unknown) | null } | null>;
+}
+
+const patchedHandlers = new WeakSet<object>();
+
+function hasResponse(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { response?: unknown }).response !== undefined;
+}
+
 /**
  * acme-client's shared axios instance retries 429 and 5xx, sleeping for as long
  * as Retry-After says (hours, for a rate limit). We switch that off: a 429 must
  * reach us as a response so it becomes an AcmeRateLimitedError, and our own
  * bounded retry (below) handles transient failures.
+ *
+ * Its error interceptor also turns every failure without a response (timeout,
+ * refused connection) into a TypeError once retries are exhausted (it calls
+ * `validateStatus(undefined)`), losing the error code. Errors without a response
+ * therefore bypass it; responses still go through it unchanged.
  */
-function disableClientRetries(): void {
+function configureSharedAxios(): void {
   const defaults = acme.axios.defaults as unknown as AcmeAxiosDefaults;
   if (defaults.acmeSettings) defaults.acmeSettings.retryMaxAttempts = 0;
+  const manager = acme.axios.interceptors.response as unknown as InterceptorHandlers;
+  for (const handler of manager.handlers ?? []) {
+    const rejected = handler?.rejected;
+    if (!handler || !rejected || patchedHandlers.has(handler)) continue;
+    handler.rejected = (error: unknown) => (hasResponse(error) ? rejected(error) : Promise.reject(error));
+    patchedHandlers.add(handler);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -233,7 +255,7 @@ function errorCode(error: unknown): string {
     const code = (error as { code?: unknown }).code;
     if (typeof code === 'string') return code;
   }
-  return 'unknown error';
+  return 'no response';
 }
 
 function headerValue(headers: Record<string, unknown>, name: string): string | undefined {
@@ -337,7 +359,7 @@ export class AcmeIssuer {
     accountKeyPem: string,
     extra: { logger?: Logger; clock?: Clock; timeoutMs?: number; onRequest?: AcmeRequestListener; eab?: { kid: string; hmacKey: string } },
   ): AcmeIssuer {
-    disableClientRetries();
+    configureSharedAxios();
     const client = new acme.Client({
       directoryUrl,
       accountKey: accountKeyPem,

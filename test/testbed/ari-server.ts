@@ -56,6 +56,8 @@ export interface StubbedAnswer {
   headers?: Record<string, string>;
   /** Serialised as JSON (problem documents get `application/problem+json`). */
   body?: unknown;
+  /** Wait this long before answering (to exercise client timeouts). */
+  delayMs?: number;
 }
 
 export interface StubOptions {
@@ -126,6 +128,7 @@ export class AriServer {
   private readonly stubs: Array<{ resource: string; answer: StubbedAnswer; remaining: number; when?: StubOptions['when'] }> = [];
   private profiles: Record<string, string> | undefined;
   private readonly upstream: URL;
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   /** https://127.0.0.1:<port>, set once listening. */
   origin = '';
@@ -173,12 +176,18 @@ export class AriServer {
     this.stubs.push({ resource, answer, remaining: options.times ?? 1, ...(options.when ? { when: options.when } : {}) });
   }
 
+  /** Forgets every stub that has not fired yet. */
+  clearStubs(): void {
+    this.stubs.length = 0;
+  }
+
   /** Decoded payloads of every newOrder request, in order. */
   newOrderPayloads(): Array<Record<string, unknown>> {
     return this.requests.filter((r) => r.resource === 'newOrder').map((r) => r.payload ?? {});
   }
 
   async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -194,6 +203,16 @@ export class AriServer {
     const stub = this.stubs.find((s) => s.resource === resource && s.remaining > 0 && (!s.when || s.when(payload)));
     if (stub) {
       stub.remaining -= 1;
+      if (stub.answer.delayMs) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => { this.timers.delete(timer); resolve(); }, stub.answer.delayMs);
+          this.timers.add(timer);
+        });
+        if (res.destroyed) {
+          record(0, true);
+          return;
+        }
+      }
       const isProblem = typeof stub.answer.body === 'object' && stub.answer.body !== null && 'type' in stub.answer.body;
       const text = stub.answer.body === undefined ? '' : JSON.stringify(stub.answer.body);
       res.writeHead(stub.answer.status, {

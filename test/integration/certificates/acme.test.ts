@@ -3,11 +3,12 @@
 // Zones: z16.test ... z20.test.
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FakeClock, systemClock } from '../../../src/clock.js';
 import {
   AcmeAccountMissingError,
   AcmeIssuer,
+  AcmeNetworkError,
   AcmeProfileError,
   AcmeRateLimitedError,
   AcmeValidationError,
@@ -174,6 +175,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
     });
     issuer = await AcmeIssuer.connect({ directoryUrl: ari.directoryUrl, accountKeyPem, logger, clock });
   });
+  afterEach(() => ari.clearStubs());
   afterAll(async () => { await ari.close(); });
 
   it('reads the suggested window and renews with `replaces` (Pebble accepts the field and issues)', async () => {
@@ -206,10 +208,14 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
     expectChainsToPebble(renewed);
   });
 
-  it('orders again without `replaces` when the CA refuses it (alreadyReplaced)', async () => {
+  it.each([
+    ['alreadyReplaced', 409, 'certificate AAAA.BBBB already has a replacement order'],
+    ['malformed', 400, 'while parsing ARI CertID an error occurred'],
+    ['unauthorized', 403, 'the certificate being replaced is not owned by this account'],
+  ])('orders again without `replaces` when the CA refuses it (%s)', async (type, status, detail) => {
     ari.stub('newOrder', {
-      status: 409,
-      body: { type: 'urn:ietf:params:acme:error:alreadyReplaced', detail: 'certificate AAAA.BBBB already has a replacement order', status: 409 },
+      status,
+      body: { type: `urn:ietf:params:acme:error:${type}`, detail, status },
     }, { when: (payload) => payload?.replaces !== undefined });
     const before = ari.newOrderPayloads().length;
     const cert = await issuer.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', replaces: 'AAAA.BBBB' }, { publisher: new NsupdatePublisher() });
@@ -227,6 +233,39 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
     expect(error).toBeInstanceOf(AcmeProfileError);
     expect((error as Error).message).toMatch(/"tlsserver".*classic, shortlived/);
     expect(ari.newOrderPayloads().length).toBe(before);
+    expect(publisher.calls).toEqual([]);
+  });
+
+  it('says so when the CA advertises profiles but none at all', async () => {
+    ari.setProfiles({});
+    try {
+      const fresh = await AcmeIssuer.connect({ directoryUrl: ari.directoryUrl, accountKeyPem, logger, clock });
+      const error = await fresh.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', profile: 'classic' }, { publisher: new NsupdatePublisher() }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AcmeProfileError);
+      expect((error as Error).message).toMatch(/"classic".*offers no profiles/);
+    } finally {
+      ari.setProfiles({ classic: 'The same profile you are used to', shortlived: 'A short-lived certificate' });
+    }
+  });
+
+  it('retries a transient 503 (same signed request) and completes the order', async () => {
+    ari.stub('newOrder', { status: 503, body: { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'try again', status: 503 } });
+    const before = ari.requests.filter((r) => r.resource === 'newOrder').length;
+    const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256' }, { publisher: new NsupdatePublisher() });
+    const orders = ari.requests.filter((r) => r.resource === 'newOrder').slice(before);
+    expect(orders.map((r) => r.status)).toEqual([503, 201]);
+    expectChainsToPebble(cert);
+  });
+
+  it('gives up with AcmeNetworkError when the CA does not answer in time (bounded retries)', async () => {
+    const impatient = await AcmeIssuer.connect({ directoryUrl: ari.directoryUrl, accountKeyPem, logger, clock, timeoutMs: 300 });
+    ari.stub('newOrder', { status: 201, delayMs: 10_000 }, { times: 3 });
+    const publisher = new NsupdatePublisher();
+    const started = Date.now();
+    const error = await impatient.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256' }, { publisher }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(error).toBeInstanceOf(AcmeNetworkError);
+    expect((error as Error).message).toBe('ACME newOrder request failed: timed out after 300 ms');
     expect(publisher.calls).toEqual([]);
   });
 
