@@ -8,6 +8,7 @@
  * document into a plain `Error(detail)`, and we need the problem `type`, the
  * HTTP status and the Retry-After header to throw typed errors.
  */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import acme from 'acme-client';
 import { z } from 'zod';
@@ -28,7 +29,7 @@ import {
   type AcmeProblem,
 } from './errors.js';
 import { newKeyAndCsr } from './keys.js';
-import { ariCertId, readCertificate, splitFullchain } from './x509.js';
+import { ariCertId, coversDomain, readCertificate, splitFullchain } from './x509.js';
 
 export { accountKeyFromSecret } from './account-key.js';
 export * from './errors.js';
@@ -456,6 +457,10 @@ export class AcmeIssuer {
     const fullchainPem = download.data;
     const { leafPem } = splitFullchain(fullchainPem);
     const info = readCertificate(leafPem);
+    // Never hand on a certificate that would not serve: wrong names or another key.
+    if (!coversDomain(info, domain) || !coversDomain(info, `www.${domain}`) || !new X509Certificate(leafPem).checkPrivateKey(createPrivateKey(privateKeyPem))) {
+      throw new AcmeOrderError('certificate download', 'about:blank', `the CA returned a certificate that does not match the order for ${domain}`);
+    }
     log?.info({ orderUrl: created.url, serial: info.serial, notAfter: info.notAfter.toISOString() }, 'ACME certificate issued');
     return {
       privateKeyPem,

@@ -257,6 +257,15 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
     expectChainsToPebble(cert);
   });
 
+  it('recovers from badNonce answers (acme-client re-signs with a fresh nonce)', async () => {
+    ari.stub('newOrder', { status: 400, body: { type: 'urn:ietf:params:acme:error:badNonce', detail: 'JWS has an invalid anti-replay nonce', status: 400 } }, { times: 2 });
+    ari.stub('finalize', { status: 400, body: { type: 'urn:ietf:params:acme:error:badNonce', detail: 'JWS has an invalid anti-replay nonce', status: 400 } });
+    const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256' }, { publisher: new NsupdatePublisher() });
+    expectChainsToPebble(cert);
+    const bad = ari.requests.filter((r) => r.stubbed && (r.resource === 'newOrder' || r.resource === 'finalize'));
+    expect(bad.length).toBeGreaterThanOrEqual(3);
+  });
+
   it('gives up with AcmeNetworkError when the CA does not answer in time (bounded retries)', async () => {
     const impatient = await AcmeIssuer.connect({ directoryUrl: ari.directoryUrl, accountKeyPem, logger, clock, timeoutMs: 300 });
     ari.stub('newOrder', { status: 201, delayMs: 10_000 }, { times: 3 });
