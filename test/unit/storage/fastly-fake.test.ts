@@ -27,7 +27,7 @@ let leaf: Leaf;
 beforeAll(async () => {
   fake = await startFastlyFake({ token: TOKEN, defaultPageSize: 20 });
   pki = createTestPki();
-  leaf = pki.issue(['example.com', '*.example.com']);
+  leaf = pki.issue(['example.com', '*.example.com'], { keyType: 'rsa' });
 });
 afterAll(async () => {
   await fake.stop();

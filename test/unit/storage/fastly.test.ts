@@ -77,7 +77,7 @@ describe('parseRetryAfter', () => {
 
 describe('FastlyTls against the fake, through the official client', () => {
   it('uploads a private key as a JSON:API document and returns its record', async () => {
-    const leaf = pki.issue(['example.com', '*.example.com']);
+    const leaf = pki.issue(['example.com', '*.example.com'], { keyType: 'rsa' });
     const key = await client().uploadPrivateKey(leaf.keyPem, 'example.com private key');
     expect(key.id).toMatch(/^[A-Za-z0-9]{22}$/);
     expect(key.name).toBe('example.com private key');
@@ -98,7 +98,7 @@ describe('FastlyTls against the fake, through the official client', () => {
   });
 
   it('creates a bulk certificate whose dates and domains come from the certificate', async () => {
-    const leaf = pki.issue(['example.com', '*.example.com']);
+    const leaf = pki.issue(['example.com', '*.example.com'], { keyType: 'rsa' });
     const fastly = client();
     await fastly.uploadPrivateKey(leaf.keyPem, 'example.com private key');
     const cert = await fastly.createBulkCertificate(leaf.certPem, leaf.intermediatesPem, CONFIG_ID);
