@@ -297,6 +297,8 @@ export interface SpawnOptions {
 }
 
 const liveChildren = new Set<ManagedProcess>();
+/** Short-lived helpers started by run() (initdb, openssl, nsupdate). */
+const transientChildren = new Set<ChildProcess>();
 const ownedDirs = new Set<string>();
 
 /** Spawns a detached child (own process group), logs to a file and registers its PID. */
@@ -379,6 +381,10 @@ export function killAllSync(): void {
     }
   }
   liveChildren.clear();
+  for (const c of transientChildren) {
+    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) signal(c.pid, 'SIGKILL');
+  }
+  transientChildren.clear();
   for (const dir of ownedDirs) removeDir(dir);
   ownedDirs.clear();
 }
@@ -509,7 +515,11 @@ export function run(command: string, args: string[], opts: { cwd?: string; env?:
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.once('error', (err) => { clearTimeout(timer); reject(err); });
+    // initdb recreates missing parent directories: it must not outlive a torn-down testbed.
+    transientChildren.add(child);
+    installExitHandlers();
+    child.once('exit', () => transientChildren.delete(child));
+    child.once('error', (err) => { clearTimeout(timer); transientChildren.delete(child); reject(err); });
     child.once('close', (code, sig) => {
       clearTimeout(timer);
       if (code === 0) resolve({ stdout, stderr });

@@ -3,7 +3,7 @@
 // process, which starts a complete testbed of its own (BIND, 2x Pebble,
 // PostgreSQL, moto) and prints every PID.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +24,52 @@ interface Outcome {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string;
+}
+
+/** Live processes whose command line mentions `dir` (assertion only: we never signal by this). */
+function processesMentioning(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid || !isAlive(Number(e))) continue;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmd.includes(dir)) out.push(`${e}: ${cmd}`);
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+function runEarlyKill(): Promise<{ dir: string; code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, 'wait'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let dir: string | undefined;
+    let poll: NodeJS.Timeout | undefined;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      const m = /^DIR (.+)$/m.exec(stdout);
+      if (m && !dir) {
+        dir = m[1]!;
+        // As soon as PostgreSQL's directory exists (initdb is starting), terminate the owner.
+        poll = setInterval(() => {
+          const pgDir = existsSync(dir!) ? readdirSync(dir!).find((f) => f.startsWith('postgres-')) : undefined;
+          if (pgDir) {
+            clearInterval(poll);
+            child.kill('SIGTERM');
+          }
+        }, 5);
+      }
+    });
+    child.stderr.resume();
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearInterval(poll);
+      if (!dir) reject(new Error('fixture never printed DIR'));
+      else resolve({ dir, code, signal });
+    });
+  });
 }
 
 function runFixture(mode: string, onReady?: (pid: number) => void): Promise<Outcome> {
@@ -102,6 +148,16 @@ describe('testbed lifecycle: nothing survives its owner', () => {
     expect(signal).toBe('SIGTERM');
     expect(await survivors(ready.pids)).toEqual([]);
     expect(existsSync(ready.dir)).toBe(false);
+  });
+
+  it('SIGTERM during start-up (initdb running): nothing survives, the directory stays gone', async () => {
+    const { dir, signal } = await runEarlyKill();
+    expect(signal).toBe('SIGTERM');
+    const deadline = Date.now() + 5000;
+    while (processesMentioning(dir).length > 0 && Date.now() < deadline) await sleep(50);
+    expect(processesMentioning(dir)).toEqual([]);
+    await sleep(500); // a surviving initdb would recreate the directory
+    expect(existsSync(dir)).toBe(false);
   });
 
   it('SIGKILL to the owner: reapStaleTestbeds() cleans up from the PID registry', async () => {
