@@ -1,6 +1,6 @@
 // AcmeIssuer against the real Pebble + BIND of the testbed, and against the
 // ARI/profiles front (test/testbed/ari-server.ts) that proxies to that Pebble.
-// Zones: z16.test ... z20.test.
+// Zones: z16.test ... z20.test. DNS-01 goes through the real publisher (src/dns).
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -15,41 +15,55 @@ import {
   type IssuedCertificate,
 } from '../../../src/certificates/acme.js';
 import { ariCertId, coversDomain, readCertificate, splitFullchain } from '../../../src/certificates/x509.js';
-import type { ChallengePublisher, PublishedChallenge } from '../../../src/dns/challenge.js';
+import { createChallengePublisher, createDnsProvider, type ChallengePublisher, type PublishedChallenge } from '../../../src/dns/index.js';
 import { createLogger } from '../../../src/logger.js';
 import { AriServer, pebbleServerTls } from '../../testbed/ari-server.js';
 import '../../testbed/context.js';
-import { fetchPebbleRoot, nsupdate, queryTxt, splitPem } from '../../testbed/helpers.js';
+import { fetchPebbleRoot, queryTxt, splitPem } from '../../testbed/helpers.js';
 
 const tb = inject('testbed');
 const logger = createLogger({ level: 'silent' });
 
 /**
- * A minimal ChallengePublisher over RFC 2136 (nsupdate) for these tests; the real
- * one (src/dns) adds CNAME delegation and propagation checks. BIND is the
- * authoritative server Pebble asks, so a successful update is visible at once.
+ * The real DNS-01 publisher (src/dns: RFC 2136 to the testbed's BIND, with the
+ * propagation check asking that BIND), wrapped to record the calls and, for the
+ * failure test, to publish wrong values.
  */
-class NsupdatePublisher implements ChallengePublisher {
+function realPublisher(): ChallengePublisher {
+  const settings = {
+    dns: {
+      provider: 'rfc2136' as const,
+      rfc2136: { nameserver: `${tb.dns.host}:${tb.dns.port}`, tsigKey: tb.dns.tsigKeyName, tsigSecret: tb.dns.tsigSecret, tsigAlgorithm: `${tb.dns.tsigAlgorithm}.` },
+      cloudflare: { apiToken: undefined, apiUrl: 'http://127.0.0.1:9' },
+      resolvers: [`${tb.dns.host}:${tb.dns.port}`],
+      propagationTimeoutSeconds: 20,
+      propagationCheck: true,
+    },
+    aws: { region: 'us-east-1', accessKeyId: undefined, secretAccessKey: undefined, route53Endpoint: undefined, secretsManagerEndpoint: undefined },
+  };
+  return createChallengePublisher(settings, createDnsProvider(settings, logger), logger);
+}
+
+class RecordingPublisher implements ChallengePublisher {
   readonly calls: string[] = [];
   readonly published: string[][] = [];
+  private readonly inner = realPublisher();
   constructor(private readonly tamper?: (values: string[]) => string[]) {}
 
   async clearStale(domain: string, zone: string): Promise<void> {
     this.calls.push(`clearStale ${domain}`);
-    await nsupdate(tb.dns, [`update delete _acme-challenge.${domain}. TXT`], zone);
+    await this.inner.clearStale(domain, zone);
   }
 
   async publish(domain: string, zone: string, values: string[]): Promise<PublishedChallenge> {
     this.calls.push(`publish ${domain}`);
     this.published.push(values);
-    const written = this.tamper ? this.tamper(values) : values;
-    await nsupdate(tb.dns, [`update delete _acme-challenge.${domain}. TXT`, ...written.map((v) => `update add _acme-challenge.${domain}. 60 TXT "${v}"`)], zone);
-    return { fqdn: `_acme-challenge.${domain}`, zone, values: written };
+    return this.inner.publish(domain, zone, this.tamper ? this.tamper(values) : values);
   }
 
   async cleanup(published: PublishedChallenge): Promise<void> {
     this.calls.push(`cleanup ${published.fqdn}`);
-    await nsupdate(tb.dns, [`update delete ${published.fqdn}. TXT`], published.zone);
+    await this.inner.cleanup(published);
   }
 }
 
@@ -88,7 +102,7 @@ describe('AcmeIssuer against Pebble', () => {
       directoryUrl: tb.pebble.directoryUrl, accountKeyPem, logger, clock: systemClock,
       onRequest: (endpoint, status) => requests.push(`${endpoint} ${status}`),
     });
-    const publisher = new NsupdatePublisher();
+    const publisher = new RecordingPublisher();
     const created: string[] = [];
     const started = Date.now();
     const cert = await issuer.issue({ domain: 'z16.test', zone: 'z16.test', keyType: 'ec256' }, {
@@ -124,7 +138,7 @@ describe('AcmeIssuer against Pebble', () => {
 
   it('issues with an RSA key and a fresh key per order', async () => {
     const issuer = await AcmeIssuer.connect({ directoryUrl: tb.pebble.directoryUrl, accountKeyPem, logger, clock: systemClock });
-    const publisher = new NsupdatePublisher();
+    const publisher = new RecordingPublisher();
     const a = await issuer.issue({ domain: 'z17.test', zone: 'z17.test', keyType: 'rsa2048' }, { publisher });
     const b = await issuer.issue({ domain: 'z17.test', zone: 'z17.test', keyType: 'rsa2048' }, { publisher });
     expect(createPrivateKey(a.privateKeyPem).asymmetricKeyDetails?.modulusLength).toBe(2048);
@@ -135,7 +149,7 @@ describe('AcmeIssuer against Pebble', () => {
 
   it('reports a failed DNS-01 validation with the CA detail, and still cleans up', async () => {
     const issuer = await AcmeIssuer.connect({ directoryUrl: tb.pebble.directoryUrl, accountKeyPem, logger, clock: systemClock });
-    const publisher = new NsupdatePublisher((values) => values.map(() => 'not-the-right-digest'));
+    const publisher = new RecordingPublisher((values) => values.map(() => 'not-the-right-digest'));
     const error = await issuer.issue({ domain: 'z18.test', zone: 'z18.test', keyType: 'ec256' }, { publisher }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AcmeValidationError);
     const v = error as AcmeValidationError;
@@ -156,7 +170,7 @@ describe('AcmeIssuer against Pebble', () => {
   it('has no renewalInfo on Pebble 2.4.0, and orders without a profile (with a warning) when none are advertised', async () => {
     const issuer = await AcmeIssuer.connect({ directoryUrl: tb.pebble.directoryUrl, accountKeyPem, logger, clock: systemClock });
     expect(await issuer.profiles()).toBeUndefined();
-    const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256', profile: 'shortlived' }, { publisher: new NsupdatePublisher() });
+    const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256', profile: 'shortlived' }, { publisher: new RecordingPublisher() });
     expect(await issuer.renewalInfo(cert.fullchainPem)).toBeUndefined();
   });
 });
@@ -179,7 +193,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
   afterAll(async () => { await ari.close(); });
 
   it('reads the suggested window and renews with `replaces` (Pebble accepts the field and issues)', async () => {
-    const publisher = new NsupdatePublisher();
+    const publisher = new RecordingPublisher();
     const first = await issuer.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', profile: 'classic' }, { publisher });
     const certId = first.certId ?? '';
     expect(certId).toMatch(/^[\w-]+\.[\w-]+$/);
@@ -218,7 +232,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
       body: { type: `urn:ietf:params:acme:error:${type}`, detail, status },
     }, { when: (payload) => payload?.replaces !== undefined });
     const before = ari.newOrderPayloads().length;
-    const cert = await issuer.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', replaces: 'AAAA.BBBB' }, { publisher: new NsupdatePublisher() });
+    const cert = await issuer.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', replaces: 'AAAA.BBBB' }, { publisher: new RecordingPublisher() });
     expect(cert.replacesAccepted).toBe(false);
     const sent = ari.newOrderPayloads().slice(before);
     expect(sent).toHaveLength(2);
@@ -228,7 +242,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
 
   it('refuses a profile the CA does not offer, naming the offered ones, before ordering', async () => {
     const before = ari.newOrderPayloads().length;
-    const publisher = new NsupdatePublisher();
+    const publisher = new RecordingPublisher();
     const error = await issuer.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', profile: 'tlsserver' }, { publisher }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AcmeProfileError);
     expect((error as Error).message).toMatch(/"tlsserver".*classic, shortlived/);
@@ -240,7 +254,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
     ari.setProfiles({});
     try {
       const fresh = await AcmeIssuer.connect({ directoryUrl: ari.directoryUrl, accountKeyPem, logger, clock });
-      const error = await fresh.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', profile: 'classic' }, { publisher: new NsupdatePublisher() }).catch((e: unknown) => e);
+      const error = await fresh.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', profile: 'classic' }, { publisher: new RecordingPublisher() }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AcmeProfileError);
       expect((error as Error).message).toMatch(/"classic".*offers no profiles/);
     } finally {
@@ -251,7 +265,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
   it('retries a transient 503 (same signed request) and completes the order', async () => {
     ari.stub('newOrder', { status: 503, body: { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'try again', status: 503 } });
     const before = ari.requests.filter((r) => r.resource === 'newOrder').length;
-    const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256' }, { publisher: new NsupdatePublisher() });
+    const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256' }, { publisher: new RecordingPublisher() });
     const orders = ari.requests.filter((r) => r.resource === 'newOrder').slice(before);
     expect(orders.map((r) => r.status)).toEqual([503, 201]);
     expectChainsToPebble(cert);
@@ -260,7 +274,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
   it('recovers from badNonce answers (acme-client re-signs with a fresh nonce)', async () => {
     ari.stub('newOrder', { status: 400, body: { type: 'urn:ietf:params:acme:error:badNonce', detail: 'JWS has an invalid anti-replay nonce', status: 400 } }, { times: 2 });
     ari.stub('finalize', { status: 400, body: { type: 'urn:ietf:params:acme:error:badNonce', detail: 'JWS has an invalid anti-replay nonce', status: 400 } });
-    const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256' }, { publisher: new NsupdatePublisher() });
+    const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256' }, { publisher: new RecordingPublisher() });
     expectChainsToPebble(cert);
     const bad = ari.requests.filter((r) => r.stubbed && (r.resource === 'newOrder' || r.resource === 'finalize'));
     expect(bad.length).toBeGreaterThanOrEqual(3);
@@ -269,7 +283,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
   it('gives up with AcmeNetworkError when the CA does not answer in time (bounded retries)', async () => {
     const impatient = await AcmeIssuer.connect({ directoryUrl: ari.directoryUrl, accountKeyPem, logger, clock, timeoutMs: 300 });
     ari.stub('newOrder', { status: 201, delayMs: 10_000 }, { times: 3 });
-    const publisher = new NsupdatePublisher();
+    const publisher = new RecordingPublisher();
     const started = Date.now();
     const error = await impatient.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256' }, { publisher }).catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(8000);
@@ -284,7 +298,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
       headers: { 'retry-after': '3600' },
       body: { type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many new orders recently', status: 429 },
     });
-    const publisher = new NsupdatePublisher();
+    const publisher = new RecordingPublisher();
     const started = Date.now();
     const error = await issuer.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256' }, { publisher }).catch((e: unknown) => e);
     expect(Date.now() - started).toBeLessThan(5000);
