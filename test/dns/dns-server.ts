@@ -41,36 +41,38 @@ function header(query: DecodedPacket, rcode: number, authoritative: boolean): nu
   return opcode | rd | (authoritative ? dnsPacket.AUTHORITATIVE_ANSWER : 0) | rcode;
 }
 
-/** Builds the authoritative answer to one query (no recursion, CNAMEs chased inside the zone). */
+/**
+ * Builds the authoritative answer to one query. CNAMEs are chased, also into
+ * other zones this server serves (like a resolver would; BIND with `recursion
+ * no` stops at the zone boundary), so a CA pointed here sees delegated records.
+ */
 export async function answer(query: DecodedPacket, source: ZoneSource): Promise<dnsPacket.Packet> {
   const question = query.questions?.[0];
   const base = { type: 'response' as const, id: query.id ?? 0, questions: question ? [question] : [] };
   if (!question) return { ...base, flags: header(query, 1, false) };
-  const zone = await source(norm(question.name));
-  if (!zone) return { ...base, flags: header(query, RCODE.REFUSED, false) };
-  const soa = zone.records.filter((r) => r.type === 'SOA' && r.name === zone.zone);
-  const answers: Answer[] = [];
   let name = norm(question.name);
-  for (let hop = 0; hop < 10; hop++) {
-    const here = zone.records.filter((r) => r.name === name);
+  let zone = await source(name);
+  if (!zone) return { ...base, flags: header(query, RCODE.REFUSED, false) };
+  const answers: Answer[] = [];
+  for (let hop = 0; hop < 10 && zone; hop++) {
+    const records: Answer[] = zone.records;
+    const here = records.filter((r) => r.name === name);
     const cname = here.find((r) => r.type === 'CNAME');
-    if (cname && question.type !== 'CNAME') {
+    if (cname && cname.type === 'CNAME' && question.type !== 'CNAME') {
       answers.push(cname);
-      const target = norm(cname.type === 'CNAME' ? cname.data : '');
-      if (target !== zone.zone && !target.endsWith(`.${zone.zone}`)) break;
-      name = target;
+      name = norm(cname.data);
+      if (name !== zone.zone && !name.endsWith(`.${zone.zone}`)) zone = await source(name);
       continue;
     }
-    const matching = here.filter((r) => r.type === question.type || question.type === 'ANY');
+    const matching = here.filter((r) => r.type === question.type);
     if (matching.length > 0) {
       answers.push(...matching);
       break;
     }
-    const exists = here.length > 0 || zone.records.some((r) => r.name.endsWith(`.${name}`));
-    if (answers.length === 0) {
-      return { ...base, flags: header(query, exists ? RCODE.NOERROR : RCODE.NXDOMAIN, true), authorities: soa };
-    }
-    break;
+    if (answers.length > 0) break; // an alias whose target has no such record: NOERROR with the chain
+    const exists = here.length > 0 || records.some((r) => r.name.endsWith(`.${name}`));
+    const soa = records.filter((r) => r.type === 'SOA' && r.name === zone?.zone);
+    return { ...base, flags: header(query, exists ? RCODE.NOERROR : RCODE.NXDOMAIN, true), authorities: soa };
   }
   return { ...base, flags: header(query, RCODE.NOERROR, true), answers };
 }

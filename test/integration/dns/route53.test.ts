@@ -1,0 +1,23 @@
+// The Route53 provider against moto_server (hosted zone z52.test).
+import { inject } from 'vitest';
+import { pino } from 'pino';
+import '../../testbed/context.js';
+import { Route53Provider } from '../../../src/dns/route53.js';
+import { describeDnsProviderContract } from '../../dns/contract.js';
+import { ensureHostedZone } from '../../dns/moto.js';
+
+const tb = inject('testbed');
+
+describeDnsProviderContract('route53 (moto)', async () => {
+  const zoneId = await ensureHostedZone(tb.moto.endpoint, 'z52.test');
+  return {
+    provider: new Route53Provider(
+      // moto has no rate limit; the limiter itself is covered by test/unit/dns/route53.test.ts.
+      { region: 'us-east-1', endpoint: tb.moto.endpoint, accessKeyId: 'testing', secretAccessKey: 'testing', maxWaitSeconds: 10, requestsPerSecond: 50 },
+      pino({ level: 'silent' }),
+    ),
+    zone: zoneId,
+    fqdnBase: 'z52.test',
+    cleanup: async () => undefined,
+  };
+});
