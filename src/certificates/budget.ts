@@ -12,8 +12,9 @@ export type BudgetDecision =
  * every instance: at most `limit` new orders in any 3 hours, and none while the
  * CA has told us to wait (a 429's Retry-After).
  *
- * A slot is reserved by inserting the order row first and counting afterwards,
- * so concurrent instances can only err on the side of ordering less.
+ * A slot is reserved by inserting the order row first and then counting the
+ * rows before it, so concurrent instances are served in the order of their
+ * reservations and never exceed the budget together.
  * Renewals the CA accepted as ARI replacements are marked exempt and stop
  * counting.
  */
@@ -47,7 +48,9 @@ export class OrderBudget {
     const now = this.clock.now();
     const row = await this.db.acmeOrder.create({ data: { account: this.account, domain, replaces: replaces ?? null, createdAt: now } });
     const since = new Date(now.getTime() - BUDGET_WINDOW_MS);
-    const used = await this.db.acmeOrder.count({ where: { account: this.account, exempt: false, createdAt: { gt: since } } });
+    // Only reservations made before this one count, so concurrent reservers near
+    // the limit are served in order instead of all backing off.
+    const used = await this.db.acmeOrder.count({ where: { account: this.account, exempt: false, createdAt: { gt: since }, id: { lte: row.id } } });
     if (used <= this.limit) return { ok: true, reservationId: row.id };
     await this.db.acmeOrder.delete({ where: { id: row.id } });
     const oldest = await this.db.acmeOrder.findFirst({
