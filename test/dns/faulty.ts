@@ -1,6 +1,10 @@
 // A DnsProvider decorator that publishes the wrong TXT values: every value is
 // replaced by a different, well-formed digest. Used by an end-to-end test to
 // prove that the CA's rejection of the challenge is reported as a failure.
+//
+// NB: the propagation check waits for the *expected* values, which never appear;
+// with it on, publish fails first with DnsPropagationError. To reach the CA, build
+// the publisher with `propagationCheck: false` (DNS_PROPAGATION_CHECK=false).
 import { createHash } from 'node:crypto';
 import type { DnsProvider } from '../../src/dns/provider.js';
 
