@@ -154,9 +154,9 @@ export class Rfc2136Provider implements DnsProvider {
       verifyMessage(raw, this.key, { requestMac });
     } catch (error) {
       if (!(error instanceof TsigError)) throw error;
-      // A server that rejects the key or does not know the zone answers without a signature;
-      // its rcode (NOTAUTH, REFUSED, NOTZONE) is then the more useful message.
-      if (error.code === 'UNSIGNED' && response.rcode !== 'NOERROR' && response.rcode !== 'SERVFAIL') return;
+      // A server that fails before it checks TSIG (unknown zone, SERVFAIL, policy) answers
+      // unsigned; its rcode is then the useful message. Only success must be signed.
+      if (error.code === 'UNSIGNED' && response.rcode !== 'NOERROR') return;
       throw new DnsProviderError(
         `RFC2136 update of ${fqdn}: TSIG ${error.code} with key "${this.key.name}" (${error.message}); ` +
           'check RFC2136_TSIG_KEY, RFC2136_TSIG_SECRET and RFC2136_TSIG_ALGORITHM, and the clock',
