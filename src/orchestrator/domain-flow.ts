@@ -4,6 +4,7 @@ import type { CertificateKeyType } from '../config/settings.js';
 import type { ChallengePublisher } from '../dns/challenge.js';
 import type { SecretsStore } from '../secrets/provider.js';
 import type { FastlyTls } from '../storage/fastly.js';
+import { deployToFastly } from '../storage/fastly-deploy.js';
 import type { Metrics } from '../metrics.js';
 import type { DomainCandidate, DomainRepository } from '../domains/repository.js';
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
@@ -268,30 +269,19 @@ export class DomainFlow {
   private async uploadToFastly(candidate: DomainCandidate, material: Material, ctx: DomainRunContext, result: DomainResult, log: Logger): Promise<string> {
     const { fastly, settings } = this.deps;
     if (!fastly) throw new Error('Fastly is not configured: set FASTLY_API_TOKEN and FASTLY_TLS_CONFIGURATION_ID, or run in testmode');
-    const previous = await this.deps.state.get(candidate.id);
-    const key = await fastly.uploadPrivateKey(material.privateKeyPem, `autotls ${candidate.name} ${material.serial}`);
-    const { leafPem, intermediatesPem } = splitFullchain(material.fullchainPem);
-    const intermediates = intermediatesPem.join('');
-    const existing = await fastly.findBulkCertificateForDomain(candidate.name);
-    let certificateId: string;
-    if (existing) {
-      certificateId = (await fastly.replaceBulkCertificate(existing.id, leafPem, intermediates)).id;
-      result.messages.push(`Fastly certificate ${certificateId} replaced in place`);
-    } else {
-      if (!settings.fastlyConfigurationId) throw new Error('FASTLY_TLS_CONFIGURATION_ID is required to create a Fastly certificate');
-      certificateId = (await fastly.createBulkCertificate(leafPem, intermediates, settings.fastlyConfigurationId)).id;
-      result.messages.push(`Fastly certificate ${certificateId} created`);
-    }
-    await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'uploaded', fastlyCertId: certificateId, fastlyKeyId: key.id });
-    const oldKeyId = previous?.fastlyKeyId;
-    if (oldKeyId && oldKeyId !== key.id) {
-      // The replaced certificate's key is now unused; a failure here costs nothing but a stray key.
-      await fastly.deletePrivateKey(oldKeyId).then(
-        () => result.messages.push(`Unused Fastly private key ${oldKeyId} deleted`),
-        (error: unknown) => log.warn({ keyId: oldKeyId, err: errorMessage(error) }, 'could not delete the replaced Fastly private key'),
-      );
-    }
-    return certificateId;
+    if (!settings.fastlyConfigurationId) throw new Error('FASTLY_TLS_CONFIGURATION_ID is required to upload certificates to Fastly');
+    const deployed = await deployToFastly(fastly, {
+      domain: candidate.name,
+      privateKeyPem: material.privateKeyPem,
+      fullchainPem: material.fullchainPem,
+      configurationId: settings.fastlyConfigurationId,
+      logger: log,
+    });
+    const id = deployed.certificate.id;
+    result.messages.push(deployed.action === 'created' ? `Fastly certificate ${id} created` : `Fastly certificate ${id} replaced in place`);
+    for (const keyId of deployed.deletedKeyIds) result.messages.push(`Unused Fastly private key ${keyId} deleted`);
+    await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'uploaded', fastlyCertId: id, fastlyKeyId: deployed.privateKey.id });
+    return id;
   }
 
   /** ARI when the CA offers it, else the lifetime policy. */
