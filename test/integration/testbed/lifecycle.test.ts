@@ -130,6 +130,7 @@ describe('testbed lifecycle: nothing survives its owner', () => {
 
   it('a failure inside try/finally still tears down', async () => {
     const { ready, code } = await runFixture('finally', 'light');
+    expectSane(ready);
     expect(code).toBe(1);
     expect(await survivors(ready.pids, 0)).toEqual([]);
     expect(existsSync(ready.dir)).toBe(false);
@@ -137,6 +138,7 @@ describe('testbed lifecycle: nothing survives its owner', () => {
 
   it('an uncaught exception with no teardown code: the exit handler kills everything', async () => {
     const { ready, code, stderr } = await runFixture('throw', 'full');
+    expectSane(ready);
     expect(code).toBe(1);
     expect(stderr).toContain('uncaught failure after start-up');
     expect(await survivors(ready.pids)).toEqual([]);
@@ -145,6 +147,7 @@ describe('testbed lifecycle: nothing survives its owner', () => {
 
   it('process.exit() without teardown', async () => {
     const { ready, code } = await runFixture('exit', 'light');
+    expectSane(ready);
     expect(code).toBe(3);
     expect(await survivors(ready.pids)).toEqual([]);
     expect(existsSync(ready.dir)).toBe(false);
@@ -152,6 +155,7 @@ describe('testbed lifecycle: nothing survives its owner', () => {
 
   it('SIGTERM to the owner', async () => {
     const { ready, signal } = await runFixture('wait', 'light', (pid) => process.kill(pid, 'SIGTERM'));
+    expectSane(ready);
     expect(signal).toBe('SIGTERM');
     expect(await survivors(ready.pids)).toEqual([]);
     expect(existsSync(ready.dir)).toBe(false);
@@ -169,6 +173,7 @@ describe('testbed lifecycle: nothing survives its owner', () => {
 
   it('SIGKILL to the owner: reapStaleTestbeds() cleans up from the PID registry', async () => {
     const { ready, signal } = await runFixture('wait', 'full', (pid) => process.kill(pid, 'SIGKILL'));
+    expectSane(ready);
     expect(signal).toBe('SIGKILL');
     // Nothing could run in the owner: its services are orphaned but still up. (Another
     // vitest run starting right now may reap them first: its global setup calls
