@@ -173,6 +173,9 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     },
   });
   await refreshCertificateMetrics(database, metrics);
+  const staleBefore = new Date(clock.now().getTime() - 2 * settings.runTimeoutSeconds * 1000);
+  const closed = await runs.closeStale(staleBefore);
+  if (closed > 0) logger.warn({ closed }, 'closed runs left unfinished by an instance that stopped');
 
   return {
     settings,

@@ -62,31 +62,44 @@ export class DomainRepository {
    */
   async selectDue(options: EligibilityOptions): Promise<DomainCandidate[]> {
     if (options.limit <= 0) return [];
-    const now = this.clock.now();
-    const cutoff = new Date(now.getTime() + options.windowDays * 86_400_000);
-    const nonLe = await this.queryEligible(`(d.tls_issuer IS NULL OR d.tls_issuer <> '${LETS_ENCRYPT_ISSUER}')`, [], options, options.limit);
+    const nonLe = await this.queryEligible(this.notLetsEncrypt, options, options.limit);
     const remaining = options.limit - nonLe.length;
     if (remaining <= 0) return nonLe;
-    const le = await this.queryEligible(
-      (p) => `d.tls_issuer = '${LETS_ENCRYPT_ISSUER}'
+    const le = await this.queryEligible(this.letsEncryptDue(options.windowDays), options, remaining);
+    return [...nonLe, ...le];
+  }
+
+  /**
+   * Whether a selected domain is still due once its lease is held: another run
+   * may have renewed it between our selection and our claim.
+   */
+  async isStillDue(domainId: number, options: Omit<EligibilityOptions, 'limit'>): Promise<boolean> {
+    const eligible = { ...options, limit: 1, onlyId: domainId };
+    return (
+      (await this.queryEligible(this.notLetsEncrypt, eligible, 1)).length > 0 ||
+      (await this.queryEligible(this.letsEncryptDue(options.windowDays), eligible, 1)).length > 0
+    );
+  }
+
+  private readonly notLetsEncrypt = `(d.tls_issuer IS NULL OR d.tls_issuer <> '${LETS_ENCRYPT_ISSUER}')`;
+
+  private letsEncryptDue(windowDays: number): (param: (value: unknown) => string) => string {
+    const now = this.clock.now();
+    const cutoff = new Date(now.getTime() + windowDays * 86_400_000);
+    return (p) => `d.tls_issuer = '${LETS_ENCRYPT_ISSUER}'
         AND (
           s.next_renewal_at <= ${p(now)}
           OR s.phase IN ('stored', 'uploaded')
           OR (d.tls_exp_date < ${p(cutoff)} AND (s.next_renewal_at IS NULL OR s.cert_not_after IS NULL OR d.tls_exp_date < s.cert_not_after))
-        )`,
-      [],
-      options,
-      remaining,
-    );
-    return [...nonLe, ...le];
+        )`;
   }
 
   private async queryEligible(
     condition: string | ((param: (value: unknown) => string) => string),
-    params: unknown[],
-    options: EligibilityOptions,
+    options: EligibilityOptions & { onlyId?: number },
     limit: number,
   ): Promise<DomainCandidate[]> {
+    const params: unknown[] = [];
     const param = (value: unknown): string => {
       params.push(value);
       return this.provider === 'postgresql' ? `$${params.length}` : '?';
@@ -103,6 +116,7 @@ export class DomainRepository {
         ${exclusion}
         AND (s.backoff_until IS NULL OR s.backoff_until <= ${backoff} OR s.phase IN ('stored', 'uploaded'))
         AND ${extra}
+        ${options.onlyId === undefined ? '' : `AND d.id = ${param(options.onlyId)}`}
       ORDER BY d.tls_exp_date ASC LIMIT ${param(limit)}`;
     const rows = await this.db.$queryRawUnsafe<DomainCandidate[]>(sql, ...params);
     return rows.map(normalise);

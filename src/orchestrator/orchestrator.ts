@@ -202,8 +202,15 @@ export class Orchestrator {
       return { ...base, outcome: 'deferred', messages: [this.abort.signal.aborted ? 'Deferred: AutoTLS is shutting down' : `Deferred: the run deadline (RUN_TIMEOUT=${settings.runTimeoutSeconds}s) passed`], errors: [] };
     }
     try {
-      if (!claimed && !(await this.claim(candidate))) {
-        return { ...base, outcome: 'in-progress', messages: ['Another run holds this domain'], errors: [] };
+      if (!claimed) {
+        if (!(await this.claim(candidate))) {
+          return { ...base, outcome: 'in-progress', messages: ['Another run holds this domain'], errors: [] };
+        }
+        const due = await this.deps.repository.isStillDue(candidate.id, { excluded: settings.excludedDomains, windowDays: settings.windowDays });
+        if (!due) {
+          await state.releaseLease(candidate.id, instanceId);
+          return { ...base, outcome: 'skipped', messages: ['Already renewed by another run'], errors: [] };
+        }
       }
     } catch (error) {
       return { ...base, outcome: 'failed', messages: [], errors: [`Could not claim the domain: ${errorMessage(error)}`] };

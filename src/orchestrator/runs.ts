@@ -89,10 +89,13 @@ export class RunStore {
     return docs.filter((d): d is RunDocument => d !== undefined);
   }
 
-  /** Runs left `running` by an instance that died are closed as failed when that instance starts again. */
-  async closeAbandoned(instance: string): Promise<number> {
+  /**
+   * Runs still `running` long after any run could last belong to an instance
+   * that died; they are closed as failed so `/runs` does not show them forever.
+   */
+  async closeStale(startedBefore: Date): Promise<number> {
     const { count } = await this.db.run.updateMany({
-      where: { instance, status: 'running' },
+      where: { status: 'running', startedAt: { lt: startedBefore } },
       data: { status: 'failed', finishedAt: this.clock.now() },
     });
     return count;
