@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, loadSettingsFromProcess } from '../config/index.js';
+import { ConfigError, loadSettingsFromProcess, secretValues } from '../config/index.js';
 import type { Settings } from '../config/settings.js';
 import { compose, type Components } from '../composition.js';
 import { applyMigrations } from '../db/migrate.js';
-import { createLogger } from '../logger.js';
+import { createLogger, type Logger } from '../logger.js';
 import { validateDomainName } from '../http/validate.js';
 import { DomainBusyError, DomainNotFoundError } from '../orchestrator/orchestrator.js';
 import type { RunDocument } from '../orchestrator/runs.js';
@@ -35,10 +35,19 @@ function settingsOrExit(): Settings {
   }
 }
 
+/**
+ * Logs go to stderr so that stdout holds only the command's output. The level is
+ * `warn` unless LOG_LEVEL is set explicitly; configured secrets are scrubbed as
+ * in the service's logger.
+ */
+function cliLogger(settings: Settings): Logger {
+  return createLogger({ level: process.env.LOG_LEVEL ?? 'warn', secrets: secretValues(settings), destination: process.stderr as unknown as never });
+}
+
 /** Components with logs kept off stdout (stderr, warnings only) so output stays clean. */
 async function withComponents<T>(work: (c: Components) => Promise<T>): Promise<T> {
   const settings = settingsOrExit();
-  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', destination: process.stderr as unknown as never });
+  const logger = cliLogger(settings);
   const components = await compose(settings, { logger });
   try {
     return await work(components);
@@ -68,6 +77,7 @@ export function buildProgram(): Command {
   program
     .name('autotls')
     .description("Keeps your domains covered by Let's Encrypt certificates on Fastly.")
+    .version(packageVersion(), '-V, --version', 'print the AutoTLS version')
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -80,7 +90,7 @@ export function buildProgram(): Command {
     .action(async (opts: { json?: boolean }) => {
       const settings = settingsOrExit();
       const out = createOutput(Boolean(opts.json));
-      const logger = createLogger({ level: 'warn', destination: process.stderr as unknown as never });
+      const logger = cliLogger(settings);
       const result = await out.progress('Applying migrations', applyMigrations(settings.database.url, settings.database.provider, logger));
       out.print(
         result.applied.length ? `Applied: ${result.applied.join(', ')}` : `Database schema is up to date (${result.alreadyApplied.length} migrations applied)`,
@@ -251,7 +261,7 @@ export function buildProgram(): Command {
       if (Boolean(opts.eabKid) !== Boolean(opts.eabHmac)) throw new CliError('--eab-kid and --eab-hmac go together', 2);
       const settings = settingsOrExit();
       const out = createOutput(Boolean(opts.json));
-      const logger = createLogger({ level: 'warn', destination: process.stderr as unknown as never });
+      const logger = cliLogger(settings);
       const secretName = settings.acme.accountKeySecretName;
       if (!secretName) throw new CliError('Set LE_ACCOUNT_KEY_SECRET_NAME to the secret that should hold the new account key', 2);
       const secrets = createSecretsStore(settings, logger);
@@ -298,6 +308,16 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** The version in package.json (dist/cli → the package root). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 function tldOf(name: string): string {
   return name.slice(name.lastIndexOf('.') + 1);
 }
@@ -309,8 +329,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
-      return 2;
+      // Help asked for (`--help`, `help`) exits 0; help shown because a group was
+      // called without its subcommand (`autotls domains`) is bad usage, like any
+      // other parse error.
+      return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof CliError) {
       process.stderr.write(`${error.message}\n`);
