@@ -67,10 +67,10 @@ export class DomainStateStore {
     });
   }
 
-  /** Releases every lease this owner holds (shutdown). */
-  async releaseAll(owner: string): Promise<number> {
+  /** Releases every lease whose owner starts with `ownerPrefix` (an instance, at shutdown). */
+  async releaseAll(ownerPrefix: string): Promise<number> {
     const { count } = await this.db.domainState.updateMany({
-      where: { leaseOwner: owner },
+      where: { leaseOwner: { startsWith: `${ownerPrefix}/` } },
       data: { leaseOwner: null, leaseExpiresAt: null },
     });
     return count;

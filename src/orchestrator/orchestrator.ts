@@ -86,7 +86,7 @@ export class Orchestrator {
       messages: [`In backoff after repeated failures until ${d.backoffUntil.toISOString()}`],
       errors: [],
     }));
-    return this.start('process', testmode, candidates, deferred, new Set());
+    return this.start('process', testmode, candidates, deferred, new Set(), randomUUID());
   }
 
   /**
@@ -97,8 +97,9 @@ export class Orchestrator {
     this.assertAccepting();
     const candidate = await this.deps.repository.findByName(domain);
     if (!candidate) throw new DomainNotFoundError(domain);
-    if (!(await this.claim(candidate))) throw new DomainBusyError(domain);
-    return this.start('single', testmode, [candidate], [], new Set([candidate.id]));
+    const runId = randomUUID();
+    if (!(await this.claim(candidate, this.leaseOwner(runId)))) throw new DomainBusyError(domain);
+    return this.start('single', testmode, [candidate], [], new Set([candidate.id]), runId);
   }
 
   async get(runId: string): Promise<RunDocument | undefined> {
@@ -131,8 +132,17 @@ export class Orchestrator {
     if (this.stopping) throw new ShuttingDownError();
   }
 
-  private async claim(candidate: DomainCandidate): Promise<boolean> {
-    return this.deps.state.claimLease(candidate.id, this.deps.instanceId, this.deps.settings.leaseTtlSeconds * 1000);
+  /**
+   * Leases belong to one run, not to the instance: two runs in one process must
+   * not share a domain any more than two instances may. The instance id prefix
+   * lets shutdown release everything this process holds.
+   */
+  private leaseOwner(runId: string): string {
+    return `${this.deps.instanceId}/${runId}`;
+  }
+
+  private async claim(candidate: DomainCandidate, owner: string): Promise<boolean> {
+    return this.deps.state.claimLease(candidate.id, owner, this.deps.settings.leaseTtlSeconds * 1000);
   }
 
   private async start(
@@ -141,8 +151,8 @@ export class Orchestrator {
     candidates: DomainCandidate[],
     preDeferred: DomainResult[],
     preClaimed: Set<number>,
+    runId: string,
   ): Promise<StartedRun> {
-    const runId = randomUUID();
     const doc = await this.deps.runs.create(runId, kind, testmode, this.deps.instanceId);
     const done = this.execute(doc, candidates, preDeferred, preClaimed);
     this.inFlight.add(done);
@@ -196,19 +206,20 @@ export class Orchestrator {
 
   /** Claims the lease (unless already held), keeps it alive while the flow runs, releases it. */
   private async processOne(candidate: DomainCandidate, doc: RunDocument, deadline: number, claimed: boolean): Promise<DomainResult> {
-    const { state, settings, clock, instanceId, logger } = this.deps;
+    const { state, settings, clock, logger } = this.deps;
+    const owner = this.leaseOwner(doc.runId);
     const base = { domain: candidate.name, certificateStatus: candidate.tlsIssuer === 'Lets Encrypt' ? 'renew' : 'new', notAfter: null, errors: [] } as const;
     if (this.abort.signal.aborted || clock.now().getTime() >= deadline) {
       return { ...base, outcome: 'deferred', messages: [this.abort.signal.aborted ? 'Deferred: AutoTLS is shutting down' : `Deferred: the run deadline (RUN_TIMEOUT=${settings.runTimeoutSeconds}s) passed`], errors: [] };
     }
     try {
       if (!claimed) {
-        if (!(await this.claim(candidate))) {
+        if (!(await this.claim(candidate, owner))) {
           return { ...base, outcome: 'in-progress', messages: ['Another run holds this domain'], errors: [] };
         }
         const due = await this.deps.repository.isStillDue(candidate.id, { excluded: settings.excludedDomains, windowDays: settings.windowDays });
         if (!due) {
-          await state.releaseLease(candidate.id, instanceId);
+          await state.releaseLease(candidate.id, owner);
           return { ...base, outcome: 'skipped', messages: ['Already renewed by another run'], errors: [] };
         }
       }
@@ -217,7 +228,7 @@ export class Orchestrator {
     }
     const ttl = settings.leaseTtlSeconds * 1000;
     const keepAlive = setInterval(() => {
-      state.extendLease(candidate.id, instanceId, ttl).then(
+      state.extendLease(candidate.id, owner, ttl).then(
         (held) => held || logger.warn({ domain: candidate.name }, 'lease lost while processing'),
         (e: unknown) => logger.warn({ domain: candidate.name, err: errorMessage(e) }, 'could not extend lease'),
       );
@@ -226,7 +237,7 @@ export class Orchestrator {
     try {
       const result = await this.deps.flow.run(candidate, {
         runId: doc.runId,
-        leaseOwner: instanceId,
+        leaseOwner: owner,
         testmode: doc.testmode,
         explicit: claimed,
       });
@@ -234,7 +245,7 @@ export class Orchestrator {
       return result;
     } finally {
       clearInterval(keepAlive);
-      await state.releaseLease(candidate.id, instanceId).catch((e: unknown) =>
+      await state.releaseLease(candidate.id, owner).catch((e: unknown) =>
         logger.warn({ domain: candidate.name, err: errorMessage(e) }, 'could not release lease'),
       );
     }
