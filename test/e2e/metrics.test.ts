@@ -1,0 +1,159 @@
+// /metrics after a real /process run (harness: rfc2136 + BIND + Pebble + file
+// secrets + SQLite + Fastly fake), read with our own Prometheus text parser.
+// Zones z43–z45.
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { splitPem } from '../testbed/helpers.js';
+import { startHarness, type Harness } from './harness.js';
+import { parsePrometheusText, samplesOf, valueOf, type MetricFamily } from './prom-parse.js';
+
+const DOMAINS = ['z43.test', 'z44.test', 'z45.test'];
+
+describe('the Prometheus text parser', () => {
+  it('reads HELP/TYPE, labels with escapes, special values, timestamps and histogram parts', () => {
+    const text = [
+      '# HELP x_total A help with a \\\\ backslash\\nand a newline.',
+      '# TYPE x_total counter',
+      'x_total{a="q\\"uote",b="back\\\\slash",c="new\\nline"} 3 1700000000000',
+      'x_total{a="plain", } 1e3',
+      '# a comment',
+      '# TYPE h histogram',
+      'h_bucket{le="1"} 1',
+      'h_bucket{le="+Inf"} 2',
+      'h_sum 1.5',
+      'h_count 2',
+      'g Nan',
+      'g2 -Inf',
+      '',
+    ].join('\n');
+    const families = parsePrometheusText(text);
+    const x = families.get('x_total') as MetricFamily;
+    expect(x.help).toBe('A help with a \\ backslash\nand a newline.');
+    expect(x.type).toBe('counter');
+    expect(x.samples[0]).toEqual({ name: 'x_total', labels: { a: 'q"uote', b: 'back\\slash', c: 'new\nline' }, value: 3, timestamp: 1700000000000 });
+    expect(valueOf(families, 'x_total', { a: 'plain' })).toBe(1000);
+    expect(families.get('h')?.samples).toHaveLength(4);
+    expect(valueOf(families, 'h_bucket', { le: '+Inf' })).toBe(2);
+    expect(valueOf(families, 'g')).toBeNaN();
+    expect(valueOf(families, 'g2')).toBe(-Infinity);
+  });
+
+  it('rejects malformed input with the line number', () => {
+    expect(() => parsePrometheusText('ok 1\nbad{a="x} 1')).toThrow(/line 2: unterminated/);
+    expect(() => parsePrometheusText('m{a="\\t"} 1')).toThrow(/line 1: invalid escape/);
+    expect(() => parsePrometheusText('m one')).toThrow(/line 1: not a number/);
+    expect(() => parsePrometheusText('# TYPE m wobbly')).toThrow(/unknown type/);
+  });
+});
+
+describe('/metrics after a run', () => {
+  let h: Harness;
+  let families: Map<string, MetricFamily>;
+  let contentType: string | null;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    for (const d of DOMAINS) await h.addDomain(d);
+    const { status, doc } = await h.run('/process');
+    expect(status, JSON.stringify(doc)).toBe(200);
+    expect(doc.results.map((r) => r.outcome)).toEqual(['issued', 'issued', 'issued']);
+    const res = await h.request('/metrics', { key: null });
+    expect(res.status).toBe(200);
+    contentType = res.headers.get('content-type');
+    families = parsePrometheusText(await res.text());
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  async function leaf(domain: string): Promise<X509Certificate> {
+    const fullchain = await h.components.secrets.get(`pem-secret/${domain}/fullchain`);
+    return new X509Certificate(splitPem(fullchain as string)[0] as string);
+  }
+
+  it('is served without the API key in the Prometheus text format', () => {
+    expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+    for (const [name, type] of [
+      ['autotls_certificate_expiration_timestamp_seconds', 'gauge'],
+      ['autotls_certificate_renewal_timestamp_seconds', 'gauge'],
+      ['autotls_issuance_total', 'counter'],
+      ['autotls_run_duration_seconds', 'histogram'],
+      ['autotls_acme_requests_total', 'counter'],
+    ] as const) {
+      expect(families.get(name)?.type, name).toBe(type);
+      expect(families.get(name)?.help, name).toBeTruthy();
+    }
+  });
+
+  it("autotls_certificate_expiration_timestamp_seconds is each certificate's notAfter", async () => {
+    for (const domain of DOMAINS) {
+      const notAfter = new Date((await leaf(domain)).validTo).getTime() / 1000;
+      expect(valueOf(families, 'autotls_certificate_expiration_timestamp_seconds', { domain })).toBe(notAfter);
+    }
+  });
+
+  it('autotls_certificate_renewal_timestamp_seconds lies between notBefore and notAfter', async () => {
+    for (const domain of DOMAINS) {
+      const cert = await leaf(domain);
+      const renewal = valueOf(families, 'autotls_certificate_renewal_timestamp_seconds', { domain });
+      expect(renewal).toBeGreaterThan(new Date(cert.validFrom).getTime() / 1000);
+      expect(renewal).toBeLessThan(new Date(cert.validTo).getTime() / 1000);
+      const state = await h.components.state.get((await h.components.repository.findByName(domain))?.id as number);
+      expect(renewal).toBe(Math.floor((state?.nextRenewalAt?.getTime() ?? 0) / 1000));
+    }
+  });
+
+  it('autotls_issuance_total counts the issued domains', () => {
+    expect(valueOf(families, 'autotls_issuance_total', { outcome: 'issued' })).toBe(DOMAINS.length);
+    expect(samplesOf(families, 'autotls_issuance_total', { outcome: 'failed' })).toEqual([]);
+  });
+
+  it('autotls_run_duration_seconds has counted the run, with consistent buckets', () => {
+    const count = valueOf(families, 'autotls_run_duration_seconds_count');
+    expect(count).toBeGreaterThanOrEqual(1);
+    expect(valueOf(families, 'autotls_run_duration_seconds_sum')).toBeGreaterThan(0);
+    const buckets = samplesOf(families, 'autotls_run_duration_seconds_bucket');
+    expect(buckets.at(-1)?.labels.le).toBe('+Inf');
+    expect(buckets.at(-1)?.value).toBe(count);
+    buckets.slice(1).forEach((b, i) => expect(b.value).toBeGreaterThanOrEqual((buckets[i] as { value: number }).value));
+  });
+
+  it('autotls_acme_requests_total counts requests by endpoint and status', () => {
+    const requests = samplesOf(families, 'autotls_acme_requests_total');
+    for (const sample of requests) expect(sample.labels.status).toMatch(/^\d+$/);
+    const count = (endpoint: string): number =>
+      samplesOf(families, 'autotls_acme_requests_total', { endpoint }).filter((s) => /^2\d\d$/.test(s.labels.status ?? '')).reduce((n, s) => n + s.value, 0);
+    expect(count('newOrder')).toBe(DOMAINS.length);
+    expect(count('finalize')).toBeGreaterThanOrEqual(DOMAINS.length);
+    expect(count('newNonce')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('certificate gauges survive a restart: a new instance on the same database exposes them', async () => {
+    const restarted = await startHarness({ shared: h.shared });
+    try {
+      const after = parsePrometheusText(await (await restarted.request('/metrics', { key: null })).text());
+      for (const domain of DOMAINS) {
+        for (const name of ['autotls_certificate_expiration_timestamp_seconds', 'autotls_certificate_renewal_timestamp_seconds']) {
+          expect(valueOf(after, name, { domain }), `${name} ${domain}`).toBe(valueOf(families, name, { domain }));
+        }
+      }
+      expect(samplesOf(after, 'autotls_issuance_total')).toEqual([]);
+    } finally {
+      await restarted.stop();
+    }
+  });
+
+  it('includes the default process and Node.js metrics', () => {
+    for (const name of [
+      'autotls_process_cpu_user_seconds_total',
+      'autotls_process_resident_memory_bytes',
+      'autotls_process_start_time_seconds',
+      'autotls_nodejs_heap_size_used_bytes',
+      'autotls_nodejs_eventloop_lag_seconds',
+      'autotls_nodejs_version_info',
+    ]) {
+      expect(families.has(name), name).toBe(true);
+      expect(families.get(name)?.samples.length, name).toBeGreaterThan(0);
+    }
+  });
+});
