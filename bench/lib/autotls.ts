@@ -1,0 +1,221 @@
+// Stage 1: AutoTLS end to end, as a separate process (`node dist/main.js`), one
+// fresh database per variant, driven by one `GET /process` as cron does.
+import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import { AcmeIssuer } from '../../src/certificates/acme.js';
+import { applyMigrations } from '../../src/db/migrate.js';
+import type { DbProvider } from '../../src/db/client.js';
+import { createLogger } from '../../src/logger.js';
+import type { RunDocument } from '../../src/orchestrator/runs.js';
+import { FileSecretsStore } from '../../src/secrets/file.js';
+import { startFastlyFake } from '../../test/testbed/fastly-fake.js';
+import { freePort, spawnManaged, waitUntil } from '../../test/testbed/process.js';
+import type { BenchTestbed } from './testbed.js';
+import { summariseProfile, type ProfileSummary } from './profile.js';
+import { errorText, httpCall, log, ms, procCpuMs, procStatusKb } from './util.js';
+
+export const API_KEY = 'bench-api-key-0123456789abcdef';
+const FASTLY_TOKEN = 'fastly-token-bench-0123456789';
+const TLS_CONFIGURATION_ID = 'tlsconfigbench1';
+const ACCOUNT_SECRET = 'acme/account-key';
+
+export interface AutotlsVariant {
+  database: DbProvider;
+  concurrency: number;
+}
+
+export interface AutotlsResult {
+  stage: 'autotls';
+  database: DbProvider;
+  concurrency: number;
+  n: number;
+  /** Wall time of the `/process` request. */
+  wallMs: number;
+  certsPerSecond: number;
+  succeeded: number;
+  failed: string[];
+  runStatus: string;
+  httpStatus: number;
+  /** Certificates the Fastly fake holds afterwards (one per domain expected). */
+  fastlyCertificates: number;
+  /** VmHWM of the AutoTLS process after the run (start-up included), MB. */
+  peakRssMb: number | undefined;
+  /** VmRSS just before `/process`, MB. */
+  idleRssMb: number | undefined;
+  /** CPU time (user+sys) the AutoTLS process spent during the request, ms. */
+  cpuMs: number | undefined;
+  startupMs: number;
+  profile?: ProfileSummary;
+  logFile?: string;
+}
+
+export interface AutotlsOptions {
+  /** Root of the AutoTLS checkout whose dist/main.js runs (default: this repository). */
+  root: string;
+  /** Write a V8 CPU profile into this directory (node --cpu-prof). */
+  profileDir?: string;
+  logLevel: string;
+  keepLogs: boolean;
+}
+
+const silent = createLogger({ level: 'silent' });
+
+async function prepareDatabase(tb: BenchTestbed, dir: string, variant: AutotlsVariant, tag: string): Promise<string> {
+  const names = tb.zones;
+  if (variant.database === 'sqlite') {
+    const url = `file:${path.join(dir, 'autotls.db')}`;
+    await applyMigrations(url, 'sqlite', silent);
+    const db = new BetterSqlite3(path.join(dir, 'autotls.db'));
+    try {
+      const insert = db.prepare('INSERT INTO domains (name, tld, zone_id, owned) VALUES (?, ?, ?, 1)');
+      db.transaction(() => {
+        for (const name of names) insert.run(name, name.slice(name.lastIndexOf('.') + 1), name);
+      })();
+    } finally {
+      db.close();
+    }
+    return url;
+  }
+  if (!tb.postgres) throw new Error('PostgreSQL is not running');
+  const url = await tb.postgres.createDatabase(`bench_${tag}`);
+  await applyMigrations(url, 'postgresql', silent);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(
+      'INSERT INTO domains (name, tld, zone_id, owned) SELECT n, substring(n from \'[^.]+$\'), n, true FROM unnest($1::text[]) AS n',
+      [names],
+    );
+  } finally {
+    await client.end();
+  }
+  return url;
+}
+
+export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, options: AutotlsOptions): Promise<AutotlsResult> {
+  const n = tb.zones.length;
+  const tag = `${variant.database}_c${variant.concurrency}_${Date.now()}`;
+  const dir = mkdtempSync(path.join(tb.dir, `autotls-${variant.database}-c${variant.concurrency}-`));
+  const databaseUrl = await prepareDatabase(tb, dir, variant, tag);
+
+  // A fresh Pebble account per variant, stored as JWK JSON in the file secrets store.
+  const secretsDir = path.join(dir, 'secrets');
+  const account = await AcmeIssuer.register({ directoryUrl: tb.pebble.directoryUrl, email: 'bench@example.test' });
+  await new FileSecretsStore(secretsDir).put(ACCOUNT_SECRET, JSON.stringify(account.accountKeyJwk));
+
+  const fastly = await startFastlyFake({ token: FASTLY_TOKEN, configurationIds: [TLS_CONFIGURATION_ID] });
+  const port = await freePort();
+  const probePort = await freePort(); // nothing listens there: the probe finds no certificate
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: dir,
+    NODE_EXTRA_CA_CERTS: tb.pebble.caCertPath,
+    APP_ENV: 'production',
+    API_KEY,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: options.logLevel,
+    DATABASE_URL: databaseUrl,
+    DNS_PROVIDER: 'rfc2136',
+    RFC2136_NAMESERVER: `${tb.bind.host}:${tb.bind.port}`,
+    RFC2136_TSIG_KEY: tb.bind.tsigKeyName,
+    RFC2136_TSIG_SECRET: tb.bind.tsigSecret,
+    RFC2136_TSIG_ALGORITHM: 'hmac-sha256.',
+    DNS_RESOLVERS: `${tb.bind.host}:${tb.bind.port}`,
+    DNS_PROPAGATION_TIMEOUT: '30',
+    SECRETS_PROVIDER: 'file',
+    SECRETS_DIR: secretsDir,
+    LE_DIRECTORY_URL: tb.pebble.directoryUrl,
+    LE_ACCOUNT_KEY_SECRET_NAME: ACCOUNT_SECRET,
+    ACME_KEY_TYPE: 'ec256',
+    ACME_ORDER_BUDGET: String(Math.max(300, n * 2)),
+    FASTLY_API_TOKEN: FASTLY_TOKEN,
+    FASTLY_API_URL: fastly.url,
+    FASTLY_TLS_CONFIGURATION_ID: TLS_CONFIGURATION_ID,
+    FASTLY_ALLOW_UNTRUSTED_ROOT: 'true',
+    TLS_PROBE_HOST: '127.0.0.1',
+    TLS_PROBE_PORT: String(probePort),
+    MAX_DOMAINS_PER_RUN: String(n),
+    CONCURRENCY: String(variant.concurrency),
+    RUN_TIMEOUT: '3600',
+  };
+  const nodeArgs: string[] = [];
+  let profileDir: string | undefined;
+  if (options.profileDir) {
+    profileDir = path.join(options.profileDir, `autotls-${variant.database}-c${variant.concurrency}`);
+    mkdirSync(profileDir, { recursive: true });
+    nodeArgs.push('--cpu-prof', '--cpu-prof-dir', profileDir);
+  }
+  const logFile = path.join(dir, 'autotls.log');
+  const t0 = performance.now();
+  const proc = spawnManaged({
+    dir: tb.dir,
+    name: 'autotls',
+    command: process.execPath,
+    args: [...nodeArgs, path.join(options.root, 'dist', 'main.js')],
+    cwd: dir,
+    env,
+    logPath: logFile,
+    graceMs: 30_000,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntil(`AutoTLS on ${url}`, async () => (await httpCall(`${url}/readyz`, { timeoutMs: 1000 })).status === 200, { timeoutMs: 60_000, proc, intervalMs: 50 });
+    const startupMs = ms(t0);
+    const idleKb = procStatusKb(proc.pid, 'VmRSS');
+    const cpu0 = procCpuMs(proc.pid);
+
+    const r0 = performance.now();
+    const answer = await httpCall(`${url}/process`, { headers: { 'Flask-Key': API_KEY } });
+    const wallMs = ms(r0);
+
+    const cpu1 = procCpuMs(proc.pid);
+    const peakKb = procStatusKb(proc.pid, 'VmHWM');
+    let doc: RunDocument | undefined;
+    try {
+      doc = JSON.parse(answer.body) as RunDocument;
+    } catch {
+      doc = undefined;
+    }
+    const results = doc?.results ?? [];
+    const ok = results.filter((r) => r.outcome === 'issued' || r.outcome === 'renewed');
+    const failed = results.filter((r) => r.outcome !== 'issued' && r.outcome !== 'renewed').map((r) => `${r.domain}: ${r.outcome} ${r.errors.join('; ')}`);
+    const missing = tb.zones.filter((z) => !results.some((r) => r.domain === z));
+    for (const m of missing) failed.push(`${m}: not in the run`);
+    if (!doc) failed.push(`HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
+    const result: AutotlsResult = {
+      stage: 'autotls',
+      database: variant.database,
+      concurrency: variant.concurrency,
+      n,
+      wallMs,
+      certsPerSecond: (ok.length / wallMs) * 1000,
+      succeeded: ok.length,
+      failed,
+      runStatus: doc?.status ?? 'no document',
+      httpStatus: answer.status,
+      fastlyCertificates: fastly.certs.size,
+      peakRssMb: peakKb === undefined ? undefined : peakKb / 1024,
+      idleRssMb: idleKb === undefined ? undefined : idleKb / 1024,
+      cpuMs: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined,
+      startupMs,
+      ...(options.keepLogs ? { logFile } : {}),
+    };
+    await proc.stop();
+    if (profileDir) {
+      const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort();
+      const last = files[files.length - 1];
+      if (last) result.profile = summariseProfile(path.join(profileDir, last), options.root);
+      else log(`no CPU profile was written in ${profileDir}`);
+    }
+    return result;
+  } catch (error) {
+    const text = await proc.log();
+    throw new Error(`AutoTLS ${variant.database} c=${variant.concurrency}: ${errorText(error)}\n--- log tail ---\n${text.trimEnd().split('\n').slice(-15).join('\n')}`, { cause: error });
+  } finally {
+    await proc.stop();
+    await fastly.stop();
+  }
+}

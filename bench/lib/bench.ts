@@ -1,0 +1,155 @@
+// The whole run: build, testbed, stages in a fixed order, table, JSON.
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg, totalmem } from 'node:os';
+import path from 'node:path';
+import { run } from '../../test/testbed/process.js';
+import type { BenchOptions } from './args.js';
+import { repoRoot } from './args.js';
+import { runAutotls, type AutotlsResult } from './autotls.js';
+import { runBare, type BareResult } from './bare.js';
+import { runCertbot, type CertbotResult } from './certbot.js';
+import { runLego, type LegoResult } from './lego.js';
+import { formatProfile } from './profile.js';
+import { buildReport, printTable, writeJson, type BenchReport, type StageError } from './report.js';
+import { runSelection, type SelectionResult } from './selection.js';
+import { startBenchTestbed, type BenchTestbed } from './testbed.js';
+import { debVersion, ensureTools, toolVersion } from './tools.js';
+import { errorText, log } from './util.js';
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function runBench(o: BenchOptions): Promise<number> {
+  const started = new Date();
+  const wants = (s: Parameters<typeof o.stages.has>[0]) => o.stages.has(s);
+  log(`N=${o.n}, stages ${[...o.stages].join(', ')}, concurrency ${o.concurrencies.join(',')}, databases ${o.databases.join(',')}`);
+
+  await ensureTools({ certbot: wants('certbot'), lego: wants('lego') });
+  let buildOk = true;
+  if (o.build && wants('autotls')) {
+    log(`npm run build in ${o.root}`);
+    try {
+      await run('npm', ['run', '--silent', 'build'], { cwd: o.root, timeoutMs: 600_000 });
+    } catch (error) {
+      // tsc emits despite type errors; record it and go on with what was emitted.
+      buildOk = false;
+      log(`build reported errors (dist/ was still emitted): ${errorText(error).slice(0, 500)}`);
+    }
+  }
+
+  const needPostgres = o.databases.includes('postgresql') && (wants('autotls') || wants('select'));
+  const autotls: AutotlsResult[] = [];
+  const bare: BareResult[] = [];
+  let certbot: CertbotResult | undefined;
+  let lego: LegoResult | undefined;
+  let selection: SelectionResult | undefined;
+  const errors: StageError[] = [];
+  const attempt = async (stage: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (error) {
+      log(`${stage} FAILED: ${errorText(error)}`);
+      errors.push({ stage, error: errorText(error).slice(0, 4000) });
+    }
+  };
+
+  let tb: BenchTestbed | undefined;
+  const load0 = loadavg();
+  try {
+    tb = await startBenchTestbed(o.n, needPostgres);
+    const testbed = tb;
+    // Interleaved by concurrency, so that drift in the machine's load hits both sides of a ratio alike.
+    for (const c of o.concurrencies) {
+      if (wants('bare')) {
+        await attempt(`bare c=${c}`, async () => {
+          log(`bare acme-client loop, concurrency ${c}`);
+          const r = await runBare(testbed, c);
+          bare.push(r);
+          log(`bare c=${c}: ${r.succeeded}/${r.n} in ${(r.wallMs / 1000).toFixed(2)} s`);
+        });
+      }
+      if (wants('autotls')) {
+        for (const database of o.databases) {
+          await attempt(`autotls ${database} c=${c}`, async () => {
+            log(`AutoTLS ${database}, concurrency ${c}`);
+            const r = await runAutotls(testbed, { database, concurrency: c }, {
+              root: o.root,
+              logLevel: o.logLevel,
+              keepLogs: false,
+              ...(o.profile ? { profileDir: path.join(repoRoot, 'bench', 'profiles') } : {}),
+            });
+            autotls.push(r);
+            log(`AutoTLS ${database} c=${c}: ${r.succeeded}/${r.n} in ${(r.wallMs / 1000).toFixed(2)} s, peak RSS ${r.peakRssMb?.toFixed(0) ?? '?'} MB${r.failed.length ? `; failures: ${r.failed.slice(0, 3).join(' | ')}` : ''}`);
+            if (r.profile) log(`\n${formatProfile(r.profile)}`);
+          });
+        }
+      }
+    }
+    if (wants('certbot')) {
+      await attempt('certbot', async () => {
+        log('certbot: obtaining lineages (sequential certonly)');
+        certbot = await runCertbot(testbed);
+        log(`certbot renew: ${certbot.succeeded}/${certbot.n} in ${(certbot.wallMs / 1000).toFixed(1)} s`);
+      });
+    }
+    if (wants('lego')) {
+      await attempt('lego', async () => {
+        log('lego: one process per certificate, sequential');
+        lego = await runLego(testbed);
+        log(`lego: ${lego.succeeded}/${lego.n} in ${(lego.wallMs / 1000).toFixed(1)} s`);
+      });
+    }
+    if (wants('select')) {
+      await attempt('select', async () => {
+        selection = await runSelection(testbed, { rows: o.rows, iterations: o.iterations, databases: o.databases, tryIndexes: o.tryIndexes });
+      });
+    }
+  } catch (error) {
+    log(`testbed FAILED: ${errorText(error)}`);
+    errors.push({ stage: 'testbed', error: errorText(error) });
+  } finally {
+    if (tb) {
+      log('stopping the testbed');
+      await tb.stop();
+    }
+  }
+
+  const report: BenchReport = buildReport({
+    date: started.toISOString(),
+    options: { n: o.n, quick: o.quick, stages: [...o.stages], concurrencies: o.concurrencies, databases: o.databases, rows: o.rows, iterations: o.iterations, profile: o.profile, logLevel: o.logLevel, root: o.root },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      loadavgBefore: load0.map((l) => Math.round(l * 100) / 100),
+      loadavgAfter: loadavg().map((l) => Math.round(l * 100) / 100),
+      node: process.version,
+    },
+    versions: {
+      commit: git(['rev-parse', '--short', 'HEAD']),
+      dirtySrc: git(['status', '--porcelain', '--', 'src']) !== '',
+      buildOk,
+      certbot: wants('certbot') ? debVersion('certbot') : 'not run',
+      certbotRfc2136: wants('certbot') ? debVersion('python3-certbot-dns-rfc2136') : 'not run',
+      lego: wants('lego') ? debVersion('lego') : 'not run',
+      pebble: debVersion('pebble'),
+      bind9: debVersion('bind9'),
+      postgresql: needPostgres ? toolVersion('psql') : 'not run',
+    },
+    autotls,
+    bare,
+    certbot,
+    lego,
+    selection,
+    errors,
+  });
+  printTable(report);
+  writeJson(o.out, report);
+  log(`results written to ${path.relative(process.cwd(), o.out)}`);
+  return errors.length > 0 || report.verdict.allSucceeded === false ? 1 : 0;
+}

@@ -1,0 +1,160 @@
+// The results: comparisons against the targets, a Markdown table on stdout
+// (pasted into bench/README.md), and the JSON record in bench/results/.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { AutotlsResult } from './autotls.js';
+import type { BareResult } from './bare.js';
+import type { CertbotResult } from './certbot.js';
+import type { LegoResult } from './lego.js';
+import type { SelectionResult } from './selection.js';
+
+export const TARGETS = {
+  speedupVsCertbot: 10,
+  speedupVsLego: 10,
+  throughputVsBare: 0.8,
+  selectionP95Ms: 50,
+  peakRssMb: 200,
+} as const;
+
+export interface StageError {
+  stage: string;
+  error: string;
+}
+
+export interface Comparison {
+  database: string;
+  concurrency: number;
+  /** certbot renew time / AutoTLS time. */
+  speedupVsCertbot: number | undefined;
+  /** lego total time / AutoTLS time. */
+  speedupVsLego: number | undefined;
+  /** AutoTLS certificates per second / bare loop's at the same concurrency. */
+  throughputVsBare: number | undefined;
+}
+
+export interface TargetCheck {
+  target: string;
+  value: string;
+  met: boolean | undefined;
+}
+
+export interface BenchReport {
+  date: string;
+  options: Record<string, unknown>;
+  machine: Record<string, unknown>;
+  versions: Record<string, unknown>;
+  autotls: AutotlsResult[];
+  bare: BareResult[];
+  certbot: CertbotResult | undefined;
+  lego: LegoResult | undefined;
+  selection: SelectionResult | undefined;
+  comparisons: Comparison[];
+  targets: TargetCheck[];
+  verdict: { allSucceeded: boolean; targetsMet: boolean };
+  errors: StageError[];
+}
+
+type Inputs = Omit<BenchReport, 'comparisons' | 'targets' | 'verdict'>;
+
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+
+export function buildReport(inputs: Inputs): BenchReport {
+  const comparisons: Comparison[] = inputs.autotls.map((a) => {
+    const bare = inputs.bare.find((b) => b.concurrency === a.concurrency);
+    return {
+      database: a.database,
+      concurrency: a.concurrency,
+      speedupVsCertbot: inputs.certbot ? r2(inputs.certbot.wallMs / a.wallMs) : undefined,
+      speedupVsLego: inputs.lego ? r2(inputs.lego.wallMs / a.wallMs) : undefined,
+      throughputVsBare: bare ? r2(a.certsPerSecond / bare.certsPerSecond) : undefined,
+    };
+  });
+  const targets: TargetCheck[] = [];
+  const check = (target: string, values: Array<number | undefined>, ok: (v: number) => boolean, fmt: (v: number) => string): void => {
+    const present = values.filter((v): v is number => v !== undefined);
+    if (present.length === 0) {
+      targets.push({ target, value: 'not measured', met: undefined });
+      return;
+    }
+    targets.push({ target, value: present.map(fmt).join(', '), met: present.every(ok) });
+  };
+  check(`AutoTLS >= ${TARGETS.speedupVsCertbot}x faster than certbot`, comparisons.map((c) => c.speedupVsCertbot), (v) => v >= TARGETS.speedupVsCertbot, (v) => `${v.toFixed(1)}x`);
+  check(`AutoTLS >= ${TARGETS.speedupVsLego}x faster than lego`, comparisons.map((c) => c.speedupVsLego), (v) => v >= TARGETS.speedupVsLego, (v) => `${v.toFixed(1)}x`);
+  check(`AutoTLS >= ${TARGETS.throughputVsBare * 100}% of the bare loop's throughput`, comparisons.map((c) => c.throughputVsBare), (v) => v >= TARGETS.throughputVsBare, (v) => `${Math.round(v * 100)}%`);
+  const baseline = inputs.selection?.variants.filter((v) => v.indexes.length === 0) ?? [];
+  check(`selectDue p95 < ${TARGETS.selectionP95Ms} ms (100k rows, schema as migrated)`, baseline.map((v) => v.selectDue.p95), (v) => v < TARGETS.selectionP95Ms, (v) => `${v} ms`);
+  check(`AutoTLS peak RSS < ${TARGETS.peakRssMb} MB`, inputs.autotls.map((a) => a.peakRssMb), (v) => v < TARGETS.peakRssMb, (v) => `${v.toFixed(0)} MB`);
+
+  const allSucceeded =
+    inputs.errors.length === 0 &&
+    inputs.autotls.every((a) => a.failed.length === 0) &&
+    inputs.bare.every((b) => b.failed.length === 0) &&
+    (inputs.certbot?.failed.length ?? 0) === 0 &&
+    (inputs.lego?.failed.length ?? 0) === 0 &&
+    baseline.every((v) => v.matchesReference);
+  return { ...inputs, comparisons, targets, verdict: { allSucceeded, targetsMet: targets.every((t) => t.met !== false) } };
+}
+
+const s = (msValue: number): string => (msValue / 1000).toFixed(msValue < 10_000 ? 2 : 1);
+
+export function formatTable(r: BenchReport): string {
+  const lines: string[] = [];
+  const n = r.options.n as number;
+  lines.push(`N = ${n} certificates (apex + wildcard, DNS-01 via RFC2136 to BIND, Pebble with PEBBLE_AUTHZREUSE=0), ${String(r.machine.cpus)} CPUs, ${r.date.slice(0, 16).replace('T', ' ')} UTC, commit ${String(r.versions.commit)}`);
+  lines.push('');
+  lines.push('| client | database | concurrency | ok / N | wall time | certs/s | vs bare loop | × faster than certbot | × faster than lego | peak RSS |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const concurrencies = [...new Set([...r.bare.map((b) => b.concurrency), ...r.autotls.map((a) => a.concurrency)])].sort((a, b) => a - b);
+  for (const c of concurrencies) {
+    const bare = r.bare.find((b) => b.concurrency === c);
+    if (bare) lines.push(`| bare acme-client loop | – | ${c} | ${bare.succeeded}/${bare.n} | ${s(bare.wallMs)} s | ${bare.certsPerSecond.toFixed(2)} | 100% | ${r.certbot ? (r.certbot.wallMs / bare.wallMs).toFixed(1) : '–'} | ${r.lego ? (r.lego.wallMs / bare.wallMs).toFixed(1) : '–'} | – |`);
+    for (const a of r.autotls.filter((x) => x.concurrency === c)) {
+      const cmp = r.comparisons.find((x) => x.concurrency === c && x.database === a.database);
+      const pct = cmp?.throughputVsBare !== undefined ? `${Math.round(cmp.throughputVsBare * 100)}%` : '–';
+      lines.push(`| AutoTLS \`/process\` | ${a.database} | ${c} | ${a.succeeded}/${a.n} | ${s(a.wallMs)} s | ${a.certsPerSecond.toFixed(2)} | ${pct} | ${cmp?.speedupVsCertbot?.toFixed(1) ?? '–'} | ${cmp?.speedupVsLego?.toFixed(1) ?? '–'} | ${a.peakRssMb?.toFixed(0) ?? '?'} MB |`);
+    }
+  }
+  if (r.certbot) lines.push(`| certbot \`renew --force-renewal\` (one process) | – | 1 | ${r.certbot.succeeded}/${r.certbot.n} | ${s(r.certbot.wallMs)} s | ${r.certbot.certsPerSecond.toFixed(2)} | – | 1.0 | – | – |`);
+  if (r.lego) lines.push(`| lego \`run\` (one process per certificate) | – | 1 | ${r.lego.succeeded}/${r.lego.n} | ${s(r.lego.wallMs)} s | ${r.lego.certsPerSecond.toFixed(2)} | – | – | 1.0 | – |`);
+  if (r.certbot) lines.push('', `certbot: obtaining the ${r.certbot.n} lineages first (sequential \`certonly\`, not compared) took ${s(r.certbot.obtainMs)} s.`);
+  if (r.lego) lines.push(`lego: single processes took ${s(r.lego.minMs)} to ${s(r.lego.maxMs)} s.`);
+
+  if (r.selection) {
+    const sel = r.selection;
+    lines.push('');
+    lines.push(`Selecting due domains: \`DomainRepository.selectDue({ limit: 10, excluded: [20 names], windowDays: 15 })\`, ${sel.rows} domains, ${sel.iterations} timed calls (ms):`);
+    lines.push('');
+    lines.push('| database | data set | extra index | p50 | p95 | p99 | statement 1 / 2 alone (raw driver, p50) | result = reference | selectBackedOff p95 |');
+    lines.push('|---|---|---|---:|---:|---:|---:|---|---:|');
+    for (const v of sel.variants) {
+      const raw = v.plans.map((p) => p.rawMs).join(' / ');
+      const idx = v.indexes.length === 0 ? 'none (as migrated)' : v.indexes.map((x) => `\`${x.replace(/^CREATE INDEX (IF NOT EXISTS )?/i, '')}\``).join('; ');
+      lines.push(`| ${v.database} | ${v.scenario} | ${idx} | ${v.selectDue.p50} | ${v.selectDue.p95} | ${v.selectDue.p99} | ${raw} | ${v.matchesReference ? 'yes' : 'NO'} (${v.returned} rows) | ${v.selectBackedOff.p95} |`);
+    }
+  }
+  lines.push('');
+  lines.push('| target | measured | met |');
+  lines.push('|---|---|---|');
+  for (const t of r.targets) lines.push(`| ${t.target} | ${t.value} | ${t.met === undefined ? '–' : t.met ? 'yes' : '**no**'} |`);
+  const failures = [
+    ...r.autotls.flatMap((a) => a.failed.map((f) => `AutoTLS ${a.database} c=${a.concurrency}: ${f}`)),
+    ...r.bare.flatMap((b) => b.failed.map((f) => `bare c=${b.concurrency}: ${f}`)),
+    ...(r.certbot?.failed.map((f) => `certbot: ${f}`) ?? []),
+    ...(r.lego?.failed.map((f) => `lego: ${f}`) ?? []),
+    ...r.errors.map((e) => `${e.stage}: ${e.error.split('\n')[0] ?? ''}`),
+  ];
+  if (failures.length > 0) {
+    lines.push('', `Failures (${failures.length}):`);
+    for (const f of failures.slice(0, 20)) lines.push(`- ${f}`);
+  }
+  return lines.join('\n');
+}
+
+export function printTable(r: BenchReport): void {
+  process.stdout.write(`\n${formatTable(r)}\n`);
+}
+
+export function writeJson(file: string, r: BenchReport): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(r, null, 2)}\n`);
+}
