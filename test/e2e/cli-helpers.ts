@@ -1,6 +1,6 @@
 // Runs the real `autotls` binary (bin/autotls.js, which imports dist/) in a
 // subprocess, as an operator's shell would.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,18 +50,39 @@ export function ensureBuilt(): void {
  * testbed's CA bundle), in `cwd` so that no stray `.env` is read.
  */
 export function runCli(args: string[], env: Record<string, string>, cwd: string, timeoutMs = 90_000): Promise<CliResult> {
-  const childEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? cwd,
-    ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
-    ...env,
-  };
+  const childEnv = childEnvironment(env, cwd);
   return new Promise((resolvePromise) => {
     execFile(process.execPath, [BIN, ...args], { cwd, env: childEnv, timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
       resolvePromise({ code, stdout, stderr });
     });
   });
+}
+
+function childEnvironment(env: Record<string, string>, cwd: string): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? cwd,
+    ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS } : {}),
+    ...env,
+  };
+}
+
+export interface LongRunningCli {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or the signal's name). */
+  exited: Promise<number | string>;
+}
+
+/** A long-running command (`serve`): started, not awaited. */
+export function startCli(args: string[], env: Record<string, string>, cwd: string): LongRunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: childEnvironment(env, cwd), stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | string>((resolvePromise) => child.once('exit', (code, signal) => resolvePromise(code ?? signal ?? -1)));
+  return { child, output: () => output, exited };
 }
 
 /** Parses stdout as JSON, with the whole output in the error when it is not. */

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileSecretsStore } from '../../src/secrets/file.js';
 import { createFastlyTls } from '../../src/storage/fastly.js';
 import type { RunDocument } from '../../src/orchestrator/runs.js';
-import { baseEnv, createDeployment, stopDeployment, FASTLY_TOKEN, type SharedDeployment } from './harness.js';
-import { ensureBuilt, jsonOf, runCli, show, type CliResult } from './cli-helpers.js';
+import { API_KEY, baseEnv, closedPort, createDeployment, stopDeployment, FASTLY_TOKEN, type SharedDeployment } from './harness.js';
+import { ensureBuilt, jsonOf, runCli, show, startCli, type CliResult } from './cli-helpers.js';
 
 let shared: SharedDeployment;
 /** The deployment's environment: the database the `process` tests use. */
@@ -242,5 +242,31 @@ describe('fastly', () => {
     expect(jsonOf<{ dryRun: boolean; keys: Array<{ id: string }> }>(real)).toMatchObject({ dryRun: false, keys: [{ id: unused.id }] });
     expect(shared.fastly.keys.has(unused.id)).toBe(false);
     for (const id of used) expect(shared.fastly.keys.has(id)).toBe(true);
+  });
+});
+
+describe('serve', () => {
+  it('serves the API on PORT/HOST and stops with exit 0 on SIGTERM', async () => {
+    const port = await closedPort();
+    const served = startCli(['serve'], { ...env, HOST: '127.0.0.1', PORT: String(port) }, shared.dir);
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 30_000;
+      let health: Response | undefined;
+      while (!health && Date.now() < deadline) {
+        health = await fetch(`${url}/healthcheck`).catch(() => undefined);
+        if (!health) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(health?.status, served.output()).toBe(200);
+      const runs = await fetch(`${url}/runs?limit=1`, { headers: { Authorization: `Bearer ${API_KEY}` } });
+      expect(runs.status).toBe(200);
+      expect(((await runs.json()) as { runs: RunDocument[] }).runs).toHaveLength(1);
+      const spec = await fetch(`${url}/openapi.json`, { headers: { 'Flask-Key': API_KEY } });
+      expect(spec.status).toBe(200);
+      expect(((await spec.json()) as { openapi: string }).openapi).toBe('3.1.0');
+    } finally {
+      served.child.kill('SIGTERM');
+    }
+    expect(await served.exited, served.output()).toBe(0);
   });
 });
