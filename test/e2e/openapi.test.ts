@@ -141,7 +141,7 @@ describe('responses match docs/openapi.json', () => {
   it('GET /runs: the latest runs', async () => {
     const r = await call('/runs', '/runs?limit=3');
     expect(r.status).toBe(200);
-    expect((r.body as { runs: RunDocument[] }).runs).toHaveLength(3);
+    expect((r.body as unknown as { runs: RunDocument[] }).runs).toHaveLength(3);
   });
 
   it('400: invalid domain, query parameter, run id or limit', async () => {
