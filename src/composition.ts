@@ -22,6 +22,7 @@ import { DomainStateStore } from './domains/state.js';
 import { DomainFlow, type Probe } from './orchestrator/domain-flow.js';
 import { Orchestrator, newInstanceId } from './orchestrator/orchestrator.js';
 import { RunStore } from './orchestrator/runs.js';
+import { AriRefresher } from './orchestrator/ari-refresh.js';
 import { secretValues } from './config/index.js';
 
 /**
@@ -153,7 +154,9 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       fastlyConfigurationId: settings.fastly.tlsConfigurationId,
     },
   });
+  const ari = new AriRefresher({ db, secrets, issuer, clock, random, logger, pemSecretBasePath: settings.pemSecretBasePath });
   const orchestrator = new Orchestrator({
+    ari,
     repository,
     state,
     runs,

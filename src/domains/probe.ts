@@ -13,11 +13,10 @@
  */
 import { connect, type TLSSocket } from 'node:tls';
 import { coversDomain, readCertificate, type CertificateInfo } from '../certificates/x509.js';
+import { LETS_ENCRYPT_ISSUER } from './repository.js';
 
 export type LiveCertificateStatus = 'ok' | 'renew' | 'new' | 'unavailable';
 
-/** The `domains.tls_issuer` value that marks a certificate as ours. */
-export const LETS_ENCRYPT_ISSUER = 'Lets Encrypt';
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 5000;
 
@@ -40,6 +39,7 @@ export interface ProbeOptions {
 
 export interface ProbeResult {
   status: LiveCertificateStatus;
+  notBefore?: Date;
   notAfter?: Date;
   /** One line, safe to log, explaining the status. */
   detail: string;
@@ -124,7 +124,7 @@ function evaluate(socket: TLSSocket, options: ProbeOptions): ProbeResult {
   if (options.isDue(cert.notBefore, notAfter)) {
     return { status: 'renew', notAfter, detail: `The certificate is due for renewal (${expiry})` };
   }
-  return { status: 'ok', notAfter, detail: `A valid certificate is in place (${expiry})` };
+  return { status: 'ok', notBefore: cert.notBefore, notAfter, detail: `A valid certificate is in place (${expiry})` };
 }
 
 function describe(error: unknown): string {

@@ -13,14 +13,8 @@ import type { OrderBudget } from '../certificates/budget.js';
 import { AcmeRateLimitedError, type AcmeIssuer } from '../certificates/acme.js';
 import { readCertificate, splitFullchain, ariCertId } from '../certificates/x509.js';
 import { ariRenewalTime, backoffDelay, nextAriCheck, renewalTime } from '../certificates/renewal-policy.js';
-import type { CertificateStatus, DomainResult } from './runs.js';
-
-export interface ProbeResult {
-  status: CertificateStatus;
-  notBefore?: Date;
-  notAfter?: Date;
-  detail: string;
-}
+import type { DomainResult } from './runs.js';
+import type { ProbeResult } from '../domains/probe.js';
 
 export type Probe = (domain: string, tlsIssuer: string | null) => Promise<ProbeResult>;
 

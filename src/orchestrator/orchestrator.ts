@@ -6,6 +6,8 @@ import type { Notifier } from '../notify/notifier.js';
 import type { DomainCandidate, DomainRepository } from '../domains/repository.js';
 import type { DomainStateStore } from '../domains/state.js';
 import { errorMessage, type DomainFlow } from './domain-flow.js';
+import type { AriRefresher } from './ari-refresh.js';
+import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
 import { finalStatus, type DomainResult, type RunDocument, type RunKind, type RunStore } from './runs.js';
 
 export interface OrchestratorSettings {
@@ -23,12 +25,23 @@ export interface OrchestratorDeps {
   runs: RunStore;
   flow: DomainFlow;
   notifier: Notifier;
+  /** Refreshes renewal times from ARI before each `/process` selection. */
+  ari?: AriRefresher;
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
   /** Identifies this process as a lease owner; unique per instance. */
   instanceId: string;
   settings: OrchestratorSettings;
+}
+
+/** What a run will work on. */
+interface Plan {
+  candidates: DomainCandidate[];
+  /** Domains reported `deferred` without being processed (backoff). */
+  deferred: DomainResult[];
+  /** Domains whose lease the run already holds (`/single`). */
+  preClaimed: Set<number>;
 }
 
 export interface StartedRun {
@@ -68,10 +81,21 @@ export class Orchestrator {
 
   constructor(private readonly deps: OrchestratorDeps) {}
 
-  /** `/process`: every eligible domain, up to the per-run cap. */
+  /**
+   * `/process`: every eligible domain, up to the per-run cap. The run is
+   * created at once; refreshing ARI windows and selecting the domains happen
+   * inside it, so `wait=false` answers immediately.
+   */
   async startProcess(testmode: boolean): Promise<StartedRun> {
     this.assertAccepting();
-    const { repository, settings } = this.deps;
+    return this.start('process', testmode, () => this.planProcess(), randomUUID());
+  }
+
+  private async planProcess(): Promise<Plan> {
+    const { repository, settings, ari, logger } = this.deps;
+    if (ari) {
+      await ari.refresh(settings.maxDomainsPerRun * 10).catch((error: unknown) => logger.warn({ err: errorMessage(error) }, 'ARI refresh failed'));
+    }
     const candidates = await repository.selectDue({
       limit: settings.maxDomainsPerRun,
       excluded: settings.excludedDomains,
@@ -80,13 +104,13 @@ export class Orchestrator {
     const backedOff = await repository.selectBackedOff(settings.maxDomainsPerRun, settings.excludedDomains);
     const deferred: DomainResult[] = backedOff.map((d) => ({
       domain: d.name,
-      certificateStatus: d.tlsIssuer === 'Lets Encrypt' ? 'renew' : 'new',
+      certificateStatus: d.tlsIssuer === LETS_ENCRYPT_ISSUER ? 'renew' : 'new',
       outcome: 'deferred',
       notAfter: null,
       messages: [`In backoff after repeated failures until ${d.backoffUntil.toISOString()}`],
       errors: [],
     }));
-    return this.start('process', testmode, candidates, deferred, new Set(), randomUUID());
+    return { candidates, deferred, preClaimed: new Set() };
   }
 
   /**
@@ -99,7 +123,8 @@ export class Orchestrator {
     if (!candidate) throw new DomainNotFoundError(domain);
     const runId = randomUUID();
     if (!(await this.claim(candidate, this.leaseOwner(runId)))) throw new DomainBusyError(domain);
-    return this.start('single', testmode, [candidate], [], new Set([candidate.id]), runId);
+    const plan: Plan = { candidates: [candidate], deferred: [], preClaimed: new Set([candidate.id]) };
+    return this.start('single', testmode, async () => plan, runId);
   }
 
   async get(runId: string): Promise<RunDocument | undefined> {
@@ -145,31 +170,31 @@ export class Orchestrator {
     return this.deps.state.claimLease(candidate.id, owner, this.deps.settings.leaseTtlSeconds * 1000);
   }
 
-  private async start(
-    kind: RunKind,
-    testmode: boolean,
-    candidates: DomainCandidate[],
-    preDeferred: DomainResult[],
-    preClaimed: Set<number>,
-    runId: string,
-  ): Promise<StartedRun> {
+  private async start(kind: RunKind, testmode: boolean, plan: () => Promise<Plan>, runId: string): Promise<StartedRun> {
     const doc = await this.deps.runs.create(runId, kind, testmode, this.deps.instanceId);
-    const done = this.execute(doc, candidates, preDeferred, preClaimed);
+    const done = this.execute(doc, plan);
     this.inFlight.add(done);
     void done.finally(() => this.inFlight.delete(done)).catch(() => undefined);
     return { runId, done };
   }
 
-  private async execute(
-    doc: RunDocument,
-    candidates: DomainCandidate[],
-    preDeferred: DomainResult[],
-    preClaimed: Set<number>,
-  ): Promise<RunDocument> {
+  private async execute(doc: RunDocument, plan: () => Promise<Plan>): Promise<RunDocument> {
     const { logger, settings, clock, metrics } = this.deps;
     const log = logger.child({ runId: doc.runId });
     const endTimer = metrics.runDuration.startTimer();
     const deadline = clock.now().getTime() + settings.runTimeoutSeconds * 1000;
+    let planned: Plan;
+    try {
+      planned = await plan();
+    } catch (error) {
+      log.error({ err: errorMessage(error) }, 'run could not select its domains');
+      const finishedAt = await this.deps.runs.finish(doc.runId, 'failed').catch(() => clock.now());
+      endTimer();
+      const failed: RunDocument = { ...doc, status: 'failed', finishedAt: finishedAt.toISOString(), results: [] };
+      await this.deps.notifier.alert(`Certificate run ${doc.runId} failed before processing any domain: ${errorMessage(error)}`);
+      return failed;
+    }
+    const { candidates, deferred: preDeferred, preClaimed } = planned;
     log.info({ domains: candidates.map((c) => c.name), testmode: doc.testmode }, 'run started');
     const results: DomainResult[] = new Array<DomainResult>(candidates.length);
     let next = 0;
@@ -208,7 +233,7 @@ export class Orchestrator {
   private async processOne(candidate: DomainCandidate, doc: RunDocument, deadline: number, claimed: boolean): Promise<DomainResult> {
     const { state, settings, clock, logger } = this.deps;
     const owner = this.leaseOwner(doc.runId);
-    const base = { domain: candidate.name, certificateStatus: candidate.tlsIssuer === 'Lets Encrypt' ? 'renew' : 'new', notAfter: null, errors: [] } as const;
+    const base = { domain: candidate.name, certificateStatus: candidate.tlsIssuer === LETS_ENCRYPT_ISSUER ? 'renew' : 'new', notAfter: null, errors: [] } as const;
     if (this.abort.signal.aborted || clock.now().getTime() >= deadline) {
       return { ...base, outcome: 'deferred', messages: [this.abort.signal.aborted ? 'Deferred: AutoTLS is shutting down' : `Deferred: the run deadline (RUN_TIMEOUT=${settings.runTimeoutSeconds}s) passed`], errors: [] };
     }
