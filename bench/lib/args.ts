@@ -21,6 +21,8 @@ export interface BenchOptions {
   /** AutoTLS checkout whose dist/main.js is run (a patched copy for experiments). */
   root: string;
   logLevel: string;
+  /** Copy each AutoTLS log to bench/tmp/logs/. */
+  keepLogs: boolean;
   out: string;
   help: boolean;
 }
@@ -42,6 +44,7 @@ export const USAGE = `npm run bench -- [options]
   --no-build              do not run \`npm run build\` first
   --root <dir>            run dist/main.js of this AutoTLS checkout (default: this repo)
   --log-level <level>     AutoTLS LOG_LEVEL, default info
+  --keep-logs             copy each AutoTLS log to bench/tmp/logs/ (with a per-phase timeline)
   --out <file>            JSON output, default bench/results/<YYYY-MM-DD>.json
 `;
 
@@ -80,6 +83,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     build: true,
     root: repoRoot,
     logLevel: 'info',
+    keepLogs: false,
     out: '',
     help: false,
   };
@@ -105,6 +109,7 @@ export function parseArgs(argv: string[]): BenchOptions {
       case '--no-build': o.build = false; break;
       case '--root': o.root = path.resolve(next() ?? ''); break;
       case '--log-level': o.logLevel = next() ?? 'info'; break;
+      case '--keep-logs': o.keepLogs = true; break;
       case '--out': out = path.resolve(next() ?? ''); break;
       case '--help': case '-h': o.help = true; break;
       default: throw new Error(`unknown option ${a}\n\n${USAGE}`);

@@ -1,6 +1,6 @@
 // Stage 1: AutoTLS end to end, as a separate process (`node dist/main.js`), one
 // fresh database per variant, driven by one `GET /process` as cron does.
-import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
@@ -12,9 +12,11 @@ import type { RunDocument } from '../../src/orchestrator/runs.js';
 import { FileSecretsStore } from '../../src/secrets/file.js';
 import { startFastlyFake } from '../../test/testbed/fastly-fake.js';
 import { freePort, spawnManaged, waitUntil } from '../../test/testbed/process.js';
+import { repoRoot } from './args.js';
 import type { BenchTestbed } from './testbed.js';
+import { cpuDelta, cpuSnapshot, type CpuAccount } from './cpu.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
-import { errorText, httpCall, log, ms, procCpuMs, procStatusKb } from './util.js';
+import { errorText, httpCall, log, ms, procStatusKb } from './util.js';
 
 export const API_KEY = 'bench-api-key-0123456789abcdef';
 const FASTLY_TOKEN = 'fastly-token-bench-0123456789';
@@ -44,8 +46,8 @@ export interface AutotlsResult {
   peakRssMb: number | undefined;
   /** VmRSS just before `/process`, MB. */
   idleRssMb: number | undefined;
-  /** CPU time (user+sys) the AutoTLS process spent during the request, ms. */
-  cpuMs: number | undefined;
+  /** CPU time (user+sys, ms) per process during the request: autotls, pebble, bind, postgres, bench (Fastly fake). */
+  cpu: CpuAccount;
   startupMs: number;
   profile?: ProfileSummary;
   logFile?: string;
@@ -165,13 +167,13 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
     await waitUntil(`AutoTLS on ${url}`, async () => (await httpCall(`${url}/readyz`, { timeoutMs: 1000 })).status === 200, { timeoutMs: 60_000, proc, intervalMs: 50 });
     const startupMs = ms(t0);
     const idleKb = procStatusKb(proc.pid, 'VmRSS');
-    const cpu0 = procCpuMs(proc.pid);
+    const cpu0 = cpuSnapshot(tb, { autotls: proc.pid });
 
     const r0 = performance.now();
     const answer = await httpCall(`${url}/process`, { headers: { 'Flask-Key': API_KEY } });
     const wallMs = ms(r0);
 
-    const cpu1 = procCpuMs(proc.pid);
+    const cpu = cpuDelta(cpu0, cpuSnapshot(tb, { autotls: proc.pid }));
     const peakKb = procStatusKb(proc.pid, 'VmHWM');
     let doc: RunDocument | undefined;
     try {
@@ -199,11 +201,16 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
       fastlyCertificates: fastly.certs.size,
       peakRssMb: peakKb === undefined ? undefined : peakKb / 1024,
       idleRssMb: idleKb === undefined ? undefined : idleKb / 1024,
-      cpuMs: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined,
+      cpu,
       startupMs,
-      ...(options.keepLogs ? { logFile } : {}),
     };
     await proc.stop();
+    if (options.keepLogs) {
+      const kept = path.join(repoRoot, 'bench', 'tmp', 'logs', `autotls-${variant.database}-c${variant.concurrency}-n${n}.log`);
+      mkdirSync(path.dirname(kept), { recursive: true });
+      copyFileSync(logFile, kept);
+      result.logFile = kept;
+    }
     if (profileDir) {
       const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort();
       const last = files[files.length - 1];

@@ -8,6 +8,7 @@ import acme from 'acme-client';
 import { Rfc2136Provider } from '../../src/dns/rfc2136.js';
 import { createLogger } from '../../src/logger.js';
 import type { BenchTestbed } from './testbed.js';
+import { cpuDelta, cpuSnapshot, type CpuAccount } from './cpu.js';
 import { errorText, ms, pool } from './util.js';
 
 export interface BareResult {
@@ -18,6 +19,8 @@ export interface BareResult {
   certsPerSecond: number;
   succeeded: number;
   failed: string[];
+  /** CPU time (user+sys, ms) per process during the loop (bench = the loop itself). */
+  cpu: CpuAccount;
 }
 
 export async function runBare(tb: BenchTestbed, concurrency: number): Promise<BareResult> {
@@ -60,6 +63,7 @@ export async function runBare(tb: BenchTestbed, concurrency: number): Promise<Ba
   };
 
   const failed: string[] = [];
+  const cpu0 = cpuSnapshot(tb);
   const t0 = performance.now();
   await pool(tb.zones, concurrency, async (domain) => {
     try {
@@ -69,6 +73,7 @@ export async function runBare(tb: BenchTestbed, concurrency: number): Promise<Ba
     }
   });
   const wallMs = ms(t0);
+  const cpu = cpuDelta(cpu0, cpuSnapshot(tb));
   const succeeded = tb.zones.length - failed.length;
-  return { stage: 'bare', concurrency, n: tb.zones.length, wallMs, certsPerSecond: (succeeded / wallMs) * 1000, succeeded, failed };
+  return { stage: 'bare', concurrency, n: tb.zones.length, wallMs, certsPerSecond: (succeeded / wallMs) * 1000, succeeded, failed, cpu };
 }

@@ -80,7 +80,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
             const r = await runAutotls(testbed, { database, concurrency: c }, {
               root: o.root,
               logLevel: o.logLevel,
-              keepLogs: false,
+              keepLogs: o.keepLogs,
               ...(o.profile ? { profileDir: path.join(repoRoot, 'bench', 'profiles') } : {}),
             });
             autotls.push(r);

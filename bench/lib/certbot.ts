@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../../test/testbed/process.js';
 import type { BenchTestbed } from './testbed.js';
+import { cpuDelta, cpuSnapshot, type CpuAccount } from './cpu.js';
 import { errorText, log, ms } from './util.js';
 
 export interface CertbotResult {
@@ -18,6 +19,8 @@ export interface CertbotResult {
   certsPerSecond: number;
   succeeded: number;
   failed: string[];
+  /** CPU time (user+sys, ms) per process during the renew (clients = certbot). */
+  cpu: CpuAccount;
 }
 
 export async function runCertbot(tb: BenchTestbed): Promise<CertbotResult> {
@@ -56,6 +59,7 @@ export async function runCertbot(tb: BenchTestbed): Promise<CertbotResult> {
   const obtainMs = ms(t0);
   log(`certbot: ${tb.zones.length} lineages in ${Math.round(obtainMs / 1000)} s; timing one renew --force-renewal`);
 
+  const cpu0 = cpuSnapshot(tb);
   const r0 = performance.now();
   let renewError: string | undefined;
   try {
@@ -64,9 +68,10 @@ export async function runCertbot(tb: BenchTestbed): Promise<CertbotResult> {
     renewError = errorText(error).slice(-600);
   }
   const wallMs = ms(r0);
+  const cpu = cpuDelta(cpu0, cpuSnapshot(tb));
   // A renewed lineage has a second certificate in its archive.
   const renewed = tb.zones.filter((d) => existsSync(path.join(configDir, 'archive', d, 'cert2.pem')));
   for (const d of tb.zones) if (!renewed.includes(d)) failed.push(`${d}: not renewed`);
   if (renewError) failed.push(`renew: ${renewError}`);
-  return { stage: 'certbot', n: tb.zones.length, obtainMs, wallMs, certsPerSecond: (renewed.length / wallMs) * 1000, succeeded: renewed.length, failed };
+  return { stage: 'certbot', n: tb.zones.length, obtainMs, wallMs, certsPerSecond: (renewed.length / wallMs) * 1000, succeeded: renewed.length, failed, cpu };
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../../test/testbed/process.js';
 import type { BenchTestbed } from './testbed.js';
+import { cpuDelta, cpuSnapshot, type CpuAccount } from './cpu.js';
 import { errorText, log, ms } from './util.js';
 
 export interface LegoResult {
@@ -18,6 +19,8 @@ export interface LegoResult {
   /** Slowest and fastest single process, ms. */
   maxMs: number;
   minMs: number;
+  /** CPU time (user+sys, ms) per process (clients = the lego processes). */
+  cpu: CpuAccount;
 }
 
 export async function runLego(tb: BenchTestbed): Promise<LegoResult> {
@@ -47,6 +50,7 @@ export async function runLego(tb: BenchTestbed): Promise<LegoResult> {
   await lego(first); // warm-up: registers the account (untimed)
   const failed: string[] = [];
   const times: number[] = [];
+  const cpu0 = cpuSnapshot(tb);
   const t0 = performance.now();
   for (const [i, domain] of tb.zones.entries()) {
     const s = performance.now();
@@ -60,6 +64,7 @@ export async function runLego(tb: BenchTestbed): Promise<LegoResult> {
     if ((i + 1) % 10 === 0) log(`lego: ${i + 1}/${tb.zones.length} certificates`);
   }
   const wallMs = ms(t0);
+  const cpu = cpuDelta(cpu0, cpuSnapshot(tb));
   const succeeded = tb.zones.length - failed.length;
-  return { stage: 'lego', n: tb.zones.length, wallMs, certsPerSecond: (succeeded / wallMs) * 1000, succeeded, failed, maxMs: Math.max(...times), minMs: Math.min(...times) };
+  return { stage: 'lego', n: tb.zones.length, wallMs, certsPerSecond: (succeeded / wallMs) * 1000, succeeded, failed, maxMs: Math.max(...times), minMs: Math.min(...times), cpu };
 }

@@ -95,6 +95,14 @@ export function buildReport(inputs: Inputs): BenchReport {
   return { ...inputs, comparisons, targets, verdict: { allSucceeded, targetsMet: targets.every((t) => t.met !== false) } };
 }
 
+function omit(o: Record<string, number>, key: string): Record<string, number> {
+  const copy = { ...o };
+  delete copy[key];
+  // The bench process's reaped children are certbot/lego only; elsewhere they are noise (npm, openssl).
+  if (key !== 'clients') delete copy.clients;
+  return copy;
+}
+
 const s = (msValue: number): string => (msValue / 1000).toFixed(msValue < 10_000 ? 2 : 1);
 
 export function formatTable(r: BenchReport): string {
@@ -118,6 +126,26 @@ export function formatTable(r: BenchReport): string {
   if (r.lego) lines.push(`| lego \`run\` (one process per certificate) | – | 1 | ${r.lego.succeeded}/${r.lego.n} | ${s(r.lego.wallMs)} s | ${r.lego.certsPerSecond.toFixed(2)} | – | – | 1.0 | – |`);
   if (r.certbot) lines.push('', `certbot: obtaining the ${r.certbot.n} lineages first (sequential \`certonly\`, not compared) took ${s(r.certbot.obtainMs)} s.`);
   if (r.lego) lines.push(`lego: single processes took ${s(r.lego.minMs)} to ${s(r.lego.maxMs)} s.`);
+
+  const cpuRows: Array<{ label: string; n: number; wallMs: number; cpu: Record<string, number> }> = [
+    ...r.bare.map((b) => ({ label: `bare loop c=${b.concurrency}`, n: b.succeeded, wallMs: b.wallMs, cpu: { client: b.cpu.bench ?? 0, ...omit(b.cpu, 'bench') } })),
+    ...r.autotls.map((a) => ({ label: `AutoTLS ${a.database} c=${a.concurrency}`, n: a.succeeded, wallMs: a.wallMs, cpu: { client: a.cpu.autotls ?? 0, ...omit(a.cpu, 'autotls') } })),
+    ...(r.certbot ? [{ label: 'certbot renew', n: r.certbot.succeeded, wallMs: r.certbot.wallMs, cpu: { client: r.certbot.cpu.clients ?? 0, ...omit(r.certbot.cpu, 'clients') } }] : []),
+    ...(r.lego ? [{ label: 'lego', n: r.lego.succeeded, wallMs: r.lego.wallMs, cpu: { client: r.lego.cpu.clients ?? 0, ...omit(r.lego.cpu, 'clients') } }] : []),
+  ];
+  if (cpuRows.length > 0) {
+    const cores = Number(r.machine.cpus) || 1;
+    lines.push('');
+    lines.push(`Where the CPU went: CPU time (user+sys) per certificate, ms, by process; "busy" = all of it against wall time × ${cores} cores (other users of the machine not counted):`);
+    lines.push('');
+    lines.push('| run | client process | pebble | bind | postgres | bench process (Fastly fake) | busy |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const row of cpuRows) {
+      const per = (k: string): string => (row.cpu[k] === undefined || row.n === 0 ? '–' : String(Math.round((row.cpu[k] as number) / row.n)));
+      const total = Object.values(row.cpu).reduce((a, b) => a + b, 0);
+      lines.push(`| ${row.label} | ${per('client')} | ${per('pebble')} | ${per('bind')} | ${per('postgres')} | ${per('bench')} | ${Math.round((total / (row.wallMs * cores)) * 100)}% |`);
+    }
+  }
 
   if (r.selection) {
     const sel = r.selection;

@@ -82,13 +82,17 @@ export function procStatusKb(pid: number, field: 'VmHWM' | 'VmRSS' | 'VmPeak'): 
   }
 }
 
-/** User + system CPU time of a process in ms (from /proc/<pid>/stat), or undefined. */
-export function procCpuMs(pid: number): number | undefined {
+/**
+ * User + system CPU time of a process in ms (from /proc/<pid>/stat), or undefined;
+ * with `reaped`, plus that of its children it has waited for.
+ */
+export function procCpuMs(pid: number, reaped = false): number | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // fields 14 (utime) and 15 (stime) are rest[11] and rest[12]; clock ticks of 1/100 s on Linux.
-    return (Number(rest[11]) + Number(rest[12])) * 10;
+    // fields 14-17 (utime, stime, cutime, cstime) are rest[11..14]; clock ticks of 1/100 s on Linux.
+    const own = Number(rest[11]) + Number(rest[12]);
+    return (reaped ? own + Number(rest[13]) + Number(rest[14]) : own) * 10;
   } catch {
     return undefined;
   }
@@ -96,4 +100,21 @@ export function procCpuMs(pid: number): number | undefined {
 
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** CPU time (user+sys, ms) of this process's reaped children (cutime+cstime of /proc/self/stat). */
+export function childrenCpuMs(): number {
+  try {
+    const text = readFileSync('/proc/self/stat', 'utf8');
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // fields 16 (cutime) and 17 (cstime) are rest[13] and rest[14].
+    return (Number(rest[13]) + Number(rest[14])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+export function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
