@@ -1,4 +1,5 @@
-import { compose } from '../composition.js';
+import { compose, createAppLogger } from '../composition.js';
+import { withLocalApiKey } from './local-key.js';
 import { ConfigError, loadSettingsFromProcess } from '../config/index.js';
 import { startServer } from '../server.js';
 import { loadOpenApi } from '../http/openapi.js';
@@ -15,7 +16,8 @@ export async function runServe(): Promise<void> {
     }
     throw error;
   }
-  const components = await compose(settings);
+  const logger = createAppLogger(settings);
+  const components = await compose(withLocalApiKey(settings, logger), { logger });
   const running = await startServer(components, { openapi: loadOpenApi() });
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {

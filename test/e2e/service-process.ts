@@ -11,6 +11,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 
 export interface ServiceProcess {
   pid: number;
+  /** The working directory it runs in (fresh and empty at start). */
+  cwd: string;
   url: string;
   output: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -47,7 +49,7 @@ export async function spawnService(env: Record<string, string>): Promise<Service
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { pid: child.pid as number, url, output, exited, kill: (signal) => child.kill(signal) };
+  return { pid: child.pid as number, cwd, url, output, exited, kill: (signal) => child.kill(signal) };
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
