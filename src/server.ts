@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { Cron } from 'croner';
 import { createApp } from './http/app.js';
+import { answerClientErrors } from './http/client-error.js';
 import type { Components } from './composition.js';
 import { errorMessage } from './orchestrator/domain-flow.js';
 
@@ -35,6 +36,7 @@ export async function startServer(components: Components, options: { port?: numb
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(s)));
   });
+  answerClientErrors(server);
   server.headersTimeout = 20_000;
   server.requestTimeout = 0; // waited runs may last up to RUN_TIMEOUT
   logger.info({ port: addressPort(server), host, appEnv: settings.appEnv, database: settings.database.provider }, 'AutoTLS listening');

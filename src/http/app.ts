@@ -144,7 +144,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/runs', auth, async (req, res) => {
     const raw = singleParam(req, 'limit') ?? '20';
-    const limit = Number(raw);
+    // Digits only: Number() would also take ' 5', '1e2' and '0x10'.
+    const limit = /^[0-9]{1,3}$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new HttpError(400, 'Query parameter limit must be an integer from 1 to 100');
     res.json({ runs: await deps.orchestrator.listRuns(limit) });
   });

@@ -65,7 +65,9 @@ export function requireApiKey(options: AuthOptions) {
     failures.set(client, record);
     if (failures.size > 10_000) failures.clear(); // bounded memory under a spray of addresses
     options.logger.warn({ client, path: req.path, reason }, 'rejected request with a bad API key');
-    void options.notifier.alert(`Certificate flow refused a request: ${reason} (from ${client})`);
+    // The text names no client: identical texts are aggregated by the notifier, so a
+    // spray from many addresses still makes one message per window (addresses are logged).
+    void options.notifier.alert(`Certificate flow refused a request: ${reason}`);
     res.status(401).json({ error: options.apiKey ? `Unauthorized: ${reason}` : 'Unauthorized: no API key is configured (set API_KEY)' });
   };
 }
