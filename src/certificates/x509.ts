@@ -36,7 +36,7 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
 
 /** Every CERTIFICATE block of a PEM bundle, in order, each ending with a newline. */
 export function splitPemCertificates(pem: string): string[] {
-  return (pem.match(PEM_CERTIFICATE) ?? []).map((block) => `${block}\n`);
+  return (pem.replace(/\r\n?/g, '\n').match(PEM_CERTIFICATE) ?? []).map((block) => `${block.trim()}\n`);
 }
 
 /** The leaf (first certificate) and the rest of a fullchain PEM. */

@@ -11,6 +11,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { scrubSecrets, type Logger } from '../logger.js';
+import { splitPemCertificates } from '../certificates/x509.js';
 import {
   createFastlyClients,
   type FastlyClientRejection,
@@ -90,20 +91,16 @@ export interface FastlyTlsOptions {
 }
 
 const UNTERMINATED_PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*$/;
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /**
  * The certificates of a PEM bundle (a fullchain: leaf first, then intermediates),
  * each normalised to `\n` line endings and one trailing newline.
  */
-export function splitPemChain(fullchain: string): string[] {
-  const blocks = fullchain.replace(/\r\n?/g, '\n').match(PEM_CERTIFICATE) ?? [];
-  return blocks.map((b) => `${b.trim()}\n`);
-}
+export const splitPemChain = splitPemCertificates;
 
 /** Leaf and intermediates of a fullchain, in the form the bulk certificate API takes. */
 export function splitFullchain(fullchain: string): { certPem: string; intermediatesPem: string } {
-  const [leaf, ...intermediates] = splitPemChain(fullchain);
+  const [leaf, ...intermediates] = splitPemCertificates(fullchain);
   if (!leaf) throw new FastlyError('The fullchain holds no PEM certificate');
   return { certPem: leaf, intermediatesPem: intermediates.join('') };
 }
