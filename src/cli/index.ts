@@ -56,6 +56,8 @@ async function withComponents<T>(work: (c: Components) => Promise<T>): Promise<T
   }
 }
 
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
 function domainArg(input: string): string {
   const valid = validateDomainName(input);
   if (!valid.ok) throw new CliError(`Invalid domain name ${JSON.stringify(input.slice(0, 300))}: ${valid.reason}`, 2);
@@ -252,14 +254,16 @@ export function buildProgram(): Command {
   account
     .command('create')
     .description('register an ACME account and store its key under LE_ACCOUNT_KEY_SECRET_NAME')
-    .requiredOption('--email <email>', 'contact address')
+    .option('--email <email>', 'contact address (default: ACME_EMAIL)')
     .option('--eab-kid <kid>', 'External Account Binding key id (CAs that require it)')
     .option('--eab-hmac <key>', 'External Account Binding HMAC key (base64url)')
     .addOption(json)
-    .action(async (opts: { email: string; eabKid?: string; eabHmac?: string; json?: boolean }) => {
-      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(opts.email)) throw new CliError(`--email ${JSON.stringify(opts.email)} is not an email address`, 2);
+    .action(async (opts: { email?: string; eabKid?: string; eabHmac?: string; json?: boolean }) => {
+      if (opts.email !== undefined && !EMAIL.test(opts.email)) throw new CliError(`--email ${JSON.stringify(opts.email)} is not an email address`, 2);
       if (Boolean(opts.eabKid) !== Boolean(opts.eabHmac)) throw new CliError('--eab-kid and --eab-hmac go together', 2);
       const settings = settingsOrExit();
+      const email = opts.email ?? settings.acme.email;
+      if (!email) throw new CliError('Give the account contact with --email <address>, or set ACME_EMAIL', 2);
       const out = createOutput(Boolean(opts.json));
       const logger = cliLogger(settings);
       const secretName = settings.acme.accountKeySecretName;
@@ -270,7 +274,7 @@ export function buildProgram(): Command {
         'Registering the ACME account',
         AcmeIssuer.register({
           directoryUrl: settings.acme.directoryUrl,
-          email: opts.email,
+          email,
           eab: opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : undefined,
         }),
       );

@@ -194,12 +194,14 @@ describe('process, single and status against Pebble', () => {
 });
 
 describe('account create', () => {
-  it('registers with Pebble and stores the key; refuses to overwrite (1); a bad email is usage (2)', async () => {
+  it('registers with Pebble and stores the key; refuses to overwrite (1); a bad or missing email is usage (2)', async () => {
     const secret = 'acme/cli-created';
     const account = { LE_ACCOUNT_KEY_SECRET_NAME: secret };
-    const bad = await cli(['account', 'create', '--email', 'not-an-email'], account);
+    const [bad, none] = await Promise.all([cli(['account', 'create', '--email', 'not-an-email'], account), cli(['account', 'create'], account)]);
     expect(bad.code, show(bad)).toBe(2);
     expect(bad.stderr).toContain('is not an email address');
+    expect(none.code, show(none)).toBe(2);
+    expect(none.stderr).toContain('--email <address>, or set ACME_EMAIL');
 
     const created = await cli(['account', 'create', '--email', 'ops@example.test'], account);
     expect(created.code, show(created)).toBe(0);
@@ -208,7 +210,8 @@ describe('account create', () => {
     expect(stored.kty).toMatch(/^(RSA|EC)$/);
     expect(stored.d).toBeTruthy();
 
-    const again = await cli(['account', 'create', '--email', 'ops@example.test', '--json'], account);
+    // ACME_EMAIL stands in for --email.
+    const again = await cli(['account', 'create', '--json'], { ...account, ACME_EMAIL: 'ops@example.test' });
     expect(again.code, show(again)).toBe(1);
     expect(again.stderr).toContain('refusing to overwrite');
     expect(await new FileSecretsStore(shared.secretsDir).get(secret)).toBe(JSON.stringify(stored));
