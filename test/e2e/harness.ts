@@ -28,6 +28,12 @@ export interface HarnessOptions {
   compose?: ComposeOptions;
   /** Reuse these fakes/dirs (several instances of one deployment). */
   shared?: SharedDeployment;
+  /**
+   * Register an ACME account at the testbed's Pebble and store it in the file
+   * secrets under ACCOUNT_SECRET (default true). Tests that use another CA or
+   * another secrets store pass false and provide their own account.
+   */
+  registerAccount?: boolean;
 }
 
 /** What several instances of one deployment share: database, secrets, fakes, account. */
@@ -65,7 +71,10 @@ export async function closedPort(): Promise<number> {
   });
 }
 
-export async function createDeployment(database: 'sqlite' | 'postgresql' = 'sqlite'): Promise<SharedDeployment> {
+export async function createDeployment(
+  database: 'sqlite' | 'postgresql' = 'sqlite',
+  options: { registerAccount?: boolean } = {},
+): Promise<SharedDeployment> {
   const tb = inject('testbed');
   const dir = mkdtempSync(join(tmpdir(), 'autotls-e2e-'));
   const databaseUrl =
@@ -73,8 +82,10 @@ export async function createDeployment(database: 'sqlite' | 'postgresql' = 'sqli
       ? `file:${join(dir, 'autotls.db')}`
       : await createDatabase(tb.postgres.adminUrl, `e2e_${Date.now()}_${Math.floor(Math.random() * 1e6)}`);
   const secretsDir = join(dir, 'secrets');
-  const registered = await AcmeIssuer.register({ directoryUrl: tb.pebble.directoryUrl, email: 'e2e@example.test' });
-  await new FileSecretsStore(secretsDir).put(ACCOUNT_SECRET, JSON.stringify(registered.accountKeyJwk));
+  if (options.registerAccount ?? true) {
+    const registered = await AcmeIssuer.register({ directoryUrl: tb.pebble.directoryUrl, email: 'e2e@example.test' });
+    await new FileSecretsStore(secretsDir).put(ACCOUNT_SECRET, JSON.stringify(registered.accountKeyJwk));
+  }
   return {
     databaseUrl,
     secretsDir,
@@ -118,7 +129,7 @@ export function baseEnv(shared: SharedDeployment): Record<string, string> {
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const shared = options.shared ?? (await createDeployment(options.database));
+  const shared = options.shared ?? (await createDeployment(options.database, { registerAccount: options.registerAccount }));
   const env = { ...baseEnv(shared), ...options.env };
   const settings = loadSettings(env);
   const logLines: string[] = [];
