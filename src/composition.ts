@@ -59,7 +59,7 @@ export interface ComposeOptions {
   /** Apply migrations first (default true). */
   migrate?: boolean;
   /** Overrides for tests (fault injection). */
-  overrides?: { dns?: DnsProvider; publisher?: ChallengePublisher; probe?: Probe };
+  overrides?: { dns?: DnsProvider; publisher?: ChallengePublisher; probe?: Probe; secrets?: SecretsStore };
   leaseTtlSeconds?: number;
 }
 
@@ -77,7 +77,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const db = database.client;
   const metrics = new Metrics();
   const notifier = createNotifier(settings, logger);
-  const secrets = createSecretsStore(settings, logger);
+  const secrets = options.overrides?.secrets ?? createSecretsStore(settings, logger);
   const dns = options.overrides?.dns ?? createDnsProvider(settings, logger);
   const publisher = options.overrides?.publisher ?? createChallengePublisher(settings, dns, logger);
   const fastly = settings.fastly.apiToken

@@ -23,12 +23,13 @@ import {
   AcmeError,
   AcmeNetworkError,
   AcmeOrderError,
+  AcmeOrderGoneError,
   AcmeProfileError,
   AcmeRateLimitedError,
   AcmeValidationError,
   type AcmeProblem,
 } from './errors.js';
-import { newKeyAndCsr } from './keys.js';
+import { newKeyAndCsr, type KeyAndCsr } from './keys.js';
 import { ariCertId, coversDomain, readCertificate, splitFullchain } from './x509.js';
 
 export { accountKeyFromSecret } from './account-key.js';
@@ -77,6 +78,8 @@ export interface IssueRequest {
   profile?: string;
   /** ARI CertID of the certificate this order replaces (RFC 9773 §5). */
   replaces?: string;
+  /** The certificate key and CSR to use; a new pair is generated when absent. */
+  keys?: KeyAndCsr;
 }
 
 export interface IssueHooks {
@@ -213,6 +216,7 @@ const orderSchema = z.object({
   authorizations: z.array(z.string()).default([]),
   finalize: z.string(),
   certificate: z.string().optional(),
+  expires: z.string().optional(),
   error: problemSchema.optional(),
 });
 type AcmeOrder = z.infer<typeof orderSchema> & { url: string };
@@ -426,25 +430,52 @@ export class AcmeIssuer {
 
   /**
    * Orders, validates (DNS-01, apex and wildcard in one record set) and downloads
-   * a certificate for `<domain>` and `*.<domain>` with a new private key.
-   * The challenge record is removed whatever happens.
+   * a certificate for `<domain>` and `*.<domain>` with a new private key (or the
+   * one given in `req.keys`, which the caller may have stored first so that a
+   * crash after the order can resume it). The challenge record is removed
+   * whatever happens.
    */
   async issue(req: IssueRequest, hooks: IssueHooks): Promise<IssuedCertificate> {
     const { domain } = req;
     const log = this.logger?.child({ domain });
     throwIfAborted(hooks.signal);
     const profile = await this.resolveProfile(req.profile);
-    const { privateKeyPem, csrPem } = await newKeyAndCsr(domain, req.keyType);
+    const keys = req.keys ?? (await newKeyAndCsr(domain, req.keyType));
     throwIfAborted(hooks.signal);
 
     const { order: created, replacesAccepted } = await this.createOrder(domain, req.replaces, profile);
     log?.info({ orderUrl: created.url, replaces: replacesAccepted ? req.replaces : undefined, profile }, 'ACME order created');
     await hooks.onOrderCreated?.({ orderUrl: created.url, ...(replacesAccepted && req.replaces ? { replaces: req.replaces } : {}) });
+    return this.complete(created, req, hooks, keys, replacesAccepted);
+  }
 
-    await this.validateAuthorizations(created, req, hooks);
-    throwIfAborted(hooks.signal);
+  /**
+   * Finishes an order created earlier (by a run that crashed) with the key and
+   * CSR it was created for: validates what is still pending, finalizes when
+   * ready, downloads when valid. Throws AcmeOrderGoneError when the order can no
+   * longer give a certificate (expired, invalid, unknown), so the caller orders anew.
+   */
+  async resume(orderUrl: string, req: IssueRequest & { keys: KeyAndCsr }, hooks: IssueHooks): Promise<IssuedCertificate> {
+    const response = await this.internals.api.apiRequest(orderUrl, null, []);
+    if (response.status === 404) throw new AcmeOrderGoneError(orderUrl, 'the CA no longer knows the order');
+    if (response.status !== 200) throw this.problemError('order', response);
+    const order = { ...this.parse(orderSchema, response, 'order'), url: orderUrl };
+    if (order.status === 'invalid') throw new AcmeOrderGoneError(orderUrl, 'the order is invalid');
+    if (order.expires && new Date(order.expires).getTime() <= this.clock.now().getTime() && order.status !== 'valid') {
+      throw new AcmeOrderGoneError(orderUrl, 'the order has expired');
+    }
+    this.logger?.info({ domain: req.domain, orderUrl, status: order.status }, 'resuming an ACME order');
+    return this.complete(order, req, hooks, req.keys, false);
+  }
 
-    let order = await this.pollOrder(created.url, ['ready', 'valid'], 'order validation', hooks.signal);
+  private async complete(created: AcmeOrder, req: IssueRequest, hooks: IssueHooks, keys: KeyAndCsr, replacesAccepted: boolean): Promise<IssuedCertificate> {
+    const { domain } = req;
+    const { privateKeyPem, csrPem } = keys;
+    if (created.status === 'pending') {
+      await this.validateAuthorizations(created, req, hooks);
+      throwIfAborted(hooks.signal);
+    }
+    let order = created.status === 'valid' ? created : await this.pollOrder(created.url, ['ready', 'valid'], 'order validation', hooks.signal);
     if (order.status === 'ready') {
       const response = await this.internals.api.apiRequest(order.finalize, { csr: acme.crypto.getPemBodyAsB64u(csrPem) }, []);
       if (response.status !== 200) throw this.problemError('finalize', response);
@@ -461,7 +492,7 @@ export class AcmeIssuer {
     if (!coversDomain(info, domain) || !coversDomain(info, `www.${domain}`) || !new X509Certificate(leafPem).checkPrivateKey(createPrivateKey(privateKeyPem))) {
       throw new AcmeOrderError('certificate download', 'about:blank', `the CA returned a certificate that does not match the order for ${domain}`);
     }
-    log?.info({ orderUrl: created.url, serial: info.serial, notAfter: info.notAfter.toISOString() }, 'ACME certificate issued');
+    this.logger?.info({ domain, orderUrl: created.url, serial: info.serial, notAfter: info.notAfter.toISOString() }, 'ACME certificate issued');
     return {
       privateKeyPem,
       csrPem,

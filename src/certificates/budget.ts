@@ -70,6 +70,15 @@ export class OrderBudget {
     await this.db.acmeOrder.deleteMany({ where: { id: reservationId, orderUrl: null } });
   }
 
+  /** The most recent order created at the CA for a domain (to resume it after a crash). */
+  async latestOrderUrl(domain: string): Promise<string | undefined> {
+    const row = await this.db.acmeOrder.findFirst({
+      where: { account: this.account, domain, orderUrl: { not: null } },
+      orderBy: { id: 'desc' },
+    });
+    return row?.orderUrl ?? undefined;
+  }
+
   async used(): Promise<number> {
     const since = new Date(this.clock.now().getTime() - BUDGET_WINDOW_MS);
     return this.db.acmeOrder.count({ where: { account: this.account, exempt: false, createdAt: { gt: since } } });

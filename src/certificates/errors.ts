@@ -101,3 +101,14 @@ export class AcmeNetworkError extends AcmeError {
     this.name = 'AcmeNetworkError';
   }
 }
+
+/** An order a crashed run left behind can no longer give a certificate: order anew. */
+export class AcmeOrderGoneError extends AcmeError {
+  constructor(
+    readonly orderUrl: string,
+    reason: string,
+  ) {
+    super(`ACME order ${orderUrl} cannot be resumed: ${reason}`);
+    this.name = 'AcmeOrderGoneError';
+  }
+}

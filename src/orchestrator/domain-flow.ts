@@ -10,7 +10,8 @@ import type { DomainCandidate, DomainRepository } from '../domains/repository.js
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
 import type { DomainState, DomainStateStore } from '../domains/state.js';
 import type { OrderBudget } from '../certificates/budget.js';
-import { AcmeRateLimitedError, type AcmeIssuer } from '../certificates/acme.js';
+import { AcmeOrderGoneError, AcmeRateLimitedError, type AcmeIssuer, type IssuedCertificate } from '../certificates/acme.js';
+import { newKeyAndCsr, type KeyAndCsr } from '../certificates/keys.js';
 import { readCertificate, splitFullchain, ariCertId } from '../certificates/x509.js';
 import { ariRenewalTime, backoffDelay, nextAriCheck, renewalTime } from '../certificates/renewal-policy.js';
 import type { DomainResult } from './runs.js';
@@ -62,7 +63,8 @@ interface Material {
   certId: string | undefined;
 }
 
-export type SecretKind = 'private_key' | 'fullchain' | 'csr';
+/** The contract's three secrets, plus the key of an order still in flight. */
+export type SecretKind = 'private_key' | 'fullchain' | 'csr' | 'pending/private_key' | 'pending/csr';
 
 export function secretName(base: string, domain: string, kind: SecretKind): string {
   return `${base}/${domain}/${kind}`;
@@ -93,11 +95,14 @@ export class DomainFlow {
     try {
       const state = await this.deps.state.get(candidate.id);
       const stored = state && (state.phase === 'stored' || state.phase === 'uploaded') ? await this.loadStored(candidate, state, log) : undefined;
-      let material: Material;
+      let material: Material | undefined;
       if (stored) {
         result.messages.push(`Resuming with the stored certificate (serial ${stored.serial}); no new order`);
         material = stored;
-      } else {
+      } else if (state?.phase === 'ordered') {
+        material = await this.resumeOrder(candidate, ctx, result, log);
+      }
+      if (!material) {
         const probe = await this.deps.probe(candidate.name, candidate.tlsIssuer);
         result.certificateStatus = probe.status;
         if (probe.status === 'ok') {
@@ -151,12 +156,16 @@ export class DomainFlow {
     if (!reservation.ok) throw new Deferred(`${reservation.reason}; next attempt after ${reservation.retryAt.toISOString()}`);
 
     let orderCreated = false;
-    const issuer = await this.deps.issuer();
-    await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'ordered' });
-    let issued;
+    let issued: IssuedCertificate;
     try {
+      const issuer = await this.deps.issuer();
+      // The new key is kept before the order exists, so a crash after the order
+      // can resume it (and download what the CA issued) instead of ordering again.
+      const keys = await newKeyAndCsr(candidate.name, this.deps.settings.keyType);
+      await this.storePendingKeys(candidate.name, keys);
+      await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'ordered' });
       issued = await issuer.issue(
-        { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, profile: this.deps.settings.profile, replaces },
+        { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, profile: this.deps.settings.profile, replaces, keys },
         {
           publisher: this.deps.publisher,
           onOrderCreated: async (order) => {
@@ -174,11 +183,54 @@ export class DomainFlow {
         await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' });
         throw new Deferred(`Rate limited by the CA: no new orders until ${until.toISOString()} (${error.message})`);
       }
-      await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' }).catch(() => undefined);
+      // Once the order exists, `ordered` stays: the next run resumes it if the CA can still complete it.
+      if (!orderCreated) await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' }).catch(() => undefined);
       throw error;
     }
     result.messages.push(`Certificate issued (serial ${issued.serial})${issued.replacesAccepted ? ', as an ARI replacement' : ''}`);
+    return this.storeIssued(candidate, issued, ctx, result);
+  }
 
+  /**
+   * Finishes the order a crashed run left in phase `ordered`, with the key that
+   * run stored. Undefined when there is nothing to resume (no key, no order, or
+   * the CA can no longer complete it): the caller then orders anew.
+   */
+  private async resumeOrder(candidate: DomainCandidate, ctx: DomainRunContext, result: DomainResult, log: Logger): Promise<Material | undefined> {
+    const base = this.deps.settings.pemSecretBasePath;
+    const budget = await this.deps.budget();
+    const [orderUrl, privateKeyPem, csrPem] = await Promise.all([
+      budget.latestOrderUrl(candidate.name),
+      this.deps.secrets.get(secretName(base, candidate.name, 'pending/private_key')),
+      this.deps.secrets.get(secretName(base, candidate.name, 'pending/csr')),
+    ]);
+    if (!orderUrl || !privateKeyPem || !csrPem) return undefined;
+    const issuer = await this.deps.issuer();
+    try {
+      const issued = await issuer.resume(
+        orderUrl,
+        { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, keys: { privateKeyPem, csrPem } },
+        { publisher: this.deps.publisher },
+      );
+      result.messages.push(`Resumed the ACME order a previous run left unfinished (serial ${issued.serial}); no new order`);
+      return await this.storeIssued(candidate, issued, ctx, result);
+    } catch (error) {
+      if (!(error instanceof AcmeOrderGoneError)) throw error;
+      log.info({ orderUrl, reason: error.message }, 'the unfinished order cannot be resumed; ordering anew');
+      await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' });
+      return undefined;
+    }
+  }
+
+  private async storePendingKeys(domain: string, keys: KeyAndCsr): Promise<void> {
+    const base = this.deps.settings.pemSecretBasePath;
+    const tags = { Application: 'autotls', Domain: domain, Purpose: 'pending-order' };
+    await this.deps.secrets.put(secretName(base, domain, 'pending/private_key'), keys.privateKeyPem, tags);
+    await this.deps.secrets.put(secretName(base, domain, 'pending/csr'), keys.csrPem, tags);
+  }
+
+  /** Stores an issued certificate; after this it can never be lost. */
+  private async storeIssued(candidate: DomainCandidate, issued: IssuedCertificate, ctx: DomainRunContext, result: DomainResult): Promise<Material> {
     const base = this.deps.settings.pemSecretBasePath;
     const tags = { Application: 'autotls', Domain: candidate.name, Serial: issued.serial };
     // Key material is stored before anything is uploaded (contract section 5).
