@@ -28,7 +28,8 @@ describe('quickstart with no configuration', () => {
   });
 
   it('answers /process with nothing-to-do, in testmode, with the key as Flask-Key or Bearer', async () => {
-    for (const headers of [{ 'Flask-Key': key }, { Authorization: `Bearer ${key}` }]) {
+    const keyed: Array<Record<string, string>> = [{ 'Flask-Key': key }, { Authorization: `Bearer ${key}` }];
+    for (const headers of keyed) {
       const res = await fetch(`${service.url}/process`, { headers });
       expect(res.status).toBe(200);
       const doc = (await res.json()) as { status: string; testmode: boolean; results: unknown[]; runId: string };
@@ -41,7 +42,8 @@ describe('quickstart with no configuration', () => {
 
   it('refuses a missing or wrong key with 401 JSON, and runs nothing', async () => {
     const before = (await (await fetch(`${service.url}/runs?limit=100`, { headers: { 'Flask-Key': key } })).json()) as { runs: unknown[] };
-    for (const headers of [{}, { 'Flask-Key': 'wrong-key-0123456789' }, { Authorization: 'Bearer nope' }, { Authorization: `Basic ${key}` }]) {
+    const bad: Array<Record<string, string>> = [{}, { 'Flask-Key': 'wrong-key-0123456789' }, { Authorization: 'Bearer nope' }, { Authorization: `Basic ${key}` }];
+    for (const headers of bad) {
       const res = await fetch(`${service.url}/process`, { headers });
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: string }).error).toMatch(/key/i);
