@@ -26,6 +26,8 @@ export interface CertificateRecord {
   notBefore: Date;
   notAfter: Date;
   nextRenewalAt: Date;
+  /** When to ask the CA's ARI again; null: at the next run. */
+  ariCheckAfter: Date | null;
 }
 
 /** Phases with material that must be finished without a new order. */
@@ -168,7 +170,14 @@ export class DomainRepository {
       });
       await tx.domainState.update({
         where: { domainId: record.domainId },
-        data: { phase: 'recorded', nextRenewalAt: record.nextRenewalAt, failureCount: 0, backoffUntil: null, lastError: null },
+        data: {
+          phase: 'recorded',
+          nextRenewalAt: record.nextRenewalAt,
+          ariCheckAfter: record.ariCheckAfter,
+          failureCount: 0,
+          backoffUntil: null,
+          lastError: null,
+        },
       });
       return tls.id;
     });

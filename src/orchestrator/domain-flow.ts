@@ -63,8 +63,11 @@ interface Material {
   certId: string | undefined;
 }
 
-/** The contract's three secrets, plus the key of an order still in flight. */
-export type SecretKind = 'private_key' | 'fullchain' | 'csr' | 'pending/private_key' | 'pending/csr';
+/**
+ * The contract's three secrets, plus `pending`: the key and CSR of an order in
+ * flight (JSON), kept only until the certificate is stored.
+ */
+export type SecretKind = 'private_key' | 'fullchain' | 'csr' | 'pending';
 
 export function secretName(base: string, domain: string, kind: SecretKind): string {
   return `${base}/${domain}/${kind}`;
@@ -199,17 +202,17 @@ export class DomainFlow {
   private async resumeOrder(candidate: DomainCandidate, ctx: DomainRunContext, result: DomainResult, log: Logger): Promise<Material | undefined> {
     const base = this.deps.settings.pemSecretBasePath;
     const budget = await this.deps.budget();
-    const [orderUrl, privateKeyPem, csrPem] = await Promise.all([
+    const [orderUrl, pending] = await Promise.all([
       budget.latestOrderUrl(candidate.name),
-      this.deps.secrets.get(secretName(base, candidate.name, 'pending/private_key')),
-      this.deps.secrets.get(secretName(base, candidate.name, 'pending/csr')),
+      this.deps.secrets.get(secretName(base, candidate.name, 'pending')),
     ]);
-    if (!orderUrl || !privateKeyPem || !csrPem) return undefined;
+    const keys = parsePendingKeys(pending);
+    if (!orderUrl || !keys) return undefined;
     const issuer = await this.deps.issuer();
     try {
       const issued = await issuer.resume(
         orderUrl,
-        { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, keys: { privateKeyPem, csrPem } },
+        { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, keys },
         { publisher: this.deps.publisher },
       );
       result.messages.push(`Resumed the ACME order a previous run left unfinished (serial ${issued.serial}); no new order`);
@@ -225,8 +228,7 @@ export class DomainFlow {
   private async storePendingKeys(domain: string, keys: KeyAndCsr): Promise<void> {
     const base = this.deps.settings.pemSecretBasePath;
     const tags = { Application: 'autotls', Domain: domain, Purpose: 'pending-order' };
-    await this.deps.secrets.put(secretName(base, domain, 'pending/private_key'), keys.privateKeyPem, tags);
-    await this.deps.secrets.put(secretName(base, domain, 'pending/csr'), keys.csrPem, tags);
+    await this.deps.secrets.put(secretName(base, domain, 'pending'), JSON.stringify(keys), tags);
   }
 
   /** Stores an issued certificate; after this it can never be lost. */
@@ -245,6 +247,10 @@ export class DomainFlow {
       certId: issued.certId ?? null,
     });
     result.messages.push('Certificate and key stored in the secrets store');
+    // The key now lives in private_key; its in-flight copy goes (a leftover only costs a secret).
+    await this.deps.secrets.delete(secretName(base, candidate.name, 'pending')).catch((error: unknown) =>
+      this.deps.logger.warn({ domain: candidate.name, err: errorMessage(error) }, 'could not delete the pending-order secret'),
+    );
     return {
       privateKeyPem: issued.privateKeyPem,
       fullchainPem: issued.fullchainPem,
@@ -300,13 +306,14 @@ export class DomainFlow {
     } else {
       fastlyId = await this.uploadToFastly(candidate, material, ctx, result, log);
     }
-    const nextRenewalAt = await this.nextRenewal(material);
+    const { nextRenewalAt, ariCheckAfter } = await this.nextRenewal(material);
     await this.deps.repository.recordCertificate({
       domainId: candidate.id,
       fastlyId,
       notBefore: material.notBefore,
       notAfter: material.notAfter,
       nextRenewalAt,
+      ariCheckAfter,
     });
     this.deps.metrics.recordCertificate(candidate.name, material.notAfter, nextRenewalAt);
     result.messages.push(`Certificate expires: ${material.notAfter.toISOString()}; next renewal after ${nextRenewalAt.toISOString()}`);
@@ -330,21 +337,25 @@ export class DomainFlow {
     return id;
   }
 
-  /** ARI when the CA offers it, else the lifetime policy. */
-  private async nextRenewal(material: Material): Promise<Date> {
+  /** ARI when the CA offers it, else the lifetime policy; and when to ask ARI again (null: at the next run). */
+  private async nextRenewal(material: Material): Promise<{ nextRenewalAt: Date; ariCheckAfter: Date | null }> {
     const { clock, settings } = this.deps;
-    const fallback = renewalTime({
-      notBefore: material.notBefore,
-      notAfter: material.notAfter,
-      windowDays: settings.windowDays,
-      windowExplicit: settings.windowExplicit,
-    });
+    const fallback = {
+      nextRenewalAt: renewalTime({
+        notBefore: material.notBefore,
+        notAfter: material.notAfter,
+        windowDays: settings.windowDays,
+        windowExplicit: settings.windowExplicit,
+      }),
+      ariCheckAfter: null,
+    };
     try {
       const issuer = await this.deps.issuer();
       const info = await issuer.renewalInfo(material.fullchainPem);
       if (!info) return fallback;
       if (info.explanationUrl) this.deps.logger.info({ explanationUrl: info.explanationUrl }, 'ARI explanation');
-      return ariRenewalTime(info.suggestedWindow, this.deps.random, clock.now());
+      const now = clock.now();
+      return { nextRenewalAt: ariRenewalTime(info.suggestedWindow, this.deps.random, now), ariCheckAfter: nextAriCheck(now, info.retryAfterSeconds) };
     } catch (error) {
       this.deps.logger.warn({ err: errorMessage(error) }, 'ARI lookup failed; using the lifetime policy');
       return fallback;
@@ -367,7 +378,16 @@ export class DomainFlow {
   }
 }
 
-export { nextAriCheck };
+
+function parsePendingKeys(value: string | undefined): KeyAndCsr | undefined {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(value) as Partial<KeyAndCsr>;
+    return typeof parsed.privateKeyPem === 'string' && typeof parsed.csrPem === 'string' ? { privateKeyPem: parsed.privateKeyPem, csrPem: parsed.csrPem } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;

@@ -38,12 +38,16 @@ class FailingOnce implements SecretsStore {
 /** Throws once the challenge is published, as a process dying mid-validation would stop. */
 class FailingAfterPublish implements ChallengePublisher {
   armed = false;
+  /** Publish wrong values once, so the CA invalidates the order. */
+  wrongOnce = false;
   constructor(private readonly inner: ChallengePublisher) {}
   clearStale(domain: string, zone: string) {
     return this.inner.clearStale(domain, zone);
   }
   async publish(domain: string, zone: string, values: string[]): Promise<PublishedChallenge> {
-    const published = await this.inner.publish(domain, zone, values);
+    const wrong = this.wrongOnce;
+    this.wrongOnce = false;
+    const published = await this.inner.publish(domain, zone, wrong ? values.map((v) => `${v.slice(0, -4)}AAAA`) : values);
     if (this.armed) {
       this.armed = false;
       await this.inner.cleanup(published);
@@ -110,6 +114,25 @@ describe('resuming an unfinished ACME order', () => {
     expect(resumed.status, JSON.stringify(resumed.doc)).toBe(200);
     expect(resumed.doc.results[0]?.messages.join(' ')).toMatch(/Resumed the ACME order/);
     expect(await orders(domain)).toBe(1);
+    expect(await challengeRecords(domain)).toEqual([]);
+  });
+
+  it('orders anew when the unfinished order can no longer be completed', async () => {
+    const domain = 'resume3.z18.test';
+    await h.addDomain(domain, 'z18.test');
+    publisher.wrongOnce = true;
+    const failed = await h.run('/process');
+    const result = failed.doc.results.find((r) => r.domain === domain);
+    expect(result?.outcome).toBe('failed');
+    expect(result?.errors.join(' ')).toMatch(/Correct value not found|unauthorized/);
+    expect(await phase(domain)).toBe('ordered');
+
+    const retried = await h.run(`/single/${domain}`);
+    expect(retried.status, JSON.stringify(retried.doc)).toBe(200);
+    expect(retried.doc.results[0]).toMatchObject({ domain, outcome: 'issued' });
+    expect(await orders(domain)).toBe(2);
+    // The in-flight copy of the key is gone once the certificate is stored.
+    expect(await h.components.secrets.get(`pem-secret/${domain}/pending`)).toBeUndefined();
     expect(await challengeRecords(domain)).toEqual([]);
   });
 });
