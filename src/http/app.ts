@@ -73,12 +73,19 @@ export function runHttpStatus(doc: RunDocument): number {
   return doc.status === 'partial' || doc.status === 'failed' ? 502 : 200;
 }
 
-/** POST bodies are not needed; accept none or small JSON, refuse anything else. */
+/**
+ * POST bodies are not needed; accept none or small UTF-8 JSON, refuse anything
+ * else (the JSON parser alone would also decode UTF-7 or UTF-16).
+ */
 function bodyPolicy(req: Request, _res: Response, next: NextFunction): void {
   const length = Number(req.headers['content-length'] ?? 0);
   const chunked = req.headers['transfer-encoding'] !== undefined;
   if (req.method !== 'POST' || (!chunked && length === 0)) return next();
   if (!req.is('application/json')) return next(new HttpError(415, 'Unsupported request body: send no body, or application/json'));
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    return next(new HttpError(415, 'Unsupported request body: JSON must be UTF-8'));
+  }
   next();
 }
 
