@@ -525,6 +525,8 @@ export function run(command: string, args: string[], opts: { cwd?: string; env?:
       if (code === 0) resolve({ stdout, stderr });
       else reject(new Error(`${path.basename(command)} ${args.join(' ')} failed (${code ?? sig}): ${stderr.trim() || stdout.trim()}`));
     });
+    // A command that exits without reading its input closes the pipe: that EPIPE is not an error.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
