@@ -34,10 +34,12 @@ afterAll(async () => {
 });
 
 describe('usage', () => {
-  it('--help lists every command and exits 0', async () => {
-    const r = await runCli(['--help'], {}, process.cwd());
+  it('--help lists every command and exits 0; --version prints the version', async () => {
+    const [r, version] = await Promise.all([runCli(['--help'], {}, process.cwd()), runCli(['--version'], {}, process.cwd())]);
     expect(r.code, show(r)).toBe(0);
     for (const command of ['migrate', 'serve', 'process', 'single', 'domains', 'status', 'account', 'fastly']) expect(r.stdout).toContain(command);
+    expect(version.code, show(version)).toBe(0);
+    expect(version.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 
   it('an unknown command, or a group without its subcommand, exits 2', async () => {
