@@ -39,6 +39,7 @@ export PATH="/usr/sbin:$PATH"
 npm run --silent typecheck
 npm run --silent lint
 node --import tsx scripts/gen-config-docs.ts --check
+node --import tsx scripts/gen-openapi.ts --check
 
 mkdir -p tmp
 status=0

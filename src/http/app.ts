@@ -107,21 +107,23 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/healthcheck', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
-    const ready = await deps.ready().catch(() => false);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unavailable' });
-  });
   app.get('/metrics', async (_req, res) => {
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
+
+  // Everything below needs the API key (contract section 2).
+  const auth = requireApiKey({ apiKey: deps.apiKey, notifier: deps.notifier, logger: deps.logger });
+  app.get('/readyz', auth, async (_req, res) => {
+    const ready = await deps.ready().catch(() => false);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unavailable' });
+  });
   if (deps.openapi) {
-    app.get('/openapi.json', (_req, res) => {
+    app.get('/openapi.json', auth, (_req, res) => {
       res.json(deps.openapi);
     });
   }
 
-  const auth = requireApiKey({ apiKey: deps.apiKey, notifier: deps.notifier, logger: deps.logger });
   const parseBody = [bodyPolicy, express.json({ limit: '16kb' })];
 
   const respond = async (req: Request, res: Response, started: StartedRun, wait: boolean): Promise<void> => {

@@ -24,7 +24,8 @@ describe('quickstart with no configuration', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok' });
     expect(existsSync(join(service.cwd, 'data/autotls.db'))).toBe(true);
-    expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${service.url}/readyz`, { headers: { 'Flask-Key': key } })).status).toBe(200);
+    expect((await fetch(`${service.url}/readyz`)).status).toBe(401);
   });
 
   it('answers /process with nothing-to-do, in testmode, with the key as Flask-Key or Bearer', async () => {
