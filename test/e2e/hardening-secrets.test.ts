@@ -162,9 +162,12 @@ describe('secrets never appear in output', () => {
   it('no output holds a private key, a configured secret, the account key or an issued key', () => {
     const tb = inject('testbed');
     const accountJwk = JSON.parse(readFileSync(join(shared.secretsDir, ...ACCOUNT_SECRET.split('/')), 'utf8')) as Record<string, string>;
+    // Every certificate key in the store: stored (`private_key`) or kept for an
+    // unfinished order (`pending`, JSON).
     const issuedKeyLines = readdirSync(shared.secretsDir, { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile() && e.name === 'private_key')
-      .flatMap((e) => readFileSync(join(e.parentPath, e.name), 'utf8').split('\n').filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l)));
+      .filter((e) => e.isFile() && (e.name === 'private_key' || e.name === 'pending'))
+      .flatMap((e) => readFileSync(join(e.parentPath, e.name), 'utf8').replace(/\\n/g, '\n').match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END/g) ?? [])
+      .flatMap((pem) => pem.split('\n').filter((l) => /^[A-Za-z0-9+/=]{40,}$/.test(l)));
     expect(issuedKeyLines.length).toBeGreaterThan(0);
     const forbidden: Record<string, string> = {
       'PEM private key': 'PRIVATE KEY-----',
