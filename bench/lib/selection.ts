@@ -5,13 +5,18 @@
 // candidate indexes can be tried on the bench's copy of the schema.
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaPg } from '@prisma/adapter-pg';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { openDatabase, type Database, type Db, type DbProvider } from '../../src/db/client.js';
 import { applyMigrations } from '../../src/db/migrate.js';
-import { DomainRepository, LETS_ENCRYPT_ISSUER, type EligibilityOptions } from '../../src/domains/repository.js';
+import { DomainRepository, LETS_ENCRYPT_ISSUER, type DomainCandidate, type EligibilityOptions } from '../../src/domains/repository.js';
+import { PrismaClient as PostgresClient } from '../../src/generated/postgres/client.js';
+import { PrismaClient as SqliteClient } from '../../src/generated/sqlite/client.js';
 import { createLogger } from '../../src/logger.js';
 import type { Clock } from '../../src/clock.js';
+import { proposedIndexes, proposedSelectDue } from './proposal.js';
 import type { BenchTestbed } from './testbed.js';
 import { errorText, log, percentile, round } from './util.js';
 
@@ -19,11 +24,12 @@ const DAY = 86_400_000;
 const LIMIT = 10;
 const WINDOW_DAYS = 15;
 
-export type Scenario = 'mixed' | 'steady';
+export type Scenario = 'mixed' | 'steady' | 'quiet';
 
 export const SCENARIOS: Record<Scenario, string> = {
-  mixed: 'mixed issuers: 45% Lets Encrypt with AutoTLS state, 15% Lets Encrypt without state (inherited), 25% other issuers eligible, 15% not eligible (not owned, Parked/Expired, no zone)',
-  steady: 'steady state: 80% Lets Encrypt renewed by AutoTLS (next_renewal_at spread over 60 days, ~0.3% due), 20% other issuers not eligible, only 5 eligible non-Lets Encrypt domains',
+  mixed: 'mixed issuers: 45% Lets Encrypt with AutoTLS state (~8% of them due), 15% Lets Encrypt without state (inherited from the Python AutoTLS), 25% other issuers eligible, 15% not eligible (not owned, Parked/Expired, no zone)',
+  steady: 'steady state: 80% Lets Encrypt renewed by AutoTLS (next_renewal_at spread over 60 days, ~0.3% due), 20% other issuers not eligible, 5 eligible domains of other issuers',
+  quiet: 'nothing due (the usual daily run): 80% Lets Encrypt renewed by AutoTLS, none due, 20% other issuers not eligible',
 };
 
 interface DomainRow {
@@ -68,7 +74,7 @@ function prng(seed: number): () => number {
 const OTHER_ISSUERS = ['DigiCert', 'Sectigo', 'GlobalSign', null] as const;
 
 export function generate(rows: number, scenario: Scenario, now: number): Dataset {
-  const rnd = prng(scenario === 'mixed' ? 42 : 4242);
+  const rnd = prng(scenario === 'mixed' ? 42 : scenario === 'steady' ? 4242 : 424242);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
   const days = (lo: number, hi: number): number => Math.round((lo + rnd() * (hi - lo)) * DAY);
   const domains: DomainRow[] = [];
@@ -84,13 +90,15 @@ export function generate(rows: number, scenario: Scenario, now: number): Dataset
     const inherited = scenario === 'mixed' && r >= 0.45 && r < 0.6;
     const other = scenario === 'mixed' ? r >= 0.6 && r < 0.85 : false;
     if (managed) {
-      const nextRenewal = now + (scenario === 'mixed' ? days(-5, 60) : days(-0.2, 60));
+      const nextRenewal = now + (scenario === 'mixed' ? days(-5, 60) : scenario === 'steady' ? days(-0.2, 60) : days(0.01, 60));
       const notAfter = nextRenewal + 30 * DAY + days(0, 1) + id;
       base.tlsIssuer = LETS_ENCRYPT_ISSUER;
       base.tlsExpDate = notAfter;
       const s: StateRow = { domainId: id, phase: 'recorded', nextRenewalAt: nextRenewal, certNotBefore: notAfter - 90 * DAY, certNotAfter: notAfter, failureCount: 0, backoffUntil: null };
       const q = rnd();
-      if (q < 0.01) {
+      if (scenario === 'quiet') {
+        // nothing resumable, nothing due
+      } else if (q < 0.01) {
         s.failureCount = 2;
         s.backoffUntil = now + days(0.1, 2);
         s.phase = 'due';
@@ -234,17 +242,18 @@ function timing(samples: number[]): Timing {
 }
 
 interface CapturedQuery {
+  label: string;
   sql: string;
   params: unknown[];
 }
 
 /** The Prisma client with `$queryRawUnsafe` recorded, to EXPLAIN exactly what selectDue sends. */
-function capturing(client: Db, into: CapturedQuery[]): Db {
+function capturing(client: Db, into: CapturedQuery[], label: string): Db {
   return new Proxy(client, {
     get(target, prop) {
       if (prop === '$queryRawUnsafe') {
         return (sql: string, ...params: unknown[]) => {
-          into.push({ sql, params });
+          into.push({ label: `${label} statement ${into.filter((q) => q.label.startsWith(label)).length + 1}`, sql, params });
           return target.$queryRawUnsafe(sql, ...params);
         };
       }
@@ -253,19 +262,48 @@ function capturing(client: Db, into: CapturedQuery[]): Db {
   });
 }
 
+interface QueryEvent {
+  query: string;
+  params: string;
+}
+
+/** The SQL Prisma generates for selectBackedOff (a second client with query events, used once). */
+async function captureBackedOff(url: string, provider: DbProvider, ds: Dataset): Promise<CapturedQuery[]> {
+  const events: QueryEvent[] = [];
+  const log: Array<{ emit: 'event'; level: 'query' }> = [{ emit: 'event', level: 'query' }];
+  const client = (provider === 'sqlite'
+    ? new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${url.replace(/^file:/, '')}` }), log })
+    : new PostgresClient({ adapter: new PrismaPg({ connectionString: url }), log })) as unknown as Db & { $on(event: 'query', cb: (e: QueryEvent) => void): void };
+  client.$on('query', (e) => events.push(e));
+  try {
+    await new DomainRepository(client, provider, { now: () => new Date(ds.now) }).selectBackedOff(LIMIT, ds.excluded);
+  } finally {
+    await client.$disconnect();
+  }
+  return events
+    .filter((e) => /^\s*SELECT/i.test(e.query))
+    .map((e, i) => ({ label: `selectBackedOff statement ${i + 1}`, sql: e.query, params: (JSON.parse(e.params) as unknown[]) }));
+}
+
 export interface QueryPlan {
-  /** Which of selectDue's statements (1: other issuers, 2: Lets Encrypt due). */
-  statement: number;
+  statement: string;
   /** Time of this statement alone through the raw driver, median of 20, ms. */
   rawMs: number;
   plan: string;
 }
 
+export type SelectionMode = 'as migrated' | 'indexes only' | 'proposed';
+
+export const MODES: Record<SelectionMode, string> = {
+  'as migrated': 'the schema and query of this commit',
+  'indexes only': 'the current query with the proposed indexes (bench/lib/proposal.ts)',
+  proposed: 'the proposed indexes and the rewritten Lets Encrypt statement (bench/lib/proposal.ts)',
+};
+
 export interface SelectionVariantResult {
   database: DbProvider;
   scenario: Scenario;
-  /** Indexes added on the bench's copy for this measurement (empty: the schema as migrated). */
-  indexes: string[];
+  mode: SelectionMode;
   rows: number;
   iterations: number;
   selectDue: Timing;
@@ -281,6 +319,8 @@ export interface SelectionResult {
   rows: number;
   iterations: number;
   scenarios: Record<string, string>;
+  modes: Record<string, string>;
+  proposedIndexes: Record<string, string[]>;
   variants: SelectionVariantResult[];
   seedMs: Record<string, number>;
 }
@@ -291,12 +331,16 @@ function sqliteParam(v: unknown): unknown {
   return v;
 }
 
+function oneLine(sql: string): string {
+  return sql.replace(/\s+/g, ' ').trim();
+}
+
 async function explain(provider: DbProvider, url: string, captured: CapturedQuery[]): Promise<QueryPlan[]> {
   const plans: QueryPlan[] = [];
   if (provider === 'sqlite') {
     const db = new BetterSqlite3(url.replace(/^file:/, ''), { readonly: true });
     try {
-      for (const [i, q] of captured.entries()) {
+      for (const q of captured) {
         const params = q.params.map(sqliteParam);
         const rows = db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...params) as Array<{ id: number; parent: number; detail: string }>;
         const depth = new Map<number, number>([[0, 0]]);
@@ -312,7 +356,7 @@ async function explain(provider: DbProvider, url: string, captured: CapturedQuer
           stmt.all(...params);
           times.push(performance.now() - t);
         }
-        plans.push({ statement: i + 1, rawMs: round(percentile(times, 50), 2), plan: lines.join('\n') });
+        plans.push({ statement: q.label, rawMs: round(percentile(times, 50), 2), plan: `${oneLine(q.sql)}\n${lines.join('\n')}` });
       }
     } finally {
       db.close();
@@ -322,7 +366,7 @@ async function explain(provider: DbProvider, url: string, captured: CapturedQuer
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    for (const [i, q] of captured.entries()) {
+    for (const q of captured) {
       const res = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${q.sql}`, q.params);
       const times: number[] = [];
       for (let k = 0; k < 20; k++) {
@@ -330,7 +374,7 @@ async function explain(provider: DbProvider, url: string, captured: CapturedQuer
         await client.query(q.sql, q.params);
         times.push(performance.now() - t);
       }
-      plans.push({ statement: i + 1, rawMs: round(percentile(times, 50), 2), plan: res.rows.map((r) => r['QUERY PLAN']).join('\n') });
+      plans.push({ statement: q.label, rawMs: round(percentile(times, 50), 2), plan: `${oneLine(q.sql)}\n${res.rows.map((r) => r['QUERY PLAN']).join('\n')}` });
     }
   } finally {
     await client.end();
@@ -338,31 +382,34 @@ async function explain(provider: DbProvider, url: string, captured: CapturedQuer
   return plans;
 }
 
-async function measure(database: Database, url: string, ds: Dataset, iterations: number, indexes: string[], scenario: Scenario): Promise<SelectionVariantResult> {
+async function measure(database: Database, url: string, ds: Dataset, iterations: number, scenario: Scenario, mode: SelectionMode): Promise<SelectionVariantResult> {
   const clock: Clock = { now: () => new Date(ds.now) };
   const options: EligibilityOptions = { limit: LIMIT, excluded: ds.excluded, windowDays: WINDOW_DAYS };
   const repo = new DomainRepository(database.client, database.provider, clock);
+  const select = (client: Db): Promise<DomainCandidate[]> =>
+    mode === 'proposed' ? proposedSelectDue(client, database.provider, clock.now(), options) : new DomainRepository(client, database.provider, clock).selectDue(options);
   // Warm-up (connection, statement caches, page cache).
-  for (let i = 0; i < 10; i++) await repo.selectDue(options);
+  for (let i = 0; i < 10; i++) await select(database.client);
   const due: number[] = [];
   const backedOff: number[] = [];
   for (let i = 0; i < iterations; i++) {
     let t = performance.now();
-    await repo.selectDue(options);
+    await select(database.client);
     due.push(performance.now() - t);
     t = performance.now();
     await repo.selectBackedOff(LIMIT, ds.excluded);
     backedOff.push(performance.now() - t);
   }
   const captured: CapturedQuery[] = [];
-  const got = await new DomainRepository(capturing(database.client, captured), database.provider, clock).selectDue(options);
+  const got = await select(capturing(database.client, captured, 'selectDue'));
   const expected = reference(ds, database.provider);
   const matches = got.length === expected.length && got.every((c, i) => c.id === expected[i]);
-  if (!matches) log(`selection ${database.provider}/${scenario}: selectDue returned [${got.map((c) => c.id).join(',')}], reference [${expected.join(',')}]`);
+  if (!matches) log(`selection ${database.provider}/${scenario}/${mode}: selectDue returned [${got.map((c) => c.id).join(',')}], reference [${expected.join(',')}]`);
+  captured.push(...(await captureBackedOff(url, database.provider, ds)));
   return {
     database: database.provider,
     scenario,
-    indexes,
+    mode,
     rows: ds.domains.length,
     iterations,
     selectDue: timing(due),
@@ -373,21 +420,13 @@ async function measure(database: Database, url: string, ds: Dataset, iterations:
   };
 }
 
-/**
- * Candidate indexes tried after the baseline, on the bench's database only (the
- * fix itself belongs in a migration). Each entry is applied on top of the
- * previous ones' absence: the database is re-measured once per candidate set.
- */
-export const CANDIDATES: Record<DbProvider, Array<{ name: string; sql: string[] }>> = {
-  sqlite: [],
-  postgresql: [],
-};
-
 export async function runSelection(tb: BenchTestbed, opts: { rows: number; iterations: number; databases: DbProvider[]; tryIndexes: boolean }): Promise<SelectionResult> {
   const silent = createLogger({ level: 'silent' });
   const now = Date.now();
   const variants: SelectionVariantResult[] = [];
   const seedMs: Record<string, number> = {};
+  // The experiments (extra indexes, rewritten statement) need fewer calls to show their effect.
+  const experimentIterations = Math.min(opts.iterations, 50);
   for (const scenario of Object.keys(SCENARIOS) as Scenario[]) {
     const ds = generate(opts.rows, scenario, now);
     for (const provider of opts.databases) {
@@ -404,27 +443,24 @@ export async function runSelection(tb: BenchTestbed, opts: { rows: number; itera
         await applyMigrations(url, 'postgresql', silent);
         await seedPostgres(url, ds);
       }
-      seedMs[`${provider}/${scenario}`] = Math.round(performance.now() - t0);
-      log(`selection: ${provider}/${scenario} seeded with ${ds.domains.length} domains (${ds.states.length} state rows) in ${seedMs[`${provider}/${scenario}`]} ms`);
+      const key = `${provider}/${scenario}`;
+      seedMs[key] = Math.round(performance.now() - t0);
+      log(`selection: ${key} seeded with ${ds.domains.length} domains (${ds.states.length} state rows) in ${seedMs[key]} ms`);
       const database = openDatabase(url, provider);
+      const record = (r: SelectionVariantResult): void => {
+        variants.push(r);
+        log(`selection: ${key} ${r.mode}: selectDue p50 ${r.selectDue.p50} ms, p95 ${r.selectDue.p95} ms (${r.returned} rows, reference ${r.matchesReference ? 'matches' : 'DIFFERS'}); selectBackedOff p95 ${r.selectBackedOff.p95} ms`);
+      };
       try {
-        const base = await measure(database, url, ds, opts.iterations, [], scenario);
-        variants.push(base);
-        log(`selection: ${provider}/${scenario}: selectDue p50 ${base.selectDue.p50} ms, p95 ${base.selectDue.p95} ms (${base.returned} rows, reference ${base.matchesReference ? 'matches' : 'DIFFERS'})`);
+        record(await measure(database, url, ds, opts.iterations, scenario, 'as migrated'));
         if (opts.tryIndexes) {
-          for (const candidate of CANDIDATES[provider]) {
-            await applyIndexes(provider, url, candidate.sql);
-            try {
-              const r = await measure(database, url, ds, opts.iterations, candidate.sql, scenario);
-              variants.push(r);
-              log(`selection: ${provider}/${scenario} + ${candidate.name}: selectDue p50 ${r.selectDue.p50} ms, p95 ${r.selectDue.p95} ms`);
-            } finally {
-              await dropIndexes(provider, url, candidate.sql);
-            }
-          }
+          const indexes = proposedIndexes(provider);
+          await execAll(provider, url, [...indexes, provider === 'postgresql' ? 'ANALYZE' : 'SELECT 1']);
+          record(await measure(database, url, ds, experimentIterations, scenario, 'indexes only'));
+          record(await measure(database, url, ds, experimentIterations, scenario, 'proposed'));
         }
       } catch (error) {
-        throw new Error(`selection ${provider}/${scenario}: ${errorText(error)}`, { cause: error });
+        throw new Error(`selection ${key}: ${errorText(error)}`, { cause: error });
       } finally {
         await database.close();
       }
@@ -435,30 +471,18 @@ export async function runSelection(tb: BenchTestbed, opts: { rows: number; itera
     rows: opts.rows,
     iterations: opts.iterations,
     scenarios: SCENARIOS,
+    modes: MODES,
+    proposedIndexes: Object.fromEntries(opts.databases.map((p) => [p, proposedIndexes(p).map(oneLine)])),
     variants,
     seedMs,
   };
-}
-
-function indexName(sql: string): string {
-  const m = /INDEX\s+(?:IF NOT EXISTS\s+)?"?([A-Za-z0-9_]+)"?/i.exec(sql);
-  if (!m) throw new Error(`cannot find the index name in ${sql}`);
-  return m[1] as string;
-}
-
-async function applyIndexes(provider: DbProvider, url: string, statements: string[]): Promise<void> {
-  await execAll(provider, url, [...statements, provider === 'postgresql' ? 'ANALYZE' : 'SELECT 1']);
-}
-
-async function dropIndexes(provider: DbProvider, url: string, statements: string[]): Promise<void> {
-  await execAll(provider, url, statements.filter((s) => /CREATE\s+INDEX/i.test(s)).map((s) => `DROP INDEX IF EXISTS "${indexName(s)}"`));
 }
 
 async function execAll(provider: DbProvider, url: string, statements: string[]): Promise<void> {
   if (provider === 'sqlite') {
     const db = new BetterSqlite3(url.replace(/^file:/, ''));
     try {
-      for (const s of statements) db.exec(s);
+      for (const st of statements) db.exec(st);
     } finally {
       db.close();
     }
@@ -467,7 +491,7 @@ async function execAll(provider: DbProvider, url: string, statements: string[]):
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    for (const s of statements) await client.query(s);
+    for (const st of statements) await client.query(st);
   } finally {
     await client.end();
   }
