@@ -13,11 +13,12 @@ import type { OrderBudget } from '../certificates/budget.js';
 import { AcmeOrderGoneError, AcmeRateLimitedError, type AcmeIssuer, type IssuedCertificate } from '../certificates/acme.js';
 import { newKeyAndCsr, type KeyAndCsr } from '../certificates/keys.js';
 import { readCertificate, splitFullchain, ariCertId } from '../certificates/x509.js';
-import { ariRenewalTime, backoffDelay, nextAriCheck, renewalTime } from '../certificates/renewal-policy.js';
+import { ariRenewalTime, backoffDelay, isRenewalDue, nextAriCheck, renewalTime } from '../certificates/renewal-policy.js';
 import type { DomainResult } from './runs.js';
 import type { ProbeResult } from '../domains/probe.js';
 
-export type Probe = (domain: string, tlsIssuer: string | null) => Promise<ProbeResult>;
+/** Reads the live certificate; `isDue` decides whether a valid one is due for renewal. */
+export type Probe = (domain: string, tlsIssuer: string | null, isDue: (notBefore: Date, notAfter: Date) => boolean) => Promise<ProbeResult>;
 
 export interface DomainFlowSettings {
   keyType: CertificateKeyType;
@@ -106,24 +107,25 @@ export class DomainFlow {
         material = await this.resumeOrder(candidate, ctx, result, log);
       }
       if (!material) {
-        const probe = await this.deps.probe(candidate.name, candidate.tlsIssuer);
+        const probe = await this.deps.probe(candidate.name, candidate.tlsIssuer, (notBefore, notAfter) => this.isDue(state, notBefore, notAfter));
         result.certificateStatus = probe.status;
-        if (probe.status === 'ok') {
-          result.outcome = 'skipped';
-          result.notAfter = probe.notAfter?.toISOString() ?? null;
-          result.messages.push(`Not due for renewal: ${candidate.name}`);
-          await this.refreshRenewalFromProbe(candidate, state, probe);
-          return result;
-        }
         if (probe.status === 'unavailable') {
           throw new Error(`No certificate available for ${candidate.name}: ${probe.detail}`);
         }
-        material = await this.order(candidate, state, ctx, result, log);
+        if (probe.status !== 'ok') material = await this.order(candidate, state, ctx, result, log);
+        else {
+          result.outcome = 'skipped';
+          result.notAfter = probe.notAfter?.toISOString() ?? null;
+          result.messages.push(`Not due for renewal: ${candidate.name}`);
+          await this.recordLiveCertificate(candidate, probe);
+        }
       }
-      await this.finish(candidate, material, stored?.phase === 'uploaded' ? state : null, ctx, result, log);
-      // A renewal replaces a certificate AutoTLS obtained before, whatever the probe saw.
-      result.outcome = candidate.tlsIssuer === LETS_ENCRYPT_ISSUER || result.certificateStatus === 'renew' ? 'renewed' : 'issued';
-      result.notAfter = material.notAfter.toISOString();
+      if (material) {
+        await this.finish(candidate, material, stored?.phase === 'uploaded' ? state : null, ctx, result, log);
+        // A renewal replaces a certificate AutoTLS obtained before, whatever the probe saw.
+        result.outcome = candidate.tlsIssuer === LETS_ENCRYPT_ISSUER || result.certificateStatus === 'renew' ? 'renewed' : 'issued';
+        result.notAfter = material.notAfter.toISOString();
+      }
     } catch (error) {
       if (error instanceof Deferred) {
         result.outcome = 'deferred';
@@ -362,12 +364,31 @@ export class DomainFlow {
     }
   }
 
-  private async refreshRenewalFromProbe(candidate: DomainCandidate, state: DomainState | null, probe: ProbeResult): Promise<void> {
+  /**
+   * Whether a valid live certificate is due. When it is the certificate AutoTLS
+   * recorded (or an older one), AutoTLS's own renewal time decides, since it may
+   * come from ARI; a newer one (renewed elsewhere) is judged by the lifetime policy.
+   */
+  private isDue(state: DomainState | null, notBefore: Date, notAfter: Date): boolean {
+    const now = this.deps.clock.now();
+    if (state?.nextRenewalAt && state.certNotAfter && notAfter.getTime() <= state.certNotAfter.getTime()) {
+      return state.nextRenewalAt.getTime() <= now.getTime();
+    }
+    const { windowDays, windowExplicit } = this.deps.settings;
+    return isRenewalDue({ notBefore, notAfter, windowDays, windowExplicit }, now);
+  }
+
+  /**
+   * A live Let's Encrypt certificate that is not due, though the database said so
+   * (e.g. renewed outside AutoTLS): the records follow the live certificate, so
+   * the domain is not selected again run after run.
+   */
+  private async recordLiveCertificate(candidate: DomainCandidate, probe: ProbeResult): Promise<void> {
     if (!probe.notBefore || !probe.notAfter || candidate.tlsIssuer !== LETS_ENCRYPT_ISSUER) return;
-    if (state?.nextRenewalAt && state.nextRenewalAt > this.deps.clock.now()) return;
     const { windowDays, windowExplicit } = this.deps.settings;
     const nextRenewalAt = renewalTime({ notBefore: probe.notBefore, notAfter: probe.notAfter, windowDays, windowExplicit });
     await this.deps.state.patch(candidate.id, { nextRenewalAt, certNotAfter: probe.notAfter, certNotBefore: probe.notBefore });
+    await this.deps.repository.updateExpiry(candidate.id, probe.notAfter);
   }
 
   private async recordFailure(candidate: DomainCandidate, ctx: DomainRunContext, message: string): Promise<void> {

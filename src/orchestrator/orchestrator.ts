@@ -8,7 +8,7 @@ import type { DomainStateStore } from '../domains/state.js';
 import { errorMessage, type DomainFlow } from './domain-flow.js';
 import type { AriRefresher } from './ari-refresh.js';
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
-import { finalStatus, type DomainResult, type RunDocument, type RunKind, type RunStore } from './runs.js';
+import { finalStatus, type DomainResult, type RunDocument, type RunKind, type RunStatus, type RunStore } from './runs.js';
 
 export interface OrchestratorSettings {
   maxDomainsPerRun: number;
@@ -34,6 +34,9 @@ export interface OrchestratorDeps {
   instanceId: string;
   settings: OrchestratorSettings;
 }
+
+const PERSIST_RETRY_INTERVAL_MS = 2000;
+const PERSIST_RETRY_LIMIT = 300; // ten minutes
 
 /** What a run will work on. */
 interface Plan {
@@ -188,7 +191,8 @@ export class Orchestrator {
       planned = await plan();
     } catch (error) {
       log.error({ err: errorMessage(error) }, 'run could not select its domains');
-      const finishedAt = await this.deps.runs.finish(doc.runId, 'failed').catch(() => clock.now());
+      const finishedAt = clock.now();
+      await this.persistOutcome(doc.runId, 'failed', finishedAt, []);
       endTimer();
       const failed: RunDocument = { ...doc, status: 'failed', finishedAt: finishedAt.toISOString(), results: [] };
       await this.deps.notifier.alert(`Certificate run ${doc.runId} failed before processing any domain: ${errorMessage(error)}`);
@@ -218,15 +222,45 @@ export class Orchestrator {
       await this.deps.runs.addResult(doc.runId, position++, result).catch(() => undefined);
     }
     const status = finalStatus(results);
-    const finishedAt = await this.deps.runs.finish(doc.runId, status).catch((e: unknown) => {
-      log.error({ err: errorMessage(e) }, 'could not persist the run status');
-      return clock.now();
-    });
+    const finishedAt = clock.now();
+    await this.persistOutcome(doc.runId, status, finishedAt, results);
     endTimer();
     const final: RunDocument = { ...doc, status, finishedAt: finishedAt.toISOString(), results };
     log.info({ status, results: results.map((r) => ({ domain: r.domain, outcome: r.outcome })) }, 'run finished');
     await this.deps.notifier.runFinished(final);
     return final;
+  }
+
+  /**
+   * Persists a run's outcome; when the database is away, keeps trying in the
+   * background (bounded) so the run does not stay "running". The caller is not
+   * held up: the run document it returns is complete either way.
+   */
+  private async persistOutcome(runId: string, status: RunStatus, finishedAt: Date, results: DomainResult[]): Promise<void> {
+    const write = () => this.deps.runs.complete(runId, status, finishedAt, results);
+    try {
+      await write();
+      return;
+    } catch (error) {
+      this.deps.logger.error({ runId, err: errorMessage(error) }, 'could not persist the run outcome; retrying in the background');
+    }
+    let attempts = 0;
+    const retry = setInterval(() => {
+      attempts++;
+      write().then(
+        () => {
+          clearInterval(retry);
+          this.deps.logger.info({ runId, attempts }, 'run outcome persisted');
+        },
+        () => {
+          if (attempts >= PERSIST_RETRY_LIMIT) {
+            clearInterval(retry);
+            this.deps.logger.error({ runId }, 'gave up persisting the run outcome; it will be closed as failed at the next start');
+          }
+        },
+      );
+    }, PERSIST_RETRY_INTERVAL_MS);
+    retry.unref();
   }
 
   /** Claims the lease (unless already held), keeps it alive while the flow runs, releases it. */

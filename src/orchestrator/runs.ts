@@ -26,6 +26,17 @@ export function finalStatus(results: readonly DomainResult[]): RunStatus {
   return failed === results.length ? 'failed' : 'partial';
 }
 
+function resultRow(result: DomainResult) {
+  return {
+    domain: result.domain,
+    certificateStatus: result.certificateStatus,
+    outcome: result.outcome,
+    notAfter: result.notAfter ? new Date(result.notAfter) : null,
+    messages: JSON.stringify(result.messages),
+    errors: JSON.stringify(result.errors),
+  };
+}
+
 /**
  * Runs and their per-domain results, persisted so `GET /runs/:id` answers from
  * any instance sharing the database.
@@ -43,24 +54,20 @@ export class RunStore {
   }
 
   async addResult(runId: string, position: number, result: DomainResult): Promise<void> {
-    await this.db.runResult.create({
-      data: {
-        runId,
-        position,
-        domain: result.domain,
-        certificateStatus: result.certificateStatus,
-        outcome: result.outcome,
-        notAfter: result.notAfter ? new Date(result.notAfter) : null,
-        messages: JSON.stringify(result.messages),
-        errors: JSON.stringify(result.errors),
-      },
-    });
+    await this.db.runResult.create({ data: { runId, position, ...resultRow(result) } });
   }
 
-  async finish(runId: string, status: RunStatus): Promise<Date> {
-    const finishedAt = this.clock.now();
-    await this.db.run.update({ where: { id: runId }, data: { status, finishedAt } });
-    return finishedAt;
+  /**
+   * Writes a run's final status with all its results in one transaction.
+   * Idempotent, so it can be retried until the database is back: a run never
+   * stays "running" because the database blinked at its end.
+   */
+  async complete(runId: string, status: RunStatus, finishedAt: Date, results: readonly DomainResult[]): Promise<void> {
+    await this.db.$transaction(async (tx) => {
+      await tx.runResult.deleteMany({ where: { runId } });
+      await tx.runResult.createMany({ data: results.map((result, position) => ({ runId, position, ...resultRow(result) })) });
+      await tx.run.update({ where: { id: runId }, data: { status, finishedAt } });
+    });
   }
 
   async get(runId: string): Promise<RunDocument | undefined> {

@@ -96,12 +96,10 @@ describe('database connection dropped between issuance and the record step', () 
     interruptedRunId = doc.runId;
   });
 
-  // KNOWN BUG (reported, src/orchestrator is not this file's to change): the run's
-  // final writes (the victim's result, the status) failed with the database away
-  // and are never retried, so GET /runs/<id> answers "running" until an instance
-  // restarts and closes stale runs (compose: older than 2 x RUN_TIMEOUT). `it.fails`
-  // turns green-to-red when that is fixed; then make it a plain `it`.
-  it.fails('does not leave the interrupted run "running"', async () => {
+  // The run's final writes (the victim's result, the status) failed while the
+  // database was away; the orchestrator keeps retrying them in the background, so
+  // once the database is back the run is persisted with every result.
+  it('does not leave the interrupted run "running"', async () => {
     const res = await h.request(`/runs/${interruptedRunId}`);
     const persisted = (await res.json()) as RunDocument;
     expect(persisted.status, JSON.stringify(persisted)).not.toBe('running');
