@@ -15,7 +15,6 @@ import { createNotifier } from './notify/index.js';
 import type { Notifier } from './notify/notifier.js';
 import { AcmeIssuer, accountKeyFromSecret } from './certificates/acme.js';
 import { OrderBudget } from './certificates/budget.js';
-import { isRenewalDue } from './certificates/renewal-policy.js';
 import { probeLiveCertificate } from './domains/probe.js';
 import { DomainRepository } from './domains/repository.js';
 import { DomainStateStore } from './domains/state.js';
@@ -121,16 +120,8 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
 
   const probe: Probe =
     options.overrides?.probe ??
-    ((domain, tlsIssuer) =>
-      probeLiveCertificate({
-        domain,
-        host: settings.probe.host,
-        port: settings.probe.port,
-        timeoutMs: 5000,
-        tlsIssuer,
-        isDue: (notBefore, notAfter) =>
-          isRenewalDue({ notBefore, notAfter, windowDays: settings.renewal.windowDays, windowExplicit: settings.renewal.windowExplicit }, clock.now()),
-      }));
+    ((domain, tlsIssuer, isDue) =>
+      probeLiveCertificate({ domain, host: settings.probe.host, port: settings.probe.port, timeoutMs: 5000, tlsIssuer, isDue }));
 
   const flow = new DomainFlow({
     repository,

@@ -148,6 +148,11 @@ export class DomainRepository {
       }));
   }
 
+  /** Corrects `tls_exp_date` to the certificate actually served. */
+  async updateExpiry(domainId: number, notAfter: Date): Promise<void> {
+    await this.db.domain.update({ where: { id: domainId }, data: { tlsExpDate: notAfter } });
+  }
+
   /**
    * Contract section 4: one transaction inserts the `tls` row and updates the
    * `domains` row, and AutoTLS's own state moves to `recorded`.
