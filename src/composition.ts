@@ -58,7 +58,7 @@ export interface ComposeOptions {
   /** Apply migrations first (default true). */
   migrate?: boolean;
   /** Overrides for tests (fault injection). */
-  overrides?: { dns?: DnsProvider; publisher?: ChallengePublisher; probe?: Probe; secrets?: SecretsStore };
+  overrides?: { dns?: DnsProvider; publisher?: ChallengePublisher; probe?: Probe; secrets?: SecretsStore; fastly?: FastlyTls };
   leaseTtlSeconds?: number;
 }
 
@@ -79,9 +79,9 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const secrets = options.overrides?.secrets ?? createSecretsStore(settings, logger);
   const dns = options.overrides?.dns ?? createDnsProvider(settings, logger);
   const publisher = options.overrides?.publisher ?? createChallengePublisher(settings, dns, logger);
-  const fastly = settings.fastly.apiToken
+  const fastly = options.overrides?.fastly ?? (settings.fastly.apiToken
     ? createFastlyTls({ apiToken: settings.fastly.apiToken, apiUrl: settings.fastly.apiUrl, logger, allowUntrustedRoot: settings.fastly.allowUntrustedRoot })
-    : undefined;
+    : undefined);
   const repository = new DomainRepository(db, settings.database.provider, clock);
   const state = new DomainStateStore(db, clock);
   const runs = new RunStore(db, clock);

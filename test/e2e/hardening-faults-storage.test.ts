@@ -6,10 +6,9 @@
 // cleared, one more run completes everything, orders are counted per domain and
 // no `_acme-challenge` record remains. Zones z36–z40.
 //
-// Fastly's per-request timeout is 30 s and no setting shortens it (FastlyTlsOptions
-// has `timeoutMs`, but the composition root does not expose it). The hang tests
-// therefore swap the deployment's Fastly client for the same client built with a
-// short timeout, so that they take seconds rather than minutes.
+// Fastly's per-request timeout is 30 s; the hang tests give the deployment the
+// same client built with a short timeout (a composition override), so that they
+// take seconds rather than minutes.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AwsSecretsStore } from '../../src/secrets/aws.js';
@@ -26,22 +25,14 @@ let shared: SharedDeployment;
 let h: Harness;
 const extra: Harness[] = [];
 
-const FASTLY_METHODS = [
-  'uploadPrivateKey',
-  'findBulkCertificateForDomain',
-  'createBulkCertificate',
-  'replaceBulkCertificate',
-  'listBulkCertificates',
-  'listPrivateKeys',
-  'deletePrivateKey',
-  'deleteUnusedPrivateKeys',
-] as const satisfies ReadonlyArray<keyof FastlyTls>;
 
-/** The deployment's Fastly client, rebuilt with a test-sized per-request timeout. */
-function shortenFastlyTimeout(target: Harness, timeoutMs: number): void {
-  const client = target.components.fastly as FastlyTls;
-  const short = createFastlyTls({ apiToken: FASTLY_TOKEN, apiUrl: target.shared.fastly.url, logger: target.components.logger, allowUntrustedRoot: true, timeoutMs });
-  Object.assign(client, Object.fromEntries(FASTLY_METHODS.map((m) => [m, short[m].bind(short)])));
+/** What the Fastly clients below log. */
+const fastlyLogLines: string[] = [];
+
+/** The deployment's Fastly client with a test-sized per-request timeout. */
+function shortTimeoutFastly(timeoutMs: number): FastlyTls {
+  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void fastlyLogLines.push(line) } });
+  return createFastlyTls({ apiToken: FASTLY_TOKEN, apiUrl: shared.fastly.url, logger, allowUntrustedRoot: true, timeoutMs });
 }
 
 const days = (n: number): Date => new Date(Date.now() + n * 86_400_000);
@@ -92,8 +83,7 @@ async function recover(domains: string[]): Promise<void> {
 
 beforeAll(async () => {
   shared = await createDeployment();
-  h = await startHarness({ shared, env: { CONCURRENCY: '1' } });
-  shortenFastlyTimeout(h, 1500);
+  h = await startHarness({ shared, env: { CONCURRENCY: '1' }, compose: { overrides: { fastly: shortTimeoutFastly(1500) } } });
 }, 120_000);
 
 afterAll(async () => {
@@ -113,7 +103,7 @@ describe('Fastly answering 429 with Retry-After', () => {
     expect(outcomes(doc)).toEqual({ 'a.z36.test': 'issued', 'b.z36.test': 'issued', 'c.z36.test': 'issued' });
     const keyUploads = shared.fastly.requests.slice(before).filter((r) => r.method === 'POST' && r.path === '/tls/private_keys');
     expect(keyUploads).toHaveLength(4); // one refused with 429, retried once
-    expect(h.logLines.some((l) => l.includes('Fastly call failed; retrying') && l.includes('"status":429') && l.includes('"delayMs":1000'))).toBe(true);
+    expect(fastlyLogLines.some((l) => l.includes('Fastly call failed; retrying') && l.includes('"status":429') && l.includes('"delayMs":1000'))).toBe(true);
     expect(await orders(domains)).toEqual(ones(domains));
     expect(liveCertificates(domains)).toEqual(ones(domains));
     await expectNoChallenges(domains);
@@ -197,9 +187,8 @@ describe('Slack answering 500', () => {
 describe('the run deadline (RUN_TIMEOUT)', () => {
   it('with RUN_TIMEOUT=2 and a Fastly hang on the first domain, the rest are deferred and the request returns', async () => {
     const domains = ['a.z40.test', 'b.z40.test', 'c.z40.test'];
-    const limited = await startHarness({ shared, env: { CONCURRENCY: '1', RUN_TIMEOUT: '2' } });
+    const limited = await startHarness({ shared, env: { CONCURRENCY: '1', RUN_TIMEOUT: '2' }, compose: { overrides: { fastly: shortTimeoutFastly(3000) } } });
     extra.push(limited);
-    shortenFastlyTimeout(limited, 3000);
     await addInOrder(limited, domains, 'z40.test');
     shared.fastly.inject({ type: 'hang', path: '/tls/bulk/certificates', method: 'POST' });
     const started = Date.now();
