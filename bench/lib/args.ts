@@ -17,6 +17,10 @@ export interface BenchOptions {
   /** Also try candidate indexes on the seeded databases (selection stage). */
   tryIndexes: boolean;
   profile: boolean;
+  /** Preload bench/lib/memprobe.mjs into AutoTLS: memory breakdown at idle and at the peak. */
+  memProbe: boolean;
+  /** Extra node flags for the AutoTLS process (experiments, e.g. --max-semi-space-size=4). */
+  nodeFlags: string[];
   build: boolean;
   /** AutoTLS checkout whose dist/main.js is run (a patched copy for experiments). */
   root: string;
@@ -41,6 +45,8 @@ export const USAGE = `npm run bench -- [options]
   --iterations <I>        timed selectDue calls per database, default 200
   --no-try-indexes        do not test candidate indexes after the selection baseline
   --profile               run AutoTLS under node --cpu-prof (bench/profiles/, summarised)
+  --mem-probe             preload bench/lib/memprobe.mjs into AutoTLS (memory breakdown at idle and peak)
+  --node-flags "<flags>"  extra node flags for the AutoTLS process (memory or GC experiments)
   --no-build              do not run \`npm run build\` first
   --root <dir>            run dist/main.js of this AutoTLS checkout (default: this repo)
   --log-level <level>     AutoTLS LOG_LEVEL, default info
@@ -80,6 +86,8 @@ export function parseArgs(argv: string[]): BenchOptions {
     iterations: 200,
     tryIndexes: true,
     profile: false,
+    memProbe: false,
+    nodeFlags: [],
     build: true,
     root: repoRoot,
     logLevel: 'info',
@@ -106,6 +114,8 @@ export function parseArgs(argv: string[]): BenchOptions {
       case '--iterations': iterations = positiveInt(next(), a); break;
       case '--no-try-indexes': o.tryIndexes = false; break;
       case '--profile': o.profile = true; break;
+      case '--mem-probe': o.memProbe = true; break;
+      case '--node-flags': o.nodeFlags = (next() ?? '').split(/\s+/).filter(Boolean); break;
       case '--no-build': o.build = false; break;
       case '--root': o.root = path.resolve(next() ?? ''); break;
       case '--log-level': o.logLevel = next() ?? 'info'; break;

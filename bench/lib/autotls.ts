@@ -50,6 +50,8 @@ export interface AutotlsResult {
   cpu: CpuAccount;
   startupMs: number;
   profile?: ProfileSummary;
+  /** With --mem-probe: process.memoryUsage() and V8 heap spaces (MB) before `/process` and at the peak RSS. */
+  memory?: { idle: unknown; peak: unknown };
   logFile?: string;
 }
 
@@ -60,6 +62,8 @@ export interface AutotlsOptions {
   profileDir?: string;
   logLevel: string;
   keepLogs: boolean;
+  memProbe?: boolean;
+  nodeFlags?: string[];
 }
 
 const silent = createLogger({ level: 'silent' });
@@ -143,13 +147,14 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
     CONCURRENCY: String(variant.concurrency),
     RUN_TIMEOUT: '3600',
   };
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = [...(options.nodeFlags ?? [])];
   let profileDir: string | undefined;
   if (options.profileDir) {
     profileDir = path.join(options.profileDir, `autotls-${variant.database}-c${variant.concurrency}`);
     mkdirSync(profileDir, { recursive: true });
     nodeArgs.push('--cpu-prof', '--cpu-prof-dir', profileDir);
   }
+  if (options.memProbe) nodeArgs.push('--import', path.join(repoRoot, 'bench', 'lib', 'memprobe.mjs'));
   const logFile = path.join(dir, 'autotls.log');
   const t0 = performance.now();
   const proc = spawnManaged({
@@ -164,9 +169,10 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
   });
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitUntil(`AutoTLS on ${url}`, async () => (await httpCall(`${url}/readyz`, { timeoutMs: 1000 })).status === 200, { timeoutMs: 60_000, proc, intervalMs: 50 });
+    await waitUntil(`AutoTLS on ${url}`, async () => (await httpCall(`${url}/readyz`, { timeoutMs: 1000, headers: { 'Flask-Key': API_KEY } })).status === 200, { timeoutMs: 60_000, proc, intervalMs: 50 });
     const startupMs = ms(t0);
     const idleKb = procStatusKb(proc.pid, 'VmRSS');
+    if (options.memProbe) process.kill(proc.pid, 'SIGUSR2');
     const cpu0 = cpuSnapshot(tb, { autotls: proc.pid });
 
     const r0 = performance.now();
@@ -205,6 +211,14 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
       startupMs,
     };
     await proc.stop();
+    if (options.memProbe) {
+      const text = await proc.log();
+      const find = (kind: string): unknown => {
+        const line = text.split('\n').find((l) => l.startsWith(`MEMPROBE ${kind} `));
+        return line ? (JSON.parse(line.slice(`MEMPROBE ${kind} `.length)) as unknown) : undefined;
+      };
+      result.memory = { idle: find('idle'), peak: find('peak') };
+    }
     if (options.keepLogs) {
       const kept = path.join(repoRoot, 'bench', 'tmp', 'logs', `autotls-${variant.database}-c${variant.concurrency}-n${n}.log`);
       mkdirSync(path.dirname(kept), { recursive: true });

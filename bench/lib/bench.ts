@@ -81,11 +81,14 @@ export async function runBench(o: BenchOptions): Promise<number> {
               root: o.root,
               logLevel: o.logLevel,
               keepLogs: o.keepLogs,
+              memProbe: o.memProbe,
+              nodeFlags: o.nodeFlags,
               ...(o.profile ? { profileDir: path.join(repoRoot, 'bench', 'profiles') } : {}),
             });
             autotls.push(r);
             log(`AutoTLS ${database} c=${c}: ${r.succeeded}/${r.n} in ${(r.wallMs / 1000).toFixed(2)} s, peak RSS ${r.peakRssMb?.toFixed(0) ?? '?'} MB${r.failed.length ? `; failures: ${r.failed.slice(0, 3).join(' | ')}` : ''}`);
             if (r.profile) log(`\n${formatProfile(r.profile)}`);
+            if (r.memory) log(`memory (MB) idle ${JSON.stringify(r.memory.idle)}\n  peak ${JSON.stringify(r.memory.peak)}`);
           });
         }
       }
@@ -121,7 +124,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
 
   const report: BenchReport = buildReport({
     date: started.toISOString(),
-    options: { n: o.n, quick: o.quick, stages: [...o.stages], concurrencies: o.concurrencies, databases: o.databases, rows: o.rows, iterations: o.iterations, profile: o.profile, logLevel: o.logLevel, root: o.root },
+    options: { n: o.n, quick: o.quick, nodeFlags: o.nodeFlags, stages: [...o.stages], concurrencies: o.concurrencies, databases: o.databases, rows: o.rows, iterations: o.iterations, profile: o.profile, logLevel: o.logLevel, root: o.root },
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
