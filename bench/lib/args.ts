@@ -21,6 +21,8 @@ export interface BenchOptions {
   memProbe: boolean;
   /** Extra node flags for the AutoTLS process (experiments, e.g. --max-semi-space-size=4). */
   nodeFlags: string[];
+  /** A second `/process` per AutoTLS variant, renewing the same N in the same process. */
+  renewalRun: boolean;
   build: boolean;
   /** AutoTLS checkout whose dist/main.js is run (a patched copy for experiments). */
   root: string;
@@ -44,6 +46,7 @@ export const USAGE = `npm run bench -- [options]
   --rows <R>              rows seeded for the selection benchmark, default 100000
   --iterations <I>        timed selectDue calls per database, default 200
   --no-try-indexes        do not test candidate indexes after the selection baseline
+  --no-renewal-run        skip the second /process per AutoTLS variant (renewing the same N, warm process)
   --profile               run AutoTLS under node --cpu-prof (bench/profiles/, summarised)
   --mem-probe             preload bench/lib/memprobe.mjs into AutoTLS (memory breakdown at idle and peak)
   --node-flags "<flags>"  extra node flags for the AutoTLS process (memory or GC experiments)
@@ -88,6 +91,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     profile: false,
     memProbe: false,
     nodeFlags: [],
+    renewalRun: true,
     build: true,
     root: repoRoot,
     logLevel: 'info',
@@ -115,6 +119,7 @@ export function parseArgs(argv: string[]): BenchOptions {
       case '--no-try-indexes': o.tryIndexes = false; break;
       case '--profile': o.profile = true; break;
       case '--mem-probe': o.memProbe = true; break;
+      case '--no-renewal-run': o.renewalRun = false; break;
       case '--node-flags': o.nodeFlags = (next() ?? '').split(/\s+/).filter(Boolean); break;
       case '--no-build': o.build = false; break;
       case '--root': o.root = path.resolve(next() ?? ''); break;

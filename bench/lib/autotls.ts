@@ -50,6 +50,22 @@ export interface AutotlsResult {
   cpu: CpuAccount;
   startupMs: number;
   profile?: ProfileSummary;
+  /** ms from the request to the first certificate issued (from the AutoTLS log): the run's fixed start-up cost. */
+  firstIssuedMs?: number | undefined;
+  /** ms from the request to the last certificate issued; (n-1)/(last-first) is the rate once running. */
+  lastIssuedMs?: number | undefined;
+  /** With --renewal-run: a second `/process` in the same (now warm) process, renewing the same N. */
+  renewal?: {
+    wallMs: number;
+    certsPerSecond: number;
+    succeeded: number;
+    failed: string[];
+    cpu: CpuAccount;
+    fastlyCertificates: number;
+    peakRssMb: number | undefined;
+    firstIssuedMs?: number | undefined;
+    lastIssuedMs?: number | undefined;
+  };
   /** With --mem-probe: process.memoryUsage() and V8 heap spaces (MB) before `/process` and at the peak RSS. */
   memory?: { idle: unknown; peak: unknown };
   logFile?: string;
@@ -64,6 +80,8 @@ export interface AutotlsOptions {
   keepLogs: boolean;
   memProbe?: boolean;
   nodeFlags?: string[];
+  /** Time a second `/process` renewing the same N in the same process. */
+  renewalRun?: boolean;
 }
 
 const silent = createLogger({ level: 'silent' });
@@ -98,6 +116,89 @@ async function prepareDatabase(tb: BenchTestbed, dir: string, variant: AutotlsVa
     await client.end();
   }
   return url;
+}
+
+interface TimedRun {
+  wallMs: number;
+  succeeded: number;
+  failed: string[];
+  runStatus: string;
+  httpStatus: number;
+  cpu: CpuAccount;
+  window: { startUs: number; endUs: number };
+  firstIssuedMs: number | undefined;
+  lastIssuedMs: number | undefined;
+}
+
+/** One `GET /process`, timed, with the CPU of every process and a check of every domain's outcome. */
+async function timedProcess(tb: BenchTestbed, url: string, pid: number, expected: 'issued' | 'renewed', readLog: () => Promise<string>): Promise<TimedRun> {
+  const startedAt = Date.now();
+  const cpu0 = cpuSnapshot(tb, { autotls: pid });
+  const w0 = process.hrtime.bigint();
+  const r0 = performance.now();
+  const answer = await httpCall(`${url}/process`, { headers: { 'Flask-Key': API_KEY } });
+  const wallMs = ms(r0);
+  const window = { startUs: Number(w0 / 1000n), endUs: Number(process.hrtime.bigint() / 1000n) };
+  const cpu = cpuDelta(cpu0, cpuSnapshot(tb, { autotls: pid }));
+  let doc: RunDocument | undefined;
+  try {
+    doc = JSON.parse(answer.body) as RunDocument;
+  } catch {
+    doc = undefined;
+  }
+  const results = doc?.results ?? [];
+  const ok = results.filter((r) => r.outcome === expected);
+  const failed = results.filter((r) => r.outcome !== expected).map((r) => `${r.domain}: ${r.outcome} ${r.errors.join('; ')}`.slice(0, 300));
+  for (const z of tb.zones) if (!results.some((r) => r.domain === z)) failed.push(`${z}: not in the run`);
+  if (!doc) failed.push(`HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
+  const issuedAt = issuedTimes(await readLog(), startedAt);
+  return {
+    wallMs,
+    succeeded: ok.length,
+    failed,
+    runStatus: doc?.status ?? 'no document',
+    httpStatus: answer.status,
+    cpu,
+    window,
+    firstIssuedMs: issuedAt[0],
+    lastIssuedMs: issuedAt[issuedAt.length - 1],
+  };
+}
+
+/** ms after `since` of each "ACME certificate issued" line of the AutoTLS log (pino JSON, LOG_LEVEL info or debug). */
+function issuedTimes(log: string, since: number): number[] {
+  const out: number[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.includes('"ACME certificate issued"')) continue;
+    try {
+      const t = Date.parse((JSON.parse(line) as { time: string }).time);
+      if (t >= since) out.push(t - since);
+    } catch {
+      // not a log line
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** Moves every domain's next renewal time into the past (a renewal run without waiting two months). */
+async function makeAllDue(database: DbProvider, url: string): Promise<void> {
+  const past = new Date(Date.now() - 60_000);
+  if (database === 'sqlite') {
+    const db = new BetterSqlite3(url.replace(/^file:/, ''), { timeout: 10_000 });
+    try {
+      db.prepare('UPDATE autotls_domain_state SET next_renewal_at = ?').run(past.toISOString().replace('Z', '+00:00'));
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query("UPDATE autotls_domain_state SET next_renewal_at = ($1::timestamptz AT TIME ZONE 'UTC')", [past.toISOString()]);
+  } finally {
+    await client.end();
+  }
 }
 
 export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, options: AutotlsOptions): Promise<AutotlsResult> {
@@ -173,43 +274,46 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
     const startupMs = ms(t0);
     const idleKb = procStatusKb(proc.pid, 'VmRSS');
     if (options.memProbe) process.kill(proc.pid, 'SIGUSR2');
-    const cpu0 = cpuSnapshot(tb, { autotls: proc.pid });
 
-    const r0 = performance.now();
-    const answer = await httpCall(`${url}/process`, { headers: { 'Flask-Key': API_KEY } });
-    const wallMs = ms(r0);
-
-    const cpu = cpuDelta(cpu0, cpuSnapshot(tb, { autotls: proc.pid }));
+    const first = await timedProcess(tb, url, proc.pid, 'issued', () => proc.log());
     const peakKb = procStatusKb(proc.pid, 'VmHWM');
-    let doc: RunDocument | undefined;
-    try {
-      doc = JSON.parse(answer.body) as RunDocument;
-    } catch {
-      doc = undefined;
-    }
-    const results = doc?.results ?? [];
-    const ok = results.filter((r) => r.outcome === 'issued' || r.outcome === 'renewed');
-    const failed = results.filter((r) => r.outcome !== 'issued' && r.outcome !== 'renewed').map((r) => `${r.domain}: ${r.outcome} ${r.errors.join('; ')}`);
-    const missing = tb.zones.filter((z) => !results.some((r) => r.domain === z));
-    for (const m of missing) failed.push(`${m}: not in the run`);
-    if (!doc) failed.push(`HTTP ${answer.status}: ${answer.body.slice(0, 300)}`);
     const result: AutotlsResult = {
       stage: 'autotls',
       database: variant.database,
       concurrency: variant.concurrency,
       n,
-      wallMs,
-      certsPerSecond: (ok.length / wallMs) * 1000,
-      succeeded: ok.length,
-      failed,
-      runStatus: doc?.status ?? 'no document',
-      httpStatus: answer.status,
+      wallMs: first.wallMs,
+      certsPerSecond: (first.succeeded / first.wallMs) * 1000,
+      succeeded: first.succeeded,
+      failed: first.failed,
+      runStatus: first.runStatus,
+      httpStatus: first.httpStatus,
       fastlyCertificates: fastly.certs.size,
       peakRssMb: peakKb === undefined ? undefined : peakKb / 1024,
       idleRssMb: idleKb === undefined ? undefined : idleKb / 1024,
-      cpu,
+      cpu: first.cpu,
       startupMs,
+      firstIssuedMs: first.firstIssuedMs,
+      lastIssuedMs: first.lastIssuedMs,
     };
+    if (options.renewalRun) {
+      // Everything due again; the same process renews the same N (warm JIT, ACME account known).
+      await makeAllDue(variant.database, databaseUrl);
+      const second = await timedProcess(tb, url, proc.pid, 'renewed', () => proc.log());
+      const peak2 = procStatusKb(proc.pid, 'VmHWM');
+      result.renewal = {
+        wallMs: second.wallMs,
+        certsPerSecond: (second.succeeded / second.wallMs) * 1000,
+        succeeded: second.succeeded,
+        failed: second.failed,
+        cpu: second.cpu,
+        fastlyCertificates: fastly.certs.size,
+        peakRssMb: peak2 === undefined ? undefined : peak2 / 1024,
+        firstIssuedMs: second.firstIssuedMs,
+        lastIssuedMs: second.lastIssuedMs,
+      };
+    }
+    const window = first.window;
     await proc.stop();
     if (options.memProbe) {
       const text = await proc.log();
@@ -228,7 +332,7 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
     if (profileDir) {
       const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort();
       const last = files[files.length - 1];
-      if (last) result.profile = summariseProfile(path.join(profileDir, last), options.root);
+      if (last) result.profile = summariseProfile(path.join(profileDir, last), options.root, window);
       else log(`no CPU profile was written in ${profileDir}`);
     }
     return result;

@@ -83,10 +83,12 @@ export async function runBench(o: BenchOptions): Promise<number> {
               keepLogs: o.keepLogs,
               memProbe: o.memProbe,
               nodeFlags: o.nodeFlags,
+              renewalRun: o.renewalRun,
               ...(o.profile ? { profileDir: path.join(repoRoot, 'bench', 'profiles') } : {}),
             });
             autotls.push(r);
-            log(`AutoTLS ${database} c=${c}: ${r.succeeded}/${r.n} in ${(r.wallMs / 1000).toFixed(2)} s, peak RSS ${r.peakRssMb?.toFixed(0) ?? '?'} MB${r.failed.length ? `; failures: ${r.failed.slice(0, 3).join(' | ')}` : ''}`);
+            log(`AutoTLS ${database} c=${c}: ${r.succeeded}/${r.n} in ${(r.wallMs / 1000).toFixed(2)} s (first certificate after ${r.firstIssuedMs ?? '?'} ms), peak RSS ${r.peakRssMb?.toFixed(0) ?? '?'} MB${r.failed.length ? `; failures: ${r.failed.slice(0, 3).join(' | ')}` : ''}`);
+            if (r.renewal) log(`AutoTLS ${database} c=${c} renewal run: ${r.renewal.succeeded}/${r.n} in ${(r.renewal.wallMs / 1000).toFixed(2)} s (first certificate after ${r.renewal.firstIssuedMs ?? '?'} ms)${r.renewal.failed.length ? `; failures: ${r.renewal.failed.slice(0, 3).join(' | ')}` : ''}`);
             if (r.profile) log(`\n${formatProfile(r.profile)}`);
             if (r.memory) log(`memory (MB) idle ${JSON.stringify(r.memory.idle)}\n  peak ${JSON.stringify(r.memory.peak)}`);
           });
