@@ -54,6 +54,8 @@ export interface AutotlsResult {
   firstIssuedMs?: number | undefined;
   /** ms from the request to the last certificate issued; (n-1)/(last-first) is the rate once running. */
   lastIssuedMs?: number | undefined;
+  /** PostgreSQL only: transactions (autocommit statements count one each) and rows touched per certificate, over both runs (start-up queries included). */
+  dbPerCertificate?: Record<string, number>;
   /** With --renewal-run: a second `/process` in the same (now warm) process, renewing the same N. */
   renewal?: {
     wallMs: number;
@@ -116,6 +118,24 @@ async function prepareDatabase(tb: BenchTestbed, dir: string, variant: AutotlsVa
     await client.end();
   }
   return url;
+}
+
+/** Transactions and row operations of one PostgreSQL database so far (pg_stat_database). */
+async function pgActivity(adminUrl: string, dbName: string): Promise<Record<string, number>> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    // The statistics collector reports with a delay: ask for a fresh snapshot.
+    await client.query('SELECT pg_stat_clear_snapshot()');
+    const { rows } = await client.query<Record<string, string>>(
+      'SELECT xact_commit, xact_rollback, tup_returned, tup_fetched, tup_inserted, tup_updated, tup_deleted FROM pg_stat_database WHERE datname = $1',
+      [dbName],
+    );
+    const row = rows[0] ?? {};
+    return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)]));
+  } finally {
+    await client.end();
+  }
 }
 
 interface TimedRun {
@@ -275,7 +295,10 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
     const idleKb = procStatusKb(proc.pid, 'VmRSS');
     if (options.memProbe) process.kill(proc.pid, 'SIGUSR2');
 
+    const dbName = `bench_${tag}`;
+    const activity0 = variant.database === 'postgresql' && tb.postgres ? await pgActivity(tb.postgres.adminUrl, dbName) : undefined;
     const first = await timedProcess(tb, url, proc.pid, 'issued', () => proc.log());
+
     const peakKb = procStatusKb(proc.pid, 'VmHWM');
     const result: AutotlsResult = {
       stage: 'autotls',
@@ -315,6 +338,12 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
     }
     const window = first.window;
     await proc.stop();
+    if (activity0 && tb.postgres) {
+      // Backends report their statistics when they exit (or after up to 10 s idle): read them once AutoTLS has stopped.
+      const activity1 = await pgActivity(tb.postgres.adminUrl, dbName);
+      const certificates = Math.max(1, result.succeeded + (result.renewal?.succeeded ?? 0));
+      result.dbPerCertificate = Object.fromEntries(Object.keys(activity1).map((k) => [k, Math.round((((activity1[k] ?? 0) - (activity0[k] ?? 0)) / certificates) * 10) / 10]));
+    }
     if (options.memProbe) {
       const text = await proc.log();
       const find = (kind: string): unknown => {
