@@ -125,9 +125,15 @@ export class Orchestrator {
     const candidate = await this.deps.repository.findByName(domain);
     if (!candidate) throw new DomainNotFoundError(domain);
     const runId = randomUUID();
-    if (!(await this.claim(candidate, this.leaseOwner(runId)))) throw new DomainBusyError(domain);
+    const owner = this.leaseOwner(runId);
+    if (!(await this.claim(candidate, owner))) throw new DomainBusyError(domain);
     const plan: Plan = { candidates: [candidate], deferred: [], preClaimed: new Set([candidate.id]) };
-    return this.start('single', testmode, async () => plan, runId);
+    try {
+      return await this.start('single', testmode, async () => plan, runId);
+    } catch (error) {
+      await this.deps.state.releaseLease(candidate.id, owner).catch(() => undefined);
+      throw error;
+    }
   }
 
   async get(runId: string): Promise<RunDocument | undefined> {
@@ -217,10 +223,7 @@ export class Orchestrator {
     };
     const workers = Array.from({ length: Math.max(1, Math.min(settings.concurrency, candidates.length)) }, () => worker());
     await Promise.all(workers);
-    for (const result of preDeferred) {
-      results.push(result);
-      await this.deps.runs.addResult(doc.runId, position++, result).catch(() => undefined);
-    }
+    results.push(...preDeferred);
     const status = finalStatus(results);
     const finishedAt = clock.now();
     await this.persistOutcome(doc.runId, status, finishedAt, results);
