@@ -23,6 +23,10 @@ export interface BenchOptions {
   nodeFlags: string[];
   /** A second `/process` per AutoTLS variant, renewing the same N in the same process. */
   renewalRun: boolean;
+  /** ms between AutoTLS being ready and the timed `/process` (the service is up before cron calls it). */
+  settleMs: number;
+  /** Repetitions of the bare-loop and AutoTLS measurements (the table shows the median). */
+  repeat: number;
   build: boolean;
   /** AutoTLS checkout whose dist/main.js is run (a patched copy for experiments). */
   root: string;
@@ -43,10 +47,12 @@ export const USAGE = `npm run bench -- [options]
   --skip <stages>         stages to leave out
   --concurrency <list>    AutoTLS and bare-loop concurrency levels, default 5,20
   --databases <list>      sqlite,postgresql (default both)
+  --repeat <k>            repeat the bare-loop and AutoTLS measurements k times (interleaved; median shown)
   --rows <R>              rows seeded for the selection benchmark, default 100000
   --iterations <I>        timed selectDue calls per database, default 200
   --no-try-indexes        do not test candidate indexes after the selection baseline
   --no-renewal-run        skip the second /process per AutoTLS variant (renewing the same N, warm process)
+  --settle <ms>           wait between AutoTLS being ready and the timed /process, default 1000
   --profile               run AutoTLS under node --cpu-prof (bench/profiles/, summarised)
   --mem-probe             preload bench/lib/memprobe.mjs into AutoTLS (memory breakdown at idle and peak)
   --node-flags "<flags>"  extra node flags for the AutoTLS process (memory or GC experiments)
@@ -92,6 +98,8 @@ export function parseArgs(argv: string[]): BenchOptions {
     memProbe: false,
     nodeFlags: [],
     renewalRun: true,
+    settleMs: 1000,
+    repeat: 1,
     build: true,
     root: repoRoot,
     logLevel: 'info',
@@ -119,7 +127,9 @@ export function parseArgs(argv: string[]): BenchOptions {
       case '--no-try-indexes': o.tryIndexes = false; break;
       case '--profile': o.profile = true; break;
       case '--mem-probe': o.memProbe = true; break;
+      case '--repeat': o.repeat = positiveInt(next(), a); break;
       case '--no-renewal-run': o.renewalRun = false; break;
+      case '--settle': o.settleMs = Number(next()); if (!Number.isFinite(o.settleMs) || o.settleMs < 0) throw new Error('--settle needs a number of ms'); break;
       case '--node-flags': o.nodeFlags = (next() ?? '').split(/\s+/).filter(Boolean); break;
       case '--no-build': o.build = false; break;
       case '--root': o.root = path.resolve(next() ?? ''); break;

@@ -84,6 +84,7 @@ export interface AutotlsOptions {
   nodeFlags?: string[];
   /** Time a second `/process` renewing the same N in the same process. */
   renewalRun?: boolean;
+  settleMs?: number;
 }
 
 const silent = createLogger({ level: 'silent' });
@@ -292,6 +293,8 @@ export async function runAutotls(tb: BenchTestbed, variant: AutotlsVariant, opti
   try {
     await waitUntil(`AutoTLS on ${url}`, async () => (await httpCall(`${url}/readyz`, { timeoutMs: 1000, headers: { 'Flask-Key': API_KEY } })).status === 200, { timeoutMs: 60_000, proc, intervalMs: 50 });
     const startupMs = ms(t0);
+    // The service is up before cron calls it: let start-up work settle.
+    await new Promise((r) => setTimeout(r, options.settleMs ?? 0));
     const idleKb = procStatusKb(proc.pid, 'VmRSS');
     if (options.memProbe) process.kill(proc.pid, 'SIGUSR2');
 

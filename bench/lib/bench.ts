@@ -64,7 +64,8 @@ export async function runBench(o: BenchOptions): Promise<number> {
     tb = await startBenchTestbed(o.n, needPostgres);
     const testbed = tb;
     // Interleaved by concurrency, so that drift in the machine's load hits both sides of a ratio alike.
-    for (const c of o.concurrencies) {
+    for (let rep = 1; rep <= o.repeat; rep++) for (const c of o.concurrencies) {
+      if (o.repeat > 1) log(`repetition ${rep}/${o.repeat}, concurrency ${c}`);
       if (wants('bare')) {
         await attempt(`bare c=${c}`, async () => {
           log(`bare acme-client loop, concurrency ${c}`);
@@ -84,6 +85,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
               memProbe: o.memProbe,
               nodeFlags: o.nodeFlags,
               renewalRun: o.renewalRun,
+              settleMs: o.settleMs,
               ...(o.profile ? { profileDir: path.join(repoRoot, 'bench', 'profiles') } : {}),
             });
             autotls.push(r);
@@ -126,7 +128,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
 
   const report: BenchReport = buildReport({
     date: started.toISOString(),
-    options: { n: o.n, quick: o.quick, nodeFlags: o.nodeFlags, stages: [...o.stages], concurrencies: o.concurrencies, databases: o.databases, rows: o.rows, iterations: o.iterations, profile: o.profile, logLevel: o.logLevel, root: o.root },
+    options: { n: o.n, quick: o.quick, repeat: o.repeat, nodeFlags: o.nodeFlags, settleMs: o.settleMs, renewalRun: o.renewalRun, stages: [...o.stages], concurrencies: o.concurrencies, databases: o.databases, rows: o.rows, iterations: o.iterations, profile: o.profile, logLevel: o.logLevel, root: o.root },
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
