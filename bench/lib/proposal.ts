@@ -18,8 +18,6 @@ export function proposedIndexes(provider: DbProvider): string[] {
     `CREATE INDEX bench_domains_other_issuer_due_idx ON domains (tls_exp_date)
        WHERE ${owned} AND (status IS NULL OR status NOT IN ('Parked', 'Expired')) AND zone_id IS NOT NULL AND zone_id <> ''
          AND (tls_issuer IS NULL OR tls_issuer <> '${LETS_ENCRYPT_ISSUER}')`,
-    // Statement 2's inherited branch: Lets Encrypt domains expiring before the cutoff, as one index range.
-    'CREATE INDEX bench_domains_issuer_exp_idx ON domains (tls_issuer, tls_exp_date)',
     // Statement 2's resumable branch (phase stored/uploaded: rare rows).
     `CREATE INDEX bench_state_resumable_idx ON autotls_domain_state (phase) WHERE phase IN ('stored', 'uploaded')`,
     // selectBackedOff filters and orders on backoff_until.

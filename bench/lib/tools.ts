@@ -5,10 +5,10 @@ import { existsSync } from 'node:fs';
 import { run } from '../../test/testbed/process.js';
 import { log } from './util.js';
 
-function hasPythonModule(module: string): boolean {
+/** Whether a Debian package is installed (python3 on PATH may be another interpreter, e.g. pyenv's). */
+function debInstalled(pkg: string): boolean {
   try {
-    execFileSync('python3', ['-c', `import ${module}`], { stdio: 'ignore' });
-    return true;
+    return execFileSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('install ok installed');
   } catch {
     return false;
   }
@@ -17,9 +17,9 @@ function hasPythonModule(module: string): boolean {
 /** apt-get installs what is missing of certbot, its rfc2136 plugin and lego. */
 export async function ensureTools(want: { certbot: boolean; lego: boolean }): Promise<void> {
   const need: string[] = [];
-  if (want.certbot && !existsSync('/usr/bin/certbot')) need.push('certbot');
-  if (want.certbot && !hasPythonModule('certbot_dns_rfc2136')) need.push('python3-certbot-dns-rfc2136');
-  if (want.lego && !existsSync('/usr/bin/lego')) need.push('lego');
+  if (want.certbot && !(existsSync('/usr/bin/certbot') && debInstalled('certbot'))) need.push('certbot');
+  if (want.certbot && !debInstalled('python3-certbot-dns-rfc2136')) need.push('python3-certbot-dns-rfc2136');
+  if (want.lego && !(existsSync('/usr/bin/lego') && debInstalled('lego'))) need.push('lego');
   if (need.length === 0) return;
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     throw new Error(`missing Debian packages: ${need.join(' ')}; install them: sudo apt-get install -y ${need.join(' ')}`);
