@@ -72,7 +72,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const random = options.random ?? Math.random;
   const instanceId = options.instanceId ?? newInstanceId();
   if (options.migrate ?? true) await applyMigrations(settings.database.url, settings.database.provider, logger);
-  const database = openDatabase(settings.database.url, settings.database.provider);
+  const database = await openDatabase(settings.database.url, settings.database.provider);
   const db = database.client;
   const metrics = new Metrics();
   const notifier = createNotifier(settings, logger);

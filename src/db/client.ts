@@ -1,9 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient as PostgresClient } from '../generated/postgres/client.js';
-import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
+import type { PrismaClient as PostgresClient } from '../generated/postgres/client.js';
 
 /**
  * The Prisma client type the rest of AutoTLS codes against. Both generated
@@ -26,15 +23,24 @@ export function sqlitePath(url: string): string {
   return path === ':memory:' ? path : resolve(path);
 }
 
-export function openDatabase(url: string, provider: DbProvider): Database {
+/**
+ * Opens the database. Only the client and driver of the configured provider are
+ * loaded: each brings its own query compiler and driver, and a process needs one.
+ */
+export async function openDatabase(url: string, provider: DbProvider): Promise<Database> {
   if (provider === 'sqlite') {
     const path = sqlitePath(url);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const [{ PrismaBetterSqlite3 }, { PrismaClient }] = await Promise.all([
+      import('@prisma/adapter-better-sqlite3'),
+      import('../generated/sqlite/client.js'),
+    ]);
     const adapter = new PrismaBetterSqlite3({ url: `file:${path}`, timeout: 10_000 });
-    const client = new SqliteClient({ adapter }) as unknown as Db;
+    const client = new PrismaClient({ adapter }) as unknown as Db;
     return { client, provider, close: () => client.$disconnect() };
   }
+  const [{ PrismaPg }, { PrismaClient }] = await Promise.all([import('@prisma/adapter-pg'), import('../generated/postgres/client.js')]);
   const adapter = new PrismaPg({ connectionString: url, connectionTimeoutMillis: 10_000, max: 10 });
-  const client = new PostgresClient({ adapter });
+  const client = new PrismaClient({ adapter });
   return { client, provider, close: () => client.$disconnect() };
 }

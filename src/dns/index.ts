@@ -11,7 +11,6 @@ import { DnsLookup } from './lookup.js';
 import { PropagationChecker } from './propagation.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
 import { Rfc2136Provider } from './rfc2136.js';
-import { Route53Provider } from './route53.js';
 import { parseServer } from './wire.js';
 
 export type { DnsProvider } from './provider.js';
@@ -53,21 +52,29 @@ export function createDnsProvider(settings: DnsSettingsInput, logger: Logger): D
         { apiToken: required(s.cloudflare.apiToken, 'CLOUDFLARE_DNS_API_TOKEN', s.provider), apiUrl: s.cloudflare.apiUrl },
         log,
       );
-    case 'route53':
-      return new Route53Provider(
-        {
-          region: s.aws.region,
-          accessKeyId: s.aws.accessKeyId,
-          secretAccessKey: s.aws.secretAccessKey,
-          endpoint: s.aws.route53Endpoint,
-        },
-        log,
-      );
+    case 'route53': {
+      const config = { region: s.aws.region, accessKeyId: s.aws.accessKeyId, secretAccessKey: s.aws.secretAccessKey, endpoint: s.aws.route53Endpoint };
+      // The AWS SDK is loaded only by deployments that use Route53.
+      return lazyDnsProvider('route53', () => import('./route53.js').then(({ Route53Provider }) => new Route53Provider(config, log)));
+    }
     default: {
       const unknown: never = s.provider;
       throw new DnsProviderError(`Unknown DNS_PROVIDER "${String(unknown)}"`);
     }
   }
+}
+
+/** A provider whose implementation module is loaded on first use. */
+function lazyDnsProvider(name: string, load: () => Promise<DnsProvider>): DnsProvider {
+  let loaded: Promise<DnsProvider> | undefined;
+  const get = (): Promise<DnsProvider> => (loaded ??= load());
+  return {
+    name,
+    setTxt: async (zone, fqdn, values) => (await get()).setTxt(zone, fqdn, values),
+    removeTxt: async (zone, fqdn) => (await get()).removeTxt(zone, fqdn),
+    listTxt: async (zone, fqdn) => (await get()).listTxt(zone, fqdn),
+    findZone: async (fqdn) => (await get()).findZone(fqdn),
+  };
 }
 
 /**

@@ -88,7 +88,7 @@ describe.each(targets)('migrations on %s', (provider, makeUrl) => {
     expect(second.applied).toEqual([]);
     expect(second.alreadyApplied).toEqual(first.applied);
 
-    const db = openDatabase(url, provider);
+    const db = await openDatabase(url, provider);
     try {
       const domain = await db.client.domain.create({ data: { name: 'new.example', tld: 'example', zoneId: 'Z1' } });
       expect(domain.owned).toBe(true);
@@ -107,7 +107,7 @@ describe.each(targets)('migrations on %s', (provider, makeUrl) => {
     const result = await applyMigrations(url, provider, logger);
     expect(result.applied.length).toBeGreaterThan(0);
     await applyMigrations(url, provider, logger);
-    const db = openDatabase(url, provider);
+    const db = await openDatabase(url, provider);
     try {
       const legacy = await db.client.domain.findUniqueOrThrow({ where: { name: 'legacy.example' } });
       expect(legacy.zoneId).toBe('Z123');

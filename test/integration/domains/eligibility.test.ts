@@ -27,7 +27,7 @@ async function freshDatabase(provider: DbProvider): Promise<Database> {
   const name = `elig_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
   const url = provider === 'sqlite' ? `file:${join(dir, `${name}.db`)}` : await createDatabase(inject('testbed').postgres.adminUrl, name);
   await applyMigrations(url, provider, logger);
-  const db = openDatabase(url, provider);
+  const db = await openDatabase(url, provider);
   opened.push(db);
   return db;
 }
