@@ -88,12 +88,23 @@ export class DomainRepository {
   private letsEncryptDue(windowDays: number): (param: (value: unknown) => string) => string {
     const now = this.clock.now();
     const cutoff = new Date(now.getTime() + windowDays * 86_400_000);
-    return (p) => `d.tls_issuer = '${LETS_ENCRYPT_ISSUER}'
+    return (p) => {
+      // Candidate ids from three index range scans (due renewal times, resumable
+      // phases, Let's Encrypt certificates expiring before the cutoff); the full
+      // condition below then decides. Without them no index can drive the query
+      // and it walks every domain. PostgreSQL: ARRAY(...) runs first and is probed
+      // through the primary key; with IN (...) the planner misjudges the union's size.
+      const candidates = `SELECT domain_id FROM autotls_domain_state WHERE next_renewal_at <= ${p(now)}
+          UNION SELECT domain_id FROM autotls_domain_state WHERE phase IN ('stored', 'uploaded')
+          UNION SELECT id FROM domains WHERE tls_issuer = '${LETS_ENCRYPT_ISSUER}' AND tls_exp_date < ${p(cutoff)}`;
+      return `${this.provider === 'postgresql' ? `d.id = ANY (ARRAY(${candidates}))` : `d.id IN (${candidates})`}
+        AND d.tls_issuer = '${LETS_ENCRYPT_ISSUER}'
         AND (
           s.next_renewal_at <= ${p(now)}
           OR s.phase IN ('stored', 'uploaded')
           OR (d.tls_exp_date < ${p(cutoff)} AND (s.next_renewal_at IS NULL OR s.cert_not_after IS NULL OR d.tls_exp_date < s.cert_not_after))
         )`;
+    };
   }
 
   private async queryEligible(
