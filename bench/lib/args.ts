@@ -50,13 +50,13 @@ export const USAGE = `npm run bench -- [options]
   --repeat <k>            repeat the bare-loop and AutoTLS measurements k times (interleaved; median shown)
   --rows <R>              rows seeded for the selection benchmark, default 100000
   --iterations <I>        timed selectDue calls per database, default 200
-  --no-try-indexes        do not test candidate indexes after the selection baseline
+  --try-indexes           after the selection baseline, also try bench/lib/proposal.ts (indexes + rewritten statement)
   --no-renewal-run        skip the second /process per AutoTLS variant (renewing the same N, warm process)
   --settle <ms>           wait between AutoTLS being ready and the timed /process, default 1000
   --profile               run AutoTLS under node --cpu-prof (bench/profiles/, summarised)
   --mem-probe             preload bench/lib/memprobe.mjs into AutoTLS (memory breakdown at idle and peak)
   --node-flags "<flags>"  extra node flags for the AutoTLS process (memory or GC experiments)
-  --no-build              do not run \`npm run build\` first
+  --no-build              run dist/ of the checkout as it is (default: a tsc build of a snapshot of src/)
   --root <dir>            run dist/main.js of this AutoTLS checkout (default: this repo)
   --log-level <level>     AutoTLS LOG_LEVEL, default info
   --keep-logs             copy each AutoTLS log to bench/tmp/logs/ (with a per-phase timeline)
@@ -93,7 +93,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     databases: ['sqlite', 'postgresql'],
     rows: 100_000,
     iterations: 200,
-    tryIndexes: true,
+    tryIndexes: false,
     profile: false,
     memProbe: false,
     nodeFlags: [],
@@ -124,6 +124,7 @@ export function parseArgs(argv: string[]): BenchOptions {
       }
       case '--rows': rows = positiveInt(next(), a); break;
       case '--iterations': iterations = positiveInt(next(), a); break;
+      case '--try-indexes': o.tryIndexes = true; break;
       case '--no-try-indexes': o.tryIndexes = false; break;
       case '--profile': o.profile = true; break;
       case '--mem-probe': o.memProbe = true; break;

@@ -1,5 +1,6 @@
 // The whole run: build, testbed, stages in a fixed order, table, JSON.
 import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { run } from '../../test/testbed/process.js';
@@ -24,24 +25,31 @@ function git(args: string[]): string {
   }
 }
 
+/** Copies src/, prisma/, docs/openapi.json and the build config into `dir` and compiles it there. */
+async function snapshotBuild(dir: string): Promise<{ root: string; ok: boolean }> {
+  const root = path.join(dir, 'autotls-src');
+  mkdirSync(root);
+  for (const p of ['src', 'prisma', 'package.json', 'tsconfig.json', path.join('docs', 'openapi.json')]) {
+    const from = path.join(repoRoot, p);
+    if (existsSync(from)) cpSync(from, path.join(root, p), { recursive: true });
+  }
+  symlinkSync(path.join(repoRoot, 'node_modules'), path.join(root, 'node_modules'));
+  try {
+    await run(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, timeoutMs: 600_000 });
+    return { root, ok: true };
+  } catch (error) {
+    // tsc emits despite type errors; record it and go on with what was emitted.
+    log(`build reported errors (dist/ was still emitted): ${errorText(error).slice(0, 500)}`);
+    return { root, ok: false };
+  }
+}
+
 export async function runBench(o: BenchOptions): Promise<number> {
   const started = new Date();
   const wants = (s: Parameters<typeof o.stages.has>[0]) => o.stages.has(s);
   log(`N=${o.n}, stages ${[...o.stages].join(', ')}, concurrency ${o.concurrencies.join(',')}, databases ${o.databases.join(',')}`);
 
   await ensureTools({ certbot: wants('certbot'), lego: wants('lego') });
-  let buildOk = true;
-  if (o.build && wants('autotls')) {
-    log(`npm run build in ${o.root}`);
-    try {
-      await run('npm', ['run', '--silent', 'build'], { cwd: o.root, timeoutMs: 600_000 });
-    } catch (error) {
-      // tsc emits despite type errors; record it and go on with what was emitted.
-      buildOk = false;
-      log(`build reported errors (dist/ was still emitted): ${errorText(error).slice(0, 500)}`);
-    }
-  }
-
   const needPostgres = o.databases.includes('postgresql') && (wants('autotls') || wants('select'));
   const autotls: AutotlsResult[] = [];
   const bare: BareResult[] = [];
@@ -59,10 +67,32 @@ export async function runBench(o: BenchOptions): Promise<number> {
   };
 
   let tb: BenchTestbed | undefined;
+  let autotlsRoot = o.root;
+  let buildOk = true;
+  const snapshotCommit = git(['rev-parse', '--short', 'HEAD']);
+  const snapshotDirty = git(['status', '--porcelain', '--', 'src', 'prisma']) !== '';
   const load0 = loadavg();
   try {
     tb = await startBenchTestbed(o.n, needPostgres);
     const testbed = tb;
+    if (o.build && wants('autotls')) {
+      if (o.root === repoRoot) {
+        // Other engineers build dist/ in this checkout too: run a private build of a
+        // snapshot of the working tree, so that no variant runs a half-rebuilt dist/.
+        log('building a snapshot of src/ (tsc) for the AutoTLS runs');
+        const snap = await snapshotBuild(testbed.dir);
+        autotlsRoot = snap.root;
+        buildOk = snap.ok;
+      } else {
+        log(`npm run build in ${o.root}`);
+        try {
+          await run('npm', ['run', '--silent', 'build'], { cwd: o.root, timeoutMs: 600_000 });
+        } catch (error) {
+          buildOk = false;
+          log(`build reported errors (dist/ was still emitted): ${errorText(error).slice(0, 500)}`);
+        }
+      }
+    }
     // Interleaved by concurrency, so that drift in the machine's load hits both sides of a ratio alike.
     for (let rep = 1; rep <= o.repeat; rep++) for (const c of o.concurrencies) {
       if (o.repeat > 1) log(`repetition ${rep}/${o.repeat}, concurrency ${c}`);
@@ -79,7 +109,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
           await attempt(`autotls ${database} c=${c}`, async () => {
             log(`AutoTLS ${database}, concurrency ${c}`);
             const r = await runAutotls(testbed, { database, concurrency: c }, {
-              root: o.root,
+              root: autotlsRoot,
               logLevel: o.logLevel,
               keepLogs: o.keepLogs,
               memProbe: o.memProbe,
@@ -138,9 +168,11 @@ export async function runBench(o: BenchOptions): Promise<number> {
       node: process.version,
     },
     versions: {
-      commit: git(['rev-parse', '--short', 'HEAD']),
-      dirtySrc: git(['status', '--porcelain', '--', 'src']) !== '',
+      // The state of src/ and prisma/ when the AutoTLS snapshot was taken (the selection stage reads src/ at start and prisma/ when it runs).
+      commit: snapshotCommit,
+      dirtySrc: snapshotDirty,
       buildOk,
+      autotlsBuild: autotlsRoot === o.root && o.root !== repoRoot ? o.root : autotlsRoot === repoRoot ? 'dist/ of the checkout (--no-build)' : 'snapshot of the working tree, built with tsc',
       certbot: wants('certbot') ? debVersion('certbot') : 'not run',
       certbotRfc2136: wants('certbot') ? debVersion('python3-certbot-dns-rfc2136') : 'not run',
       lego: wants('lego') ? debVersion('lego') : 'not run',

@@ -3,6 +3,10 @@
 // Lets Encrypt statement rewritten so that an index finds the due rows instead
 // of a walk of the whole tls_exp_date index.
 //
+// This proposal landed in ec9b5f0 (migration 20261128020000_eligibility_indexes
+// and DomainRepository.letsEncryptDue), so `--try-indexes` now measures the same
+// thing twice; it stays as the template for the next experiment on the query.
+//
 // The SQL mirrors DomainRepository.queryEligible (src/domains/repository.ts);
 // the rewritten part is marked. Results are checked against the reference
 // implementation of the rules, like selectDue's.

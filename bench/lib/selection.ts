@@ -446,7 +446,7 @@ export async function runSelection(tb: BenchTestbed, opts: { rows: number; itera
       const key = `${provider}/${scenario}`;
       seedMs[key] = Math.round(performance.now() - t0);
       log(`selection: ${key} seeded with ${ds.domains.length} domains (${ds.states.length} state rows) in ${seedMs[key]} ms`);
-      const database = openDatabase(url, provider);
+      const database = await openDatabase(url, provider);
       const record = (r: SelectionVariantResult): void => {
         variants.push(r);
         log(`selection: ${key} ${r.mode}: selectDue p50 ${r.selectDue.p50} ms, p95 ${r.selectDue.p95} ms (${r.returned} rows, reference ${r.matchesReference ? 'matches' : 'DIFFERS'}); selectBackedOff p95 ${r.selectBackedOff.p95} ms`);
