@@ -14,7 +14,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/config/**', 'src/main.ts', 'src/cli/**', 'src/composition.ts', 'test/**', 'bench/**', 'scripts/**', '*.config.ts'],
+    files: ['src/config/**', 'src/main.ts', 'src/cli/**', 'src/composition.ts', 'bin/**', 'test/**', 'bench/**', 'scripts/**', '*.config.ts'],
     rules: { 'no-restricted-properties': 'off' },
   },
 );
