@@ -187,7 +187,8 @@ export function formatTable(report: BenchReport): string {
     }
     lines.push('');
     for (const [k, v] of Object.entries(sel.scenarios)) lines.push(`- data set \`${k}\`: ${v}`);
-    for (const [k, v] of Object.entries(sel.modes)) lines.push(`- \`${k}\`: ${v}`);
+    const modes = new Set(sel.variants.map((v) => v.mode));
+    for (const [k, v] of Object.entries(sel.modes)) if (modes.has(k as (typeof sel.variants)[number]['mode'])) lines.push(`- \`${k}\`: ${v}`);
   }
   lines.push('');
   lines.push('| target | measured | met |');
