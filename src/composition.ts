@@ -72,7 +72,8 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const random = options.random ?? Math.random;
   const instanceId = options.instanceId ?? newInstanceId();
   if (options.migrate ?? true) await applyMigrations(settings.database.url, settings.database.provider, logger);
-  const database = await openDatabase(settings.database.url, settings.database.provider);
+  // Enough PostgreSQL connections for every domain in flight plus the API and leases.
+  const database = await openDatabase(settings.database.url, settings.database.provider, { poolSize: Math.max(10, settings.concurrency + 5) });
   const db = database.client;
   const metrics = new Metrics();
   const notifier = createNotifier(settings, logger);

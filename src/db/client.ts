@@ -27,7 +27,7 @@ export function sqlitePath(url: string): string {
  * Opens the database. Only the client and driver of the configured provider are
  * loaded: each brings its own query compiler and driver, and a process needs one.
  */
-export async function openDatabase(url: string, provider: DbProvider): Promise<Database> {
+export async function openDatabase(url: string, provider: DbProvider, options: { poolSize?: number } = {}): Promise<Database> {
   if (provider === 'sqlite') {
     const path = sqlitePath(url);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -40,7 +40,7 @@ export async function openDatabase(url: string, provider: DbProvider): Promise<D
     return { client, provider, close: () => client.$disconnect() };
   }
   const [{ PrismaPg }, { PrismaClient }] = await Promise.all([import('@prisma/adapter-pg'), import('../generated/postgres/client.js')]);
-  const adapter = new PrismaPg({ connectionString: url, connectionTimeoutMillis: 10_000, max: 10 });
+  const adapter = new PrismaPg({ connectionString: url, connectionTimeoutMillis: 10_000, max: options.poolSize ?? 10 });
   const client = new PrismaClient({ adapter });
   return { client, provider, close: () => client.$disconnect() };
 }
