@@ -52,8 +52,6 @@ export interface DomainRunContext {
   testmode: boolean;
   /** `/single`: an operator asked for this domain; its failure backoff does not apply. */
   explicit: boolean;
-  /** Aborts at the run deadline or at shutdown. */
-  signal?: AbortSignal;
 }
 
 /** Key material as kept in the secrets store. */
@@ -132,9 +130,6 @@ export class DomainFlow {
       if (error instanceof Deferred) {
         result.outcome = 'deferred';
         result.messages.push(error.message);
-      } else if (ctx.signal?.aborted && error instanceof Error && error.cause === ctx.signal.reason) {
-        result.outcome = 'deferred';
-        result.messages.push('Deferred: the run deadline passed (or AutoTLS is stopping) while this domain was in progress; the next run resumes it');
       } else {
         result.outcome = 'failed';
         result.errors.push(errorMessage(error));
@@ -178,7 +173,6 @@ export class DomainFlow {
         { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, profile: this.deps.settings.profile, replaces, keys },
         {
           publisher: this.deps.publisher,
-          signal: ctx.signal,
           onOrderCreated: async (order) => {
             orderCreated = true;
             await budget.confirm(reservation.reservationId, order.orderUrl, order.replaces !== undefined);
@@ -221,7 +215,7 @@ export class DomainFlow {
       const issued = await issuer.resume(
         orderUrl,
         { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, keys },
-        { publisher: this.deps.publisher, signal: ctx.signal },
+        { publisher: this.deps.publisher },
       );
       result.messages.push(`Resumed the ACME order a previous run left unfinished (serial ${issued.serial}); no new order`);
       return await this.storeIssued(candidate, issued, ctx, result);

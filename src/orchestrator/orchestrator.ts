@@ -297,14 +297,11 @@ export class Orchestrator {
     }, Math.max(1000, ttl / 3));
     keepAlive.unref();
     try {
-      // ACME waits stop at the run deadline or at shutdown; the order stays resumable.
-      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(Math.max(0, deadline - clock.now().getTime()))]);
       const result = await this.deps.flow.run(candidate, {
         runId: doc.runId,
         leaseOwner: owner,
         testmode: doc.testmode,
         explicit: claimed,
-        signal,
       });
       await state.patch(candidate.id, { lastOutcome: result.outcome }).catch(() => undefined);
       return result;

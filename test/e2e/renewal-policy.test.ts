@@ -106,29 +106,3 @@ describe('a 429 from the CA', () => {
     expect(posts.some((p) => p.includes('rl1.z19.test') && /paused|Rate limited/i.test(p))).toBe(true);
   });
 });
-
-describe('the run deadline during an ACME order', () => {
-  it('defers the domain at RUN_TIMEOUT and the next run completes the same order', async () => {
-    const limited = await startHarness({ env: { LE_DIRECTORY_URL: ari.directoryUrl, RUN_TIMEOUT: '2' } });
-    try {
-      const domain = 'slow.z19.test';
-      await limited.addDomain(domain, 'z19.test');
-      ari.stub('finalize', { status: 503, delayMs: 3000, body: { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'slow', status: 503 } }, { times: 1 });
-      const started = Date.now();
-      const first = await limited.run('/process');
-      expect(Date.now() - started).toBeLessThan(15_000);
-      expect(first.doc.results[0]).toMatchObject({ domain, outcome: 'deferred' });
-      const db = limited.components.database.client;
-      expect((await db.domainState.findFirstOrThrow({ where: { domain: { name: domain } } })).phase).toBe('ordered');
-
-      const second = await limited.run('/process');
-      expect(second.status, JSON.stringify(second.doc)).toBe(200);
-      expect(second.doc.results[0]).toMatchObject({ domain, outcome: 'issued' });
-      expect(second.doc.results[0]?.messages.join(' ')).toMatch(/Resumed the ACME order/);
-      expect(await db.acmeOrder.count({ where: { domain } })).toBe(1);
-      expect(await challengeRecords(domain)).toEqual([]);
-    } finally {
-      await limited.stop();
-    }
-  });
-});
