@@ -246,7 +246,7 @@ const renewalInfoSchema = z.object({
 
 // ---------------------------------------------------------------------------
 
-const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ERR_NETWORK']);
+const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_CANCELED', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ERR_NETWORK']);
 const TRANSIENT_STATUSES = new Set([500, 502, 503, 504]);
 /** Delays before the 2nd and 3rd attempt of a request that failed transiently. */
 const TRANSIENT_RETRY_DELAYS_MS = [500, 2_000];
@@ -733,7 +733,9 @@ export class AcmeIssuer {
         const retryDelay = TRANSIENT_RETRY_DELAYS_MS[attempt];
         let response: RawResponse;
         try {
-          response = await original(url, method, { ...opts, timeout: this.timeoutMs });
+          // `timeout` is axios's socket timeout; the signal is a hard deadline for the
+          // whole exchange, so a peer that keeps a connection open never hangs a run.
+          response = await original(url, method, { ...opts, timeout: this.timeoutMs, signal: AbortSignal.timeout(this.timeoutMs) });
         } catch (error) {
           this.onRequest?.(endpoint, 0);
           const code = errorCode(error);
@@ -742,7 +744,7 @@ export class AcmeIssuer {
             await sleep(retryDelay);
             continue;
           }
-          throw new AcmeNetworkError(endpoint, code === 'ECONNABORTED' ? `timed out after ${this.timeoutMs} ms` : code);
+          throw new AcmeNetworkError(endpoint, code === 'ECONNABORTED' || code === 'ERR_CANCELED' ? `timed out after ${this.timeoutMs} ms` : code);
         }
         this.onRequest?.(endpoint, response.status);
         const problem = problemOf(response);
