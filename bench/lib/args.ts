@@ -15,7 +15,6 @@ export interface BenchOptions {
   rows: number;
   iterations: number;
   /** Also try candidate indexes on the seeded databases (selection stage). */
-  tryIndexes: boolean;
   profile: boolean;
   /** Preload bench/lib/memprobe.mjs into AutoTLS: memory breakdown at idle and at the peak. */
   memProbe: boolean;
@@ -50,7 +49,6 @@ export const USAGE = `npm run bench -- [options]
   --repeat <k>            repeat the bare-loop and AutoTLS measurements k times (interleaved; median shown)
   --rows <R>              rows seeded for the selection benchmark, default 100000
   --iterations <I>        timed selectDue calls per database, default 200
-  --try-indexes           after the selection baseline, also try bench/lib/proposal.ts (indexes + rewritten statement)
   --no-renewal-run        skip the second /process per AutoTLS variant (renewing the same N, warm process)
   --settle <ms>           wait between AutoTLS being ready and the timed /process, default 1000
   --profile               run AutoTLS under node --cpu-prof (bench/profiles/, summarised)
@@ -93,7 +91,6 @@ export function parseArgs(argv: string[]): BenchOptions {
     databases: ['sqlite', 'postgresql'],
     rows: 100_000,
     iterations: 200,
-    tryIndexes: false,
     profile: false,
     memProbe: false,
     nodeFlags: [],
@@ -124,8 +121,6 @@ export function parseArgs(argv: string[]): BenchOptions {
       }
       case '--rows': rows = positiveInt(next(), a); break;
       case '--iterations': iterations = positiveInt(next(), a); break;
-      case '--try-indexes': o.tryIndexes = true; break;
-      case '--no-try-indexes': o.tryIndexes = false; break;
       case '--profile': o.profile = true; break;
       case '--mem-probe': o.memProbe = true; break;
       case '--repeat': o.repeat = positiveInt(next(), a); break;

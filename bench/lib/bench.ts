@@ -143,7 +143,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
     }
     if (wants('select')) {
       await attempt('select', async () => {
-        selection = await runSelection(testbed, { rows: o.rows, iterations: o.iterations, databases: o.databases, tryIndexes: o.tryIndexes });
+        selection = await runSelection(testbed, { rows: o.rows, iterations: o.iterations, databases: o.databases });
       });
     }
   } catch (error) {

@@ -16,7 +16,6 @@ import { PrismaClient as PostgresClient } from '../../src/generated/postgres/cli
 import { PrismaClient as SqliteClient } from '../../src/generated/sqlite/client.js';
 import { createLogger } from '../../src/logger.js';
 import type { Clock } from '../../src/clock.js';
-import { proposedIndexes, proposedSelectDue } from './proposal.js';
 import type { BenchTestbed } from './testbed.js';
 import { errorText, log, percentile, round } from './util.js';
 
@@ -292,12 +291,10 @@ export interface QueryPlan {
   plan: string;
 }
 
-export type SelectionMode = 'as migrated' | 'indexes only' | 'proposed';
+export type SelectionMode = 'as migrated';
 
 export const MODES: Record<SelectionMode, string> = {
   'as migrated': 'the schema and query of this commit',
-  'indexes only': 'the current query with the proposed indexes (bench/lib/proposal.ts)',
-  proposed: 'the proposed indexes and the rewritten Lets Encrypt statement (bench/lib/proposal.ts)',
 };
 
 export interface SelectionVariantResult {
@@ -320,7 +317,6 @@ export interface SelectionResult {
   iterations: number;
   scenarios: Record<string, string>;
   modes: Record<string, string>;
-  proposedIndexes: Record<string, string[]>;
   variants: SelectionVariantResult[];
   seedMs: Record<string, number>;
 }
@@ -386,8 +382,7 @@ async function measure(database: Database, url: string, ds: Dataset, iterations:
   const clock: Clock = { now: () => new Date(ds.now) };
   const options: EligibilityOptions = { limit: LIMIT, excluded: ds.excluded, windowDays: WINDOW_DAYS };
   const repo = new DomainRepository(database.client, database.provider, clock);
-  const select = (client: Db): Promise<DomainCandidate[]> =>
-    mode === 'proposed' ? proposedSelectDue(client, database.provider, clock.now(), options) : new DomainRepository(client, database.provider, clock).selectDue(options);
+  const select = (client: Db): Promise<DomainCandidate[]> => new DomainRepository(client, database.provider, clock).selectDue(options);
   // Warm-up (connection, statement caches, page cache).
   for (let i = 0; i < 10; i++) await select(database.client);
   const due: number[] = [];
@@ -420,13 +415,12 @@ async function measure(database: Database, url: string, ds: Dataset, iterations:
   };
 }
 
-export async function runSelection(tb: BenchTestbed, opts: { rows: number; iterations: number; databases: DbProvider[]; tryIndexes: boolean }): Promise<SelectionResult> {
+export async function runSelection(tb: BenchTestbed, opts: { rows: number; iterations: number; databases: DbProvider[] }): Promise<SelectionResult> {
   const silent = createLogger({ level: 'silent' });
   const now = Date.now();
   const variants: SelectionVariantResult[] = [];
   const seedMs: Record<string, number> = {};
   // The experiments (extra indexes, rewritten statement) need fewer calls to show their effect.
-  const experimentIterations = Math.min(opts.iterations, 50);
   for (const scenario of Object.keys(SCENARIOS) as Scenario[]) {
     const ds = generate(opts.rows, scenario, now);
     for (const provider of opts.databases) {
@@ -453,12 +447,6 @@ export async function runSelection(tb: BenchTestbed, opts: { rows: number; itera
       };
       try {
         record(await measure(database, url, ds, opts.iterations, scenario, 'as migrated'));
-        if (opts.tryIndexes) {
-          const indexes = proposedIndexes(provider);
-          await execAll(provider, url, [...indexes, provider === 'postgresql' ? 'ANALYZE' : 'SELECT 1']);
-          record(await measure(database, url, ds, experimentIterations, scenario, 'indexes only'));
-          record(await measure(database, url, ds, experimentIterations, scenario, 'proposed'));
-        }
       } catch (error) {
         throw new Error(`selection ${key}: ${errorText(error)}`, { cause: error });
       } finally {
@@ -472,27 +460,8 @@ export async function runSelection(tb: BenchTestbed, opts: { rows: number; itera
     iterations: opts.iterations,
     scenarios: SCENARIOS,
     modes: MODES,
-    proposedIndexes: Object.fromEntries(opts.databases.map((p) => [p, proposedIndexes(p).map(oneLine)])),
     variants,
     seedMs,
   };
 }
 
-async function execAll(provider: DbProvider, url: string, statements: string[]): Promise<void> {
-  if (provider === 'sqlite') {
-    const db = new BetterSqlite3(url.replace(/^file:/, ''));
-    try {
-      for (const st of statements) db.exec(st);
-    } finally {
-      db.close();
-    }
-    return;
-  }
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    for (const st of statements) await client.query(st);
-  } finally {
-    await client.end();
-  }
-}
