@@ -141,22 +141,26 @@ export class DomainRepository {
       where: {
         backoffUntil: { gt: this.clock.now() },
         phase: { notIn: [...RESUMABLE_PHASES] },
-        domain: { owned: true, zoneId: { not: '' }, name: { notIn: [...excluded] } },
+        // The same base rules as selectDue.
+        domain: {
+          owned: true,
+          NOT: [{ zoneId: null }, { zoneId: '' }],
+          name: { notIn: [...excluded] },
+          OR: [{ status: null }, { status: { notIn: ['Parked', 'Expired'] } }],
+        },
       },
       include: { domain: true },
       orderBy: { backoffUntil: 'asc' },
       take: limit,
     });
-    return rows
-      .filter((r) => r.domain.zoneId && (r.domain.status === null || !['Parked', 'Expired'].includes(r.domain.status)))
-      .map((r) => ({
-        id: r.domain.id,
-        name: r.domain.name,
-        zoneId: r.domain.zoneId ?? '',
-        tlsExpDate: r.domain.tlsExpDate,
-        tlsIssuer: r.domain.tlsIssuer,
-        backoffUntil: r.backoffUntil as Date,
-      }));
+    return rows.map((r) => ({
+      id: r.domain.id,
+      name: r.domain.name,
+      zoneId: r.domain.zoneId ?? '',
+      tlsExpDate: r.domain.tlsExpDate,
+      tlsIssuer: r.domain.tlsIssuer,
+      backoffUntil: r.backoffUntil as Date,
+    }));
   }
 
   /** Corrects `tls_exp_date` to the certificate actually served. */

@@ -126,7 +126,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   const parseBody = [bodyPolicy, express.json({ limit: '16kb' })];
 
-  const respond = async (req: Request, res: Response, started: StartedRun, wait: boolean): Promise<void> => {
+  const respond = async (res: Response, started: StartedRun, wait: boolean): Promise<void> => {
     res.setHeader('Location', `/runs/${started.runId}`);
     if (!wait) {
       void started.done.catch((error: unknown) => deps.logger.error({ err: error, runId: started.runId }, 'run failed'));
@@ -140,7 +140,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.all('/process', auth, ...parseBody, async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'POST') throw new HttpError(405, 'Use GET or POST');
     const query = runQuery(req, deps.forceTestmode);
-    await respond(req, res, await deps.orchestrator.startProcess(query.testmode), query.wait);
+    await respond(res, await deps.orchestrator.startProcess(query.testmode), query.wait);
   });
 
   app.all('/single/:domain', auth, ...parseBody, async (req, res) => {
@@ -148,7 +148,7 @@ export function createApp(deps: AppDeps): express.Express {
     const domain: Validation<string> = validateDomainName(String(req.params.domain));
     if (!domain.ok) throw new HttpError(400, `Invalid domain name: ${domain.reason}`);
     const query = runQuery(req, deps.forceTestmode);
-    await respond(req, res, await deps.orchestrator.startSingle(domain.value, query.testmode), query.wait);
+    await respond(res, await deps.orchestrator.startSingle(domain.value, query.testmode), query.wait);
   });
 
   app.get('/runs', auth, async (req, res) => {

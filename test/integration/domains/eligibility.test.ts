@@ -92,6 +92,10 @@ describe.each<DbProvider>(['sqlite', 'postgresql'])('eligibility on %s', (provid
     await state.patch(stored, { phase: 'stored', failureCount: 1, backoffUntil: days(1) });
     expect((await repo.selectDue({ limit: 10, excluded: [], windowDays: 15 })).map((d) => d.name)).toEqual(['stored.test']);
     expect((await repo.selectBackedOff(10, [])).map((d) => d.name)).toEqual(['backoff.test']);
+    // Ineligible domains in backoff are filtered in the query, so they never crowd out the limit.
+    const parked = await add('parked-backoff.test', { status: 'Parked' });
+    await state.patch(parked, { failureCount: 1, backoffUntil: new Date(NOW.getTime() + 1000) });
+    expect((await repo.selectBackedOff(1, [])).map((d) => d.name)).toEqual(['backoff.test']);
     clock.set(days(2));
     expect((await repo.selectDue({ limit: 10, excluded: [], windowDays: 15 })).map((d) => d.name).sort()).toEqual(['backoff.test', 'stored.test']);
   });
