@@ -10,11 +10,12 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseRetryAfter } from '../util/retry.js';
+import { safeJson } from '../util/json.js';
 import acme from 'acme-client';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
-import type { CertificateKeyType } from '../config/settings.js';
-import type { ChallengePublisher, PublishedChallenge } from '../dns/challenge.js';
+import type { PublishedChallenge } from '../dns/challenge.js';
 import type { Logger } from '../logger.js';
 import { accountKeyFromSecret, accountKeyJwk, generateAccountKey } from './account-key.js';
 import {
@@ -30,10 +31,12 @@ import {
   type AcmeProblem,
 } from './errors.js';
 import { newKeyAndCsr, type KeyAndCsr } from './keys.js';
+import type { CertificateIssuer, IssueHooks, IssueRequest, IssuedCertificate, RenewalInfo } from './issuer.js';
 import { ariCertId, coversDomain, readCertificate, splitFullchain } from './x509.js';
 
 export { accountKeyFromSecret } from './account-key.js';
 export * from './errors.js';
+export type { IssueRequest, IssueHooks, IssuedCertificate, RenewalInfo, CertificateIssuer } from './issuer.js';
 
 export const DEFAULT_ACME_TIMEOUT_MS = 30_000;
 
@@ -67,47 +70,6 @@ export interface RegisteredAccount {
   accountKeyPem: string;
   /** The private JWK of the account key (the form stored in the secret). */
   accountKeyJwk: Record<string, unknown>;
-}
-
-export interface IssueRequest {
-  domain: string;
-  /** The DNS provider zone handle (`domains.zone_id`). */
-  zone: string;
-  keyType: CertificateKeyType;
-  /** ACME profile; sent only when the directory advertises profiles. */
-  profile?: string;
-  /** ARI CertID of the certificate this order replaces (RFC 9773 §5). */
-  replaces?: string;
-  /** The certificate key and CSR to use; a new pair is generated when absent. */
-  keys?: KeyAndCsr;
-}
-
-export interface IssueHooks {
-  publisher: ChallengePublisher;
-  /** Called once the order exists, before any challenge work (to persist the order URL). */
-  onOrderCreated?: (order: { orderUrl: string; replaces?: string }) => Promise<void> | void;
-  signal?: AbortSignal;
-}
-
-export interface IssuedCertificate {
-  privateKeyPem: string;
-  csrPem: string;
-  /** Leaf first, then the intermediates, as the CA sent them. */
-  fullchainPem: string;
-  serial: string;
-  notBefore: Date;
-  notAfter: Date;
-  /** ARI CertID of the new certificate; undefined when it has no AKI. */
-  certId: string | undefined;
-  orderUrl: string;
-  /** True when the order was accepted with `replaces` (Let's Encrypt then exempts it from rate limits). */
-  replacesAccepted: boolean;
-}
-
-export interface RenewalInfo {
-  suggestedWindow: { start: Date; end: Date };
-  explanationUrl?: string;
-  retryAfterSeconds?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -270,16 +232,6 @@ function headerValue(headers: Record<string, unknown>, name: string): string | u
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Retry-After as seconds from now (delta-seconds or HTTP-date), undefined when absent or unparseable. */
-export function parseRetryAfter(value: string | undefined, now: Date): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  const at = Date.parse(trimmed);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, Math.round((at - now.getTime()) / 1000));
-}
-
 function problemOf(response: RawResponse): AcmeProblem | undefined {
   const parsed = problemSchema.safeParse(response.data);
   if (!parsed.success || (parsed.data.type === 'about:blank' && parsed.data.detail === '')) return undefined;
@@ -341,7 +293,7 @@ async function pause(ms: number, signal: AbortSignal | undefined): Promise<void>
 /** Unused Replay-Nonce values kept per client; more would only go stale. */
 const NONCE_POOL_SIZE = 8;
 
-export class AcmeIssuer {
+export class AcmeIssuer implements CertificateIssuer {
   private directoryCache: AcmeDirectory | undefined;
   /** Replay-Nonce values from earlier responses (RFC 8555 §7.2), so most POSTs need no newNonce round trip. */
   private readonly nonces: string[] = [];
@@ -758,13 +710,5 @@ export class AcmeIssuer {
         return response;
       }
     };
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

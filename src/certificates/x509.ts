@@ -71,7 +71,7 @@ export function readCertificate(certificate: string | Buffer | X509Certificate):
     notAfter: new Date(cert.validTo),
     commonName: distinguishedNameField(cert.subject, 'CN'),
     dnsNames: der.dnsNames,
-    issuer: cert.issuer,
+    issuer: cert.issuer ?? '',
     issuerCommonName: distinguishedNameField(cert.issuer, 'CN'),
     certId: der.authorityKeyId ? makeCertId(der.authorityKeyId, der.serial) : undefined,
   };
@@ -111,8 +111,9 @@ export function coversDomain(cert: Pick<CertificateInfo, 'dnsNames' | 'commonNam
   });
 }
 
-function distinguishedNameField(dn: string, key: string): string | undefined {
-  for (const line of dn.split('\n')) {
+/** Node's X509Certificate gives `undefined` (despite its typings) for an empty subject, as Let's Encrypt's modern profiles issue. */
+function distinguishedNameField(dn: string | undefined, key: string): string | undefined {
+  for (const line of (dn ?? '').split('\n')) {
     const eq = line.indexOf('=');
     if (eq > 0 && line.slice(0, eq).trim() === key) return line.slice(eq + 1).trim();
   }

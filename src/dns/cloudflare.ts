@@ -14,7 +14,8 @@
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
-import { withRetry, type RetryDecision, type RetryPolicy } from './retry.js';
+import { parseRetryAfter, withRetry, type RetryDecision, type RetryPolicy } from '../util/retry.js';
+import { safeJson } from '../util/json.js';
 import { ancestorsOf, normalizeName } from './wire.js';
 
 export interface CloudflareConfig {
@@ -258,19 +259,8 @@ export function txtContent(content: string): string {
 
 /** Retry-After in seconds or as an HTTP date, capped; undefined when absent or unreadable. */
 export function retryAfterMs(header: string | null, capMs: number): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
-  if (!Number.isFinite(ms)) return undefined;
-  return Math.min(capMs, Math.max(0, ms));
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+  const seconds = parseRetryAfter(header);
+  return seconds === undefined ? undefined : Math.min(capMs, seconds * 1000);
 }
 
 function errorText(error: unknown): string {

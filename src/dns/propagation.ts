@@ -9,7 +9,7 @@
 import type { Logger } from '../logger.js';
 import type { DnsLookup } from './lookup.js';
 import { DnsProviderError } from './provider.js';
-import { sleep } from './retry.js';
+import { sleep } from '../util/retry.js';
 import { formatServer, type DnsServer } from './wire.js';
 
 export interface PropagationConfig {

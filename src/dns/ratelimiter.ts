@@ -1,4 +1,4 @@
-import { sleep } from './retry.js';
+import { sleep } from '../util/retry.js';
 
 /**
  * A token bucket with reservations: every caller takes one token and, when the

@@ -9,7 +9,7 @@ import * as dnsPacket from 'dns-packet';
 import type { Answer } from 'dns-packet';
 import type { Logger } from '../logger.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
-import { withRetry, type RetryPolicy } from './retry.js';
+import { withRetry, type RetryPolicy } from '../util/retry.js';
 import { createTsigKey, signMessage, TsigError, verifyMessage, type TsigKey } from './tsig.js';
 import {
   ancestorsOf,

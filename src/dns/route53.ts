@@ -24,7 +24,7 @@ import {
 import type { Logger } from '../logger.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
 import { TokenBucket } from './ratelimiter.js';
-import { withRetry, type RetryPolicy } from './retry.js';
+import { withRetry, type RetryPolicy } from '../util/retry.js';
 import { ancestorsOf, normalizeName } from './wire.js';
 
 export interface Route53Config {

@@ -2,15 +2,16 @@ import type { Db } from '../db/client.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { SecretsStore } from '../secrets/provider.js';
-import type { AcmeIssuer } from '../certificates/acme.js';
+import type { CertificateIssuer } from '../certificates/issuer.js';
 import { ariRenewalTime, nextAriCheck } from '../certificates/renewal-policy.js';
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
 import { errorMessage, secretName } from './domain-flow.js';
+import { forEachConcurrent } from '../util/pool.js';
 
 export interface AriRefreshDeps {
   db: Db;
   secrets: SecretsStore;
-  issuer: () => Promise<AcmeIssuer>;
+  issuer: () => Promise<CertificateIssuer>;
   clock: Clock;
   random: () => number;
   logger: Logger;
@@ -47,7 +48,7 @@ export class AriRefresher {
       take: limit,
     });
     if (due.length === 0) return 0;
-    let issuer: AcmeIssuer;
+    let issuer: CertificateIssuer;
     try {
       issuer = await this.deps.issuer();
     } catch (error) {
@@ -55,23 +56,18 @@ export class AriRefresher {
       return 0;
     }
     let read = 0;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < due.length) {
-        const row = due[next++] as (typeof due)[number];
-        try {
-          if (await this.refreshOne(issuer, row.domainId, row.domain.name, row.nextRenewalAt)) read++;
-        } catch (error) {
-          logger.warn({ domain: row.domain.name, err: errorMessage(error) }, 'ARI check failed; keeping the current renewal time');
-          await db.domainState.update({ where: { domainId: row.domainId }, data: { ariCheckAfter: nextAriCheck(clock.now(), undefined) } });
-        }
+    await forEachConcurrent(due, concurrency, async (row) => {
+      try {
+        if (await this.refreshOne(issuer, row.domainId, row.domain.name, row.nextRenewalAt)) read++;
+      } catch (error) {
+        logger.warn({ domain: row.domain.name, err: errorMessage(error) }, 'ARI check failed; keeping the current renewal time');
+        await db.domainState.update({ where: { domainId: row.domainId }, data: { ariCheckAfter: nextAriCheck(clock.now(), undefined) } });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, () => worker()));
+    });
     return read;
   }
 
-  private async refreshOne(issuer: AcmeIssuer, domainId: number, domain: string, current: Date | null): Promise<boolean> {
+  private async refreshOne(issuer: CertificateIssuer, domainId: number, domain: string, current: Date | null): Promise<boolean> {
     const { db, clock, secrets, pemSecretBasePath, logger, random } = this.deps;
     const now = clock.now();
     const fullchain = await secrets.get(secretName(pemSecretBasePath, domain, 'fullchain'));

@@ -10,7 +10,8 @@ import type { DomainCandidate, DomainRepository } from '../domains/repository.js
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
 import type { DomainState, DomainStateStore } from '../domains/state.js';
 import type { OrderBudget } from '../certificates/budget.js';
-import { AcmeOrderGoneError, AcmeRateLimitedError, type AcmeIssuer, type IssuedCertificate } from '../certificates/acme.js';
+import { AcmeOrderGoneError, AcmeRateLimitedError } from '../certificates/errors.js';
+import type { CertificateIssuer, IssuedCertificate } from '../certificates/issuer.js';
 import { newKeyAndCsr, type KeyAndCsr } from '../certificates/keys.js';
 import { readCertificate, splitFullchain, ariCertId } from '../certificates/x509.js';
 import { ariRenewalTime, backoffDelay, isRenewalDue, nextAriCheck, renewalTime } from '../certificates/renewal-policy.js';
@@ -36,7 +37,7 @@ export interface DomainFlowDeps {
   /** Undefined when Fastly is not configured: only testmode runs can then succeed. */
   fastly: FastlyTls | undefined;
   publisher: ChallengePublisher;
-  issuer: () => Promise<AcmeIssuer>;
+  issuer: () => Promise<CertificateIssuer>;
   budget: () => Promise<OrderBudget>;
   probe: Probe;
   metrics: Metrics;

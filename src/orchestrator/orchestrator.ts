@@ -8,6 +8,7 @@ import type { DomainStateStore } from '../domains/state.js';
 import { errorMessage, type DomainFlow } from './domain-flow.js';
 import type { AriRefresher } from './ari-refresh.js';
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
+import { forEachConcurrent } from '../util/pool.js';
 import { finalStatus, type DomainResult, type RunDocument, type RunKind, type RunStatus, type RunStore } from './runs.js';
 
 export interface OrchestratorSettings {
@@ -207,22 +208,15 @@ export class Orchestrator {
     const { candidates, deferred: preDeferred, preClaimed } = planned;
     log.info({ domains: candidates.map((c) => c.name), testmode: doc.testmode }, 'run started');
     const results: DomainResult[] = new Array<DomainResult>(candidates.length);
-    let next = 0;
     let position = 0;
-    const worker = async (): Promise<void> => {
-      while (next < candidates.length) {
-        const index = next++;
-        const candidate = candidates[index] as DomainCandidate;
-        const result = await this.processOne(candidate, doc, deadline, preClaimed.has(candidate.id));
-        results[index] = result;
-        await this.deps.runs.addResult(doc.runId, position++, result).catch((e: unknown) =>
-          log.error({ err: errorMessage(e) }, 'could not persist a domain result'),
-        );
-        if (result.outcome !== 'in-progress') await this.deps.notifier.domainFinished(result, doc.testmode);
-      }
-    };
-    const workers = Array.from({ length: Math.max(1, Math.min(settings.concurrency, candidates.length)) }, () => worker());
-    await Promise.all(workers);
+    await forEachConcurrent(candidates, settings.concurrency, async (candidate, index) => {
+      const result = await this.processOne(candidate, doc, deadline, preClaimed.has(candidate.id));
+      results[index] = result;
+      await this.deps.runs.addResult(doc.runId, position++, result).catch((e: unknown) =>
+        log.error({ err: errorMessage(e) }, 'could not persist a domain result'),
+      );
+      if (result.outcome !== 'in-progress') await this.deps.notifier.domainFinished(result, doc.testmode);
+    });
     results.push(...preDeferred);
     const status = finalStatus(results);
     const finishedAt = clock.now();

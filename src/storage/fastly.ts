@@ -12,6 +12,7 @@
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { scrubSecrets, type Logger } from '../logger.js';
 import { splitPemCertificates } from '../certificates/x509.js';
+import { parseRetryAfter, sleep } from '../util/retry.js';
 import {
   createFastlyClients,
   type FastlyClientRejection,
@@ -392,15 +393,6 @@ function header(response: FastlyClientRejection['response'], name: string): stri
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Retry-After in seconds: delta-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, Math.ceil((at - now) / 1000));
-}
-
 /** The useful words of an error body: JSON:API `errors[].title/detail`, or Fastly's `{msg, detail}`. */
 function describeBody(body: unknown, text: string | undefined): string {
   if (typeof body === 'object' && body !== null) {
@@ -418,10 +410,6 @@ function describeBody(body: unknown, text: string | undefined): string {
     if (parts.length > 0) return parts.join(': ');
   }
   return typeof text === 'string' ? text : '';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export function createFastlyTls(options: FastlyTlsOptions): FastlyTls {

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { AcmeIssuer, AcmeNetworkError, AcmeOrderError, AcmeRateLimitedError, parseRetryAfter } from '../../../src/certificates/acme.js';
+import { AcmeIssuer, AcmeNetworkError, AcmeOrderError, AcmeRateLimitedError } from '../../../src/certificates/acme.js';
 import { createLogger } from '../../../src/logger.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -70,15 +70,3 @@ describe('AcmeIssuer.connect failures', () => {
   });
 });
 
-describe('parseRetryAfter', () => {
-  const now = new Date('2026-03-01T00:00:00Z');
-  it('reads delta-seconds and HTTP dates', () => {
-    expect(parseRetryAfter('120', now)).toBe(120);
-    expect(parseRetryAfter('Sun, 01 Mar 2026 01:00:00 GMT', now)).toBe(3600);
-    expect(parseRetryAfter('Sat, 28 Feb 2026 00:00:00 GMT', now)).toBe(0);
-  });
-  it('ignores absent or unreadable values', () => {
-    expect(parseRetryAfter(undefined, now)).toBeUndefined();
-    expect(parseRetryAfter('soon', now)).toBeUndefined();
-  });
-});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../../src/dns/retry.js';
+import { backoffDelay } from '../../../src/util/retry.js';
 import { TokenBucket } from '../../../src/dns/ratelimiter.js';
 import { ancestorsOf, isInZone, parseServer, txtChunks, txtValuesAt } from '../../../src/dns/wire.js';
 

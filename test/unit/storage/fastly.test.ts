@@ -4,7 +4,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   createFastlyTls,
   FastlyError,
-  parseRetryAfter,
   publicKeyFingerprints,
   splitFullchain,
   splitPemChain,
@@ -63,15 +62,6 @@ describe('splitPemChain', () => {
     expect(certPem.trim()).toBe(leaf.certPem.trim());
     expect(intermediatesPem.trim()).toBe(leaf.intermediatesPem.trim());
     expect(() => splitFullchain('')).toThrow(FastlyError);
-  });
-});
-
-describe('parseRetryAfter', () => {
-  it('reads delta-seconds and HTTP dates', () => {
-    expect(parseRetryAfter('7')).toBe(7);
-    expect(parseRetryAfter(new Date(1_000_000 + 5_000).toUTCString(), 1_000_000)).toBe(5);
-    expect(parseRetryAfter('soon')).toBeUndefined();
-    expect(parseRetryAfter(undefined)).toBeUndefined();
   });
 });
 

@@ -1,0 +1,63 @@
+/**
+ * What the rest of AutoTLS needs from a certificate authority: issue a
+ * certificate, resume an order a crashed run left, and read ARI renewal
+ * windows. `AcmeIssuer` (acme.ts) is the real one; tests and the lifecycle
+ * simulator use in-memory ones behind the same interface.
+ */
+import type { CertificateKeyType } from '../config/settings.js';
+import type { ChallengePublisher } from '../dns/challenge.js';
+import type { KeyAndCsr } from './keys.js';
+
+export interface IssueRequest {
+  domain: string;
+  /** The DNS provider zone handle (`domains.zone_id`). */
+  zone: string;
+  keyType: CertificateKeyType;
+  /** ACME profile; sent only when the directory advertises profiles. */
+  profile?: string;
+  /** ARI CertID of the certificate this order replaces (RFC 9773 §5). */
+  replaces?: string;
+  /** The certificate key and CSR to use; a new pair is generated when absent. */
+  keys?: KeyAndCsr;
+}
+
+export interface IssueHooks {
+  publisher: ChallengePublisher;
+  /** Called once the order exists, before any challenge work (to persist the order URL). */
+  onOrderCreated?: (order: { orderUrl: string; replaces?: string }) => Promise<void> | void;
+  signal?: AbortSignal;
+}
+
+export interface IssuedCertificate {
+  privateKeyPem: string;
+  csrPem: string;
+  /** Leaf first, then the intermediates, as the CA sent them. */
+  fullchainPem: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** ARI CertID of the new certificate; undefined when it has no AKI. */
+  certId: string | undefined;
+  orderUrl: string;
+  /** True when the order was accepted with `replaces` (Let's Encrypt then exempts it from rate limits). */
+  replacesAccepted: boolean;
+}
+
+export interface RenewalInfo {
+  suggestedWindow: { start: Date; end: Date };
+  explanationUrl?: string;
+  retryAfterSeconds?: number;
+}
+
+/**
+ * A CA account. Implementations throw the typed errors of errors.ts
+ * (AcmeRateLimitedError, AcmeOrderGoneError, AcmeValidationError, ...), which
+ * is how callers tell a rate limit from a failed validation.
+ */
+export interface CertificateIssuer {
+  issue(req: IssueRequest, hooks: IssueHooks): Promise<IssuedCertificate>;
+  /** Finishes an order created earlier; throws AcmeOrderGoneError when it can no longer give a certificate. */
+  resume(orderUrl: string, req: IssueRequest & { keys: KeyAndCsr }, hooks: IssueHooks): Promise<IssuedCertificate>;
+  /** The suggested renewal window (RFC 9773), or undefined when the CA offers no ARI. */
+  renewalInfo(fullchainPem: string): Promise<RenewalInfo | undefined>;
+}
