@@ -10,6 +10,7 @@ import type { DomainCandidate, DomainRepository } from '../domains/repository.js
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
 import type { DomainState, DomainStateStore } from '../domains/state.js';
 import type { OrderBudget } from '../certificates/budget.js';
+import { rateLimitScope } from '../certificates/rate-limits.js';
 import { AcmeOrderGoneError, AcmeRateLimitedError } from '../certificates/errors.js';
 import type { CertificateIssuer, IssuedCertificate } from '../certificates/issuer.js';
 import { newKeyAndCsr, type KeyAndCsr } from '../certificates/keys.js';
@@ -53,6 +54,8 @@ export interface DomainRunContext {
   testmode: boolean;
   /** `/single`: an operator asked for this domain; its failure backoff does not apply. */
   explicit: boolean;
+  /** Aborted at shutdown: ACME work in flight stops (the order stays resumable). */
+  signal?: AbortSignal;
 }
 
 /** Key material as kept in the secrets store. */
@@ -78,6 +81,31 @@ export function secretName(base: string, domain: string, kind: SecretKind): stri
 class Deferred extends Error {}
 
 /**
+ * A failure that left the flow, named by the step it happened in, so that the
+ * run document, Slack and the log all say where and why
+ * ("uploading to Fastly: HTTP 503 ...").
+ */
+export class StepError extends Error {
+  constructor(
+    readonly step: string,
+    cause: unknown,
+  ) {
+    super(`${step}: ${errorMessage(cause)}`, { cause });
+    this.name = 'StepError';
+  }
+}
+
+/** Runs one step of the flow; its errors leave named by the step (Deferred and named errors pass unchanged). */
+async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof Deferred || error instanceof StepError) throw error;
+    throw new StepError(name, error);
+  }
+}
+
+/**
  * One domain's journey through the state machine in src/domains/state.ts:
  * probe → order (DNS-01) → store secrets → upload to Fastly → record.
  * A domain whose certificate is already stored resumes at the upload, without
@@ -98,27 +126,32 @@ export class DomainFlow {
       errors: [],
     };
     try {
-      const state = await this.deps.state.get(candidate.id);
-      const stored = state && (state.phase === 'stored' || state.phase === 'uploaded') ? await this.loadStored(candidate, state, log) : undefined;
+      const state = await step('reading the domain state', () => this.deps.state.get(candidate.id));
+      const stored =
+        state && (state.phase === 'stored' || state.phase === 'uploaded')
+          ? await step('reading the stored certificate', () => this.loadStored(candidate, state, log))
+          : undefined;
       let material: Material | undefined;
       if (stored) {
         result.messages.push(`Resuming with the stored certificate (serial ${stored.serial}); no new order`);
         material = stored;
       } else if (state?.phase === 'ordered') {
-        material = await this.resumeOrder(candidate, ctx, result, log);
+        material = await step('resuming the unfinished ACME order', () => this.resumeOrder(candidate, ctx, result, log));
       }
       if (!material) {
-        const probe = await this.deps.probe(candidate.name, candidate.tlsIssuer, (notBefore, notAfter) => this.isDue(state, notBefore, notAfter));
+        const probe = await step('probing the live certificate', () =>
+          this.deps.probe(candidate.name, candidate.tlsIssuer, (notBefore, notAfter) => this.isDue(state, notBefore, notAfter)),
+        );
         result.certificateStatus = probe.status;
         if (probe.status === 'unavailable') {
-          throw new Error(`No certificate available for ${candidate.name}: ${probe.detail}`);
+          throw new StepError('probing the live certificate', `no certificate available for ${candidate.name}: ${probe.detail}`);
         }
         if (probe.status !== 'ok') material = await this.order(candidate, state, ctx, result, log);
         else {
           result.outcome = 'skipped';
           result.notAfter = probe.notAfter?.toISOString() ?? null;
           result.messages.push(`Not due for renewal: ${candidate.name}`);
-          await this.recordLiveCertificate(candidate, probe);
+          await step('recording the live certificate', () => this.recordLiveCertificate(candidate, probe));
         }
       }
       if (material) {
@@ -156,9 +189,9 @@ export class DomainFlow {
     if (!ctx.explicit && state?.backoffUntil && state.backoffUntil > clock.now()) {
       throw new Deferred(`In backoff after ${state.failureCount} failure(s) until ${state.backoffUntil.toISOString()}`);
     }
-    const budget = await this.deps.budget();
+    const budget = await step('reading the order budget', () => this.deps.budget());
     const replaces = candidate.tlsIssuer === LETS_ENCRYPT_ISSUER ? (state?.certId ?? undefined) : undefined;
-    const reservation = await budget.reserve(candidate.name, replaces);
+    const reservation = await step('reserving an order in the budget', () => budget.reserve(candidate.name, replaces));
     if (!reservation.ok) throw new Deferred(`${reservation.reason}; next attempt after ${reservation.retryAt.toISOString()}`);
 
     let orderCreated = false;
@@ -168,12 +201,13 @@ export class DomainFlow {
       // The new key is kept before the order exists, so a crash after the order
       // can resume it (and download what the CA issued) instead of ordering again.
       const keys = await newKeyAndCsr(candidate.name, this.deps.settings.keyType);
-      await this.storePendingKeys(candidate.name, keys);
+      await step('storing the new key before the order', () => this.storePendingKeys(candidate.name, keys));
       await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'ordered' });
       issued = await issuer.issue(
         { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, profile: this.deps.settings.profile, replaces, keys },
         {
           publisher: this.deps.publisher,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
           onOrderCreated: async (order) => {
             orderCreated = true;
             await budget.confirm(reservation.reservationId, order.orderUrl, order.replaces !== undefined);
@@ -183,18 +217,30 @@ export class DomainFlow {
       );
     } catch (error) {
       if (!orderCreated) await budget.cancel(reservation.reservationId);
-      if (error instanceof AcmeRateLimitedError) {
-        const until = error.retryAfter ?? new Date(clock.now().getTime() + 60 * 60 * 1000);
-        await budget.pause(until, error.message);
-        await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' });
-        throw new Deferred(`Rate limited by the CA: no new orders until ${until.toISOString()} (${error.message})`);
-      }
-      // Once the order exists, `ordered` stays: the next run resumes it if the CA can still complete it.
+      // Once the order exists, `ordered` stays, whatever went wrong (a rate limit
+      // on finalize included): the next run resumes it instead of paying for another.
       if (!orderCreated) await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' }).catch(() => undefined);
-      throw error;
+      if (error instanceof AcmeRateLimitedError) await this.rateLimited(candidate, ctx, budget, error);
+      throw error instanceof StepError ? error : new StepError('ordering the certificate', error);
     }
     result.messages.push(`Certificate issued (serial ${issued.serial})${issued.replacesAccepted ? ', as an ARI replacement' : ''}`);
-    return this.storeIssued(candidate, issued, ctx, result);
+    return step('storing the certificate in the secrets store', () => this.storeIssued(candidate, issued, ctx, result));
+  }
+
+  /**
+   * A 429 from the CA. Only an account-wide limit pauses the account (and so
+   * every domain); a limit on this domain's names backs off just this domain
+   * until the CA's Retry-After. Always throws Deferred.
+   */
+  private async rateLimited(candidate: DomainCandidate, ctx: DomainRunContext, budget: OrderBudget, error: AcmeRateLimitedError): Promise<never> {
+    const until = error.retryAfter ?? new Date(this.deps.clock.now().getTime() + 60 * 60 * 1000);
+    const scope = rateLimitScope(error.detail);
+    if (scope === 'account') {
+      await budget.pause(until, error.message);
+      throw new Deferred(`Rate limited by the CA: no new orders for this account until ${until.toISOString()} (${error.message})`);
+    }
+    await this.deps.state.update(candidate.id, ctx.leaseOwner, { backoffUntil: until, lastError: error.message.slice(0, 1000) });
+    throw new Deferred(`Rate limited by the CA for ${candidate.name} (${scope} limit): next attempt after ${until.toISOString()} (${error.message})`);
   }
 
   /**
@@ -216,7 +262,7 @@ export class DomainFlow {
       const issued = await issuer.resume(
         orderUrl,
         { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, keys },
-        { publisher: this.deps.publisher },
+        { publisher: this.deps.publisher, ...(ctx.signal ? { signal: ctx.signal } : {}) },
       );
       result.messages.push(`Resumed the ACME order a previous run left unfinished (serial ${issued.serial}); no new order`);
       return await this.storeIssued(candidate, issued, ctx, result);
@@ -307,17 +353,17 @@ export class DomainFlow {
     } else if (uploadedState?.fastlyCertId) {
       fastlyId = uploadedState.fastlyCertId;
     } else {
-      fastlyId = await this.uploadToFastly(candidate, material, ctx, result, log);
+      fastlyId = await step('uploading to Fastly', () => this.uploadToFastly(candidate, material, ctx, result, log));
     }
     const { nextRenewalAt, ariCheckAfter } = await this.nextRenewal(material);
-    await this.deps.repository.recordCertificate({
+    await step('recording the certificate in the database', () => this.deps.repository.recordCertificate({
       domainId: candidate.id,
       fastlyId,
       notBefore: material.notBefore,
       notAfter: material.notAfter,
       nextRenewalAt,
       ariCheckAfter,
-    });
+    }));
     this.deps.metrics.recordCertificate(candidate.name, material.notAfter, nextRenewalAt);
     result.messages.push(`Certificate expires: ${material.notAfter.toISOString()}; next renewal after ${nextRenewalAt.toISOString()}`);
   }

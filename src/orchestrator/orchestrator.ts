@@ -296,6 +296,7 @@ export class Orchestrator {
         leaseOwner: owner,
         testmode: doc.testmode,
         explicit: claimed,
+        signal: this.abort.signal,
       });
       await state.patch(candidate.id, { lastOutcome: result.outcome }).catch(() => undefined);
       return result;
