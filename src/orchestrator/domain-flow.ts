@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { errorMessage } from '../util/errors.js';
 import type { Clock } from '../clock.js';
 import type { CertificateKeyType } from '../config/settings.js';
 import type { ChallengePublisher } from '../dns/challenge.js';
@@ -457,7 +458,4 @@ function parsePendingKeys(value: string | undefined): KeyAndCsr | undefined {
   }
 }
 
-export function errorMessage(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
+export { errorMessage };
