@@ -23,6 +23,8 @@ import { Orchestrator, newInstanceId } from './orchestrator/orchestrator.js';
 import { RunStore } from './orchestrator/runs.js';
 import { AriRefresher } from './orchestrator/ari-refresh.js';
 import { secretValues } from './config/index.js';
+import { FleetCohorts } from './domains/fleet-cohorts.js';
+import { CapacityPlanner } from './orchestrator/capacity-planner.js';
 
 /**
  * The composition root: the one place that reads settings and wires concrete
@@ -44,6 +46,8 @@ export interface Components {
   state: DomainStateStore;
   runs: RunStore;
   orchestrator: Orchestrator;
+  /** Capacity forecast and shortfall warnings. */
+  planner: CapacityPlanner;
   instanceId: string;
   /** The connected ACME client (connects on first use). */
   issuer(): Promise<AcmeIssuer>;
@@ -167,6 +171,22 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       leaseTtlSeconds: options.leaseTtlSeconds ?? settings.leaseTtlSeconds,
     },
   });
+  const planner = new CapacityPlanner({
+    cohorts: new FleetCohorts(db, clock),
+    recentRuns: (limit) => runs.list(limit),
+    notifier,
+    clock,
+    logger,
+    settings: {
+      schedule: settings.schedule,
+      maxDomainsPerRun: settings.maxDomainsPerRun,
+      concurrency: settings.concurrency,
+      orderBudget: settings.acme.orderBudget,
+      excludedDomains: settings.excludedDomains,
+      windowDays: settings.renewal.windowDays,
+      profile: settings.acme.profile,
+    },
+  });
   await refreshCertificateMetrics(database, metrics);
   const staleBefore = new Date(clock.now().getTime() - 2 * settings.runTimeoutSeconds * 1000);
   const closed = await runs.closeStale(staleBefore);
@@ -187,6 +207,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     state,
     runs,
     orchestrator,
+    planner,
     instanceId,
     issuer,
     close: () => database.close(),

@@ -13,6 +13,7 @@ import { createSecretsStore } from '../secrets/index.js';
 import { createOutput, isoOrDash, table, type Output } from './output.js';
 import { parseDomainCsv } from './csv.js';
 import { runServe } from './serve.js';
+import { registerForecastCommand } from './forecast.js';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration. */
 export class CliError extends Error {
@@ -309,7 +310,14 @@ export function buildProgram(): Command {
         out.print(`${verb} ${keys.length} unused private key(s)${keys.length ? `:\n${keys.map((k) => `  ${k.id} ${k.name}`).join('\n')}` : ''}`, { dryRun: Boolean(opts.dryRun), keys });
       });
     });
+  registerForecastCommand(program, { withComponents, createOutput, positiveInt });
   return program;
+}
+
+function positiveInt(value: string, option: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 3650) throw new CliError(`${option} must be a whole number between 1 and 3650, not "${value}"`, 2);
+  return n;
 }
 
 /** The version in package.json (dist/cli → the package root). */

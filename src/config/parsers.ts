@@ -175,6 +175,9 @@ export const parseCron: Parser<string> = (raw) => {
   return raw;
 };
 
+/** SCHEDULE: `continuous`, or a cron expression. */
+export const parseSchedule: Parser<string> = (raw) => (raw.trim().toLowerCase() === 'continuous' ? 'continuous' : parseCron(raw));
+
 const SIMPLE_EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 export const parseEmail: Parser<string> = (raw) => {

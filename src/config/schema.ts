@@ -8,7 +8,7 @@ import {
   parseBoolean,
   parseInteger,
   parseChoice,
-  parseCron,
+  parseSchedule,
   parseDatabaseUrl,
   parseDomainList,
   parseEmail,
@@ -209,7 +209,12 @@ export const VARIABLES = {
   RUN_TIMEOUT: variable({ group: 'renewal', description: 'Deadline of one run in seconds; remaining domains are deferred', default: 900, parse: parsePositiveInteger }),
   LEASE_TTL_SECONDS: variable({ group: 'renewal', description: 'How long a domain lease lasts without renewal before another instance may take the domain over', default: 300, parse: parseInteger(5, 86_400, 'a number of seconds from 5 to 86400') }),
   SHUTDOWN_TIMEOUT: variable({ group: 'renewal', description: 'Seconds in-flight domains get to finish after SIGTERM', default: 30, parse: parseInteger(1, 3600, 'a number of seconds from 1 to 3600') }),
-  SCHEDULE: variable({ group: 'renewal', description: 'Cron expression (e.g. 0 3 * * *); when set, the service triggers its own runs', parse: parseCron }),
+  SCHEDULE: variable({
+    group: 'renewal',
+    description:
+      'Cron expression (e.g. 0 3 * * *); when set, the service triggers its own runs. `continuous`: the service wakes at each pending event (renewal time, ARI check, end of a backoff, budget refill) and processes everything due',
+    parse: parseSchedule,
+  }),
   TLS_PROBE_HOST: variable({ group: 'renewal', description: 'Where the live-certificate probe connects (SNI is always the domain)', defaultText: 'the domain itself', parse: parseToken('a host name or address') }),
   TLS_PROBE_PORT: variable({ group: 'renewal', description: 'Port of the live-certificate probe', default: 443, parse: parsePort }),
 

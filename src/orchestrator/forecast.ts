@@ -24,6 +24,12 @@ export interface Cohort {
 export interface CapacityModel {
   /** Domains that can be processed per day. */
   perDay: number;
+  /**
+   * New orders a day for domains that have no certificate yet (the order
+   * budget). Renewals are not held to it: Let's Encrypt exempts ARI renewals
+   * from its order limits, and AutoTLS's budget does too.
+   */
+  newPerDay: number;
   /** What sets that figure, in words an operator can act on. */
   limitedBy: string;
 }
@@ -33,6 +39,8 @@ export interface ForecastSettings {
   schedule: string | undefined;
   /** Runs a day an external cron makes when SCHEDULE is unset (the seed's every-8-hours line: 3). */
   externalRunsPerDay: number;
+  /** Whether externalRunsPerDay was measured from the recorded runs or assumed. */
+  externalRunsMeasured: boolean;
   maxDomainsPerRun: number;
   concurrency: number;
   orderBudget: number;
@@ -77,8 +85,9 @@ export interface Forecast {
 /** What the configuration can renew per day. */
 export function capacity(settings: ForecastSettings, from: Date): CapacityModel {
   const throughput = Math.floor((settings.concurrency * 86_400) / Math.max(1, settings.secondsPerDomain));
+  const newPerDay = settings.orderBudget * 8;
   if (settings.schedule === 'continuous') {
-    return { perDay: throughput, limitedBy: `CONCURRENCY=${settings.concurrency} at about ${settings.secondsPerDomain} s per domain (continuous schedule)` };
+    return { perDay: throughput, newPerDay, limitedBy: `CONCURRENCY=${settings.concurrency} at about ${settings.secondsPerDomain} s per domain (continuous schedule)` };
   }
   const runs =
     settings.schedule === undefined
@@ -86,8 +95,11 @@ export function capacity(settings: ForecastSettings, from: Date): CapacityModel 
       : settings.cronRuns(settings.schedule, from, new Date(from.getTime() + 7 * DAY_MS)) / 7;
   const perRun = settings.maxDomainsPerRun;
   const perDay = Math.floor(Math.min(runs * perRun, throughput));
-  const how = settings.schedule === undefined ? `${settings.externalRunsPerDay} externally triggered runs a day` : `SCHEDULE="${settings.schedule}" (${runs.toFixed(1)} runs a day)`;
-  return { perDay, limitedBy: `${how} × MAX_DOMAINS_PER_RUN=${perRun}` };
+  const how =
+    settings.schedule === undefined
+      ? `${runs.toFixed(1)} externally triggered runs a day (${settings.externalRunsMeasured ? 'measured over the last week' : "assumed: the seed's every-8-hours cron line"})`
+      : `SCHEDULE="${settings.schedule}" (${runs.toFixed(1)} runs a day)`;
+  return { perDay, newPerDay, limitedBy: `${how} × MAX_DOMAINS_PER_RUN=${perRun}` };
 }
 
 interface Waiting {
@@ -120,14 +132,17 @@ export function forecast(cohorts: readonly Cohort[], model: CapacityModel, lifet
     // The selection's order: no certificate first, then the nearest deadline.
     backlog.sort((a, b) => a.expiresAt - b.expiresAt || a.dueAt - b.dueAt);
     let left = model.perDay;
+    let newLeft = model.newPerDay;
     let renewed = 0;
     const renewedAt = dayStart + DAY_MS / 2;
     const next = lifetime(new Date(renewedAt));
     const still: Waiting[] = [];
     for (const cohort of backlog) {
-      const take = Math.min(left, cohort.count);
+      const isNew = cohort.expiresAt === Number.POSITIVE_INFINITY;
+      const take = Math.min(left, cohort.count, isNew ? newLeft : Number.POSITIVE_INFINITY);
       if (take > 0) {
         left -= take;
+        if (isNew) newLeft -= take;
         renewed += take;
         insertByDue(pending, { dueAt: renewedAt + next.renewAfterMs, expiresAt: renewedAt + next.lifetimeMs, count: take });
       }

@@ -8,6 +8,7 @@ const from = new Date('2027-03-01T00:00:00Z');
 const base: ForecastSettings = {
   schedule: '0 */8 * * *',
   externalRunsPerDay: 3,
+  externalRunsMeasured: false,
   maxDomainsPerRun: 10,
   concurrency: 5,
   orderBudget: 300,
@@ -62,6 +63,17 @@ describe('forecast', () => {
     const f = forecast([{ dueAt: from, expiresAt: null, count: 100 }], capacity(base, from), letsEncryptLifetime(undefined), from, 5);
     expect(f.backlogNow).toBe(100);
     expect(f.perDay.map((d) => d.renewed)).toEqual([30, 30, 30, 10, 0]);
+    expect(f.firstExpiry).toBeNull();
+  });
+});
+
+describe('forecast: onboarding', () => {
+  it('spreads new domains over the order budget, while renewals keep their capacity', () => {
+    const model = capacity({ ...base, schedule: 'continuous' }, from);
+    expect(model.newPerDay).toBe(2400);
+    const renewalsToday = { dueAt: from, expiresAt: new Date(from.getTime() + 10 * DAY), count: 500 };
+    const f = forecast([{ dueAt: from, expiresAt: null, count: 5000 }, renewalsToday], model, letsEncryptLifetime(undefined), from, 4);
+    expect(f.perDay.map((d) => d.renewed)).toEqual([2900, 2400, 200, 0]);
     expect(f.firstExpiry).toBeNull();
   });
 });
