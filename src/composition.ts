@@ -25,6 +25,7 @@ import { AriRefresher } from './orchestrator/ari-refresh.js';
 import { secretValues } from './config/index.js';
 import { FleetCohorts } from './domains/fleet-cohorts.js';
 import { CapacityPlanner } from './orchestrator/capacity-planner.js';
+import { PendingEvents } from './domains/pending-events.js';
 
 /**
  * The composition root: the one place that reads settings and wires concrete
@@ -48,6 +49,8 @@ export interface Components {
   orchestrator: Orchestrator;
   /** Capacity forecast and shortfall warnings. */
   planner: CapacityPlanner;
+  /** The continuous schedule's next event (see PendingEvents). */
+  pendingEvents: PendingEvents;
   instanceId: string;
   /** The connected ACME client (connects on first use). */
   issuer(): Promise<AcmeIssuer>;
@@ -187,6 +190,10 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       profile: settings.acme.profile,
     },
   });
+  const pendingEvents = new PendingEvents(db, clock, repository, budget, {
+    excluded: settings.excludedDomains,
+    windowDays: settings.renewal.windowDays,
+  });
   await refreshCertificateMetrics(database, metrics);
   const staleBefore = new Date(clock.now().getTime() - 2 * settings.runTimeoutSeconds * 1000);
   const closed = await runs.closeStale(staleBefore);
@@ -208,6 +215,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     runs,
     orchestrator,
     planner,
+    pendingEvents,
     instanceId,
     issuer,
     close: () => database.close(),

@@ -3,7 +3,8 @@ import { Cron } from 'croner';
 import { createApp } from './http/app.js';
 import { answerClientErrors } from './http/client-error.js';
 import type { Components } from './composition.js';
-import { errorMessage } from './orchestrator/domain-flow.js';
+import { errorMessage } from './util/errors.js';
+import { CONTINUOUS, ContinuousScheduler } from './orchestrator/scheduler.js';
 
 export interface RunningServer {
   server: Server;
@@ -41,22 +42,42 @@ export async function startServer(components: Components, options: { port?: numb
   server.requestTimeout = 0; // waited runs may last up to RUN_TIMEOUT
   logger.info({ port: addressPort(server), host, appEnv: settings.appEnv, database: settings.database.provider }, 'AutoTLS listening');
 
-  let schedule: Cron | undefined;
-  if (settings.schedule) {
-    schedule = new Cron(settings.schedule, { protect: true }, async () => {
+  let schedule: { stop(): void } | undefined;
+  const testmode = settings.appEnv !== 'production';
+  if (settings.schedule === CONTINUOUS) {
+    const continuous = new ContinuousScheduler({
+      clock: components.clock,
+      random: Math.random,
+      logger,
+      nextEventAt: () => components.pendingEvents.nextEventAt(),
+      wake: async () => {
+        const run = await orchestrator.startProcess(testmode, { continuous: true });
+        await run.done;
+      },
+    });
+    continuous.start();
+    schedule = continuous;
+    logger.info({ schedule: CONTINUOUS }, 'continuous schedule enabled');
+  } else if (settings.schedule) {
+    const cron = new Cron(settings.schedule, { protect: true }, async () => {
       try {
-        const run = await orchestrator.startProcess(settings.appEnv !== 'production');
+        const run = await orchestrator.startProcess(testmode);
         logger.info({ runId: run.runId }, 'scheduled run started');
         await run.done;
       } catch (error) {
         logger.error({ err: errorMessage(error) }, 'scheduled run failed');
       }
     });
-    logger.info({ schedule: settings.schedule, next: schedule.nextRun()?.toISOString() }, 'built-in schedule enabled');
+    schedule = cron;
+    logger.info({ schedule: settings.schedule, next: cron.nextRun()?.toISOString() }, 'built-in schedule enabled');
   }
+  // The capacity forecast: a minute after start (never in the way of start-up), then hourly.
+  const forecastTimers = [setTimeout(() => void components.planner.check(), 60_000), setInterval(() => void components.planner.check(), 3_600_000)];
+  for (const timer of forecastTimers) timer.unref();
 
   const stop = async (): Promise<void> => {
     schedule?.stop();
+    for (const timer of forecastTimers) clearTimeout(timer);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await orchestrator.shutdown(settings.shutdownTimeoutSeconds * 1000);

@@ -37,6 +37,8 @@ export interface OrchestratorDeps {
 }
 
 const PERSIST_RETRY_INTERVAL_MS = 2000;
+/** Domains one continuous-schedule run selects at most; more due means the next wake comes at once. */
+export const CONTINUOUS_PAGE_SIZE = 500;
 const PERSIST_RETRY_LIMIT = 300; // ten minutes
 
 /** What a run will work on. */
@@ -88,24 +90,29 @@ export class Orchestrator {
   /**
    * `/process`: every eligible domain, up to the per-run cap. The run is
    * created at once; refreshing ARI windows and selecting the domains happen
-   * inside it, so `wait=false` answers immediately.
+   * inside it, so `wait=false` answers immediately. A continuous-schedule wake
+   * (`continuous`) has no per-run cap: it takes what is due, a page at a time
+   * (the scheduler wakes again at once while more is due), and leaves ARI to
+   * the scheduler's own timer.
    */
-  async startProcess(testmode: boolean): Promise<StartedRun> {
+  async startProcess(testmode: boolean, options: { continuous?: boolean } = {}): Promise<StartedRun> {
     this.assertAccepting();
-    return this.start('process', testmode, () => this.planProcess(), randomUUID());
+    return this.start('process', testmode, () => this.planProcess(Boolean(options.continuous)), randomUUID());
   }
 
-  private async planProcess(): Promise<Plan> {
+  private async planProcess(continuous: boolean): Promise<Plan> {
     const { repository, settings, ari, logger } = this.deps;
-    if (ari) {
+    const limit = continuous ? CONTINUOUS_PAGE_SIZE : settings.maxDomainsPerRun;
+    if (ari && !continuous) {
       await ari.refresh(settings.maxDomainsPerRun * 10).catch((error: unknown) => logger.warn({ err: errorMessage(error) }, 'ARI refresh failed'));
     }
     const candidates = await repository.selectDue({
-      limit: settings.maxDomainsPerRun,
+      limit,
       excluded: settings.excludedDomains,
       windowDays: settings.windowDays,
     });
-    const backedOff = await repository.selectBackedOff(settings.maxDomainsPerRun, settings.excludedDomains);
+    // A continuous wake does not list the domains in backoff: the end of each backoff is an event of its own.
+    const backedOff = continuous ? [] : await repository.selectBackedOff(limit, settings.excludedDomains);
     const deferred: DomainResult[] = backedOff.map((d) => ({
       domain: d.name,
       certificateStatus: d.tlsIssuer === LETS_ENCRYPT_ISSUER ? 'renew' : 'new',

@@ -1,0 +1,61 @@
+// SCHEDULE=continuous through the public contract: the service triggers its
+// own runs at each pending event, with no /process call. Zones z58–z59.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeployment, startHarness, stopDeployment, type Harness, type SharedDeployment } from './harness.js';
+import type { RunDocument } from '../../src/orchestrator/runs.js';
+import { applyMigrations } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/db/client.js';
+import { createLogger } from '../../src/logger.js';
+
+const DOMAINS = ['z58.test', 'z59.test'];
+let h: Harness;
+let shared: SharedDeployment;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+beforeAll(async () => {
+  // The domains are in the table before the service starts, as after an upgrade.
+  shared = await createDeployment();
+  await applyMigrations(shared.databaseUrl, 'sqlite', createLogger({ level: 'silent' }));
+  const db = await openDatabase(shared.databaseUrl, 'sqlite');
+  await db.client.domain.createMany({ data: DOMAINS.map((name) => ({ name, tld: 'test', zoneId: name, owned: true })) });
+  await db.close();
+  h = await startHarness({ shared, env: { SCHEDULE: 'continuous', MAX_DOMAINS_PER_RUN: '1' } });
+});
+afterAll(async () => {
+  await h?.stop();
+  if (shared) await stopDeployment(shared);
+});
+
+describe('SCHEDULE=continuous', () => {
+  it('wakes by itself and processes everything due, with no per-run cap', async () => {
+    const db = h.components.database.client;
+    const recorded = await until('both domains recorded', async () => {
+      const rows = await db.domain.findMany({ where: { name: { in: DOMAINS } } });
+      return rows.every((r) => r.tlsIssuer === 'Lets Encrypt') ? rows : undefined;
+    });
+    expect(recorded).toHaveLength(2);
+    // Nobody called /process: the runs were the service's own.
+    const res = await h.request('/runs?limit=20');
+    const { runs } = (await res.json()) as { runs: RunDocument[] };
+    const issued = runs.flatMap((r) => r.results).filter((r) => r.outcome === 'issued').map((r) => r.domain);
+    expect(issued.sort()).toEqual(DOMAINS);
+    // MAX_DOMAINS_PER_RUN=1 binds only cron-triggered runs: one wake took both.
+    expect(runs.some((r) => r.results.filter((x) => x.outcome === 'issued').length === 2)).toBe(true);
+    expect(h.logLines.some((l) => l.includes('continuous schedule enabled'))).toBe(true);
+  });
+
+  it('then sleeps until the next renewal time, at most an hour', async () => {
+    const next = await h.components.pendingEvents.nextEventAt();
+    expect(next).toBeDefined();
+    expect((next as Date).getTime()).toBeGreaterThan(Date.now() + 24 * 3_600_000);
+  });
+});
