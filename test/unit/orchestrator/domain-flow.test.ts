@@ -1,15 +1,16 @@
 // DomainFlow, real, over SQLite and the in-memory CA, DNS, Fastly and secrets store.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DomainRepository, LETS_ENCRYPT_ISSUER, type CertificateRecord } from '../../../src/domains/repository.js';
 import { LeaseLostError } from '../../../src/domains/state.js';
 import type { DomainResult } from '../../../src/orchestrator/runs.js';
-import { createHarness, type Harness, type HarnessOptions } from './harness.js';
+import { closeSharedDatabase, createHarness, type Harness, type HarnessOptions } from './harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
   await h?.close();
   h = undefined;
 });
+afterAll(closeSharedDatabase);
 
 async function harness(options: HarnessOptions = {}): Promise<Harness> {
   h = await createHarness(options);

@@ -63,11 +63,35 @@ export interface Harness {
 
 const logger = createLogger({ level: 'silent' });
 
+let shared: { database: Database; dir: string } | undefined;
+
+/**
+ * One migrated SQLite database per test file (opening a Prisma client is the
+ * slow part), emptied before each harness. Call `closeSharedDatabase` in afterAll.
+ */
+async function sharedDatabase(): Promise<Database> {
+  if (!shared) {
+    const dir = mkdtempSync(join(tmpdir(), 'autotls-orchestrator-'));
+    const url = `file:${join(dir, 'autotls.db')}`;
+    await applyMigrations(url, 'sqlite', logger);
+    shared = { database: await openDatabase(url, 'sqlite'), dir };
+  }
+  const db = shared.database.client;
+  for (const table of ['autotls_run_results', 'autotls_runs', 'autotls_acme_orders', 'autotls_acme_accounts', 'autotls_domain_state', 'tls', 'tlsfastly', 'domains']) {
+    await db.$executeRawUnsafe(`DELETE FROM "${table}"`);
+  }
+  return shared.database;
+}
+
+export async function closeSharedDatabase(): Promise<void> {
+  if (!shared) return;
+  await shared.database.close();
+  rmSync(shared.dir, { recursive: true, force: true });
+  shared = undefined;
+}
+
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'autotls-orchestrator-'));
-  const url = `file:${join(dir, 'autotls.db')}`;
-  await applyMigrations(url, 'sqlite', logger);
-  const database: Database = await openDatabase(url, 'sqlite');
+  const database = await sharedDatabase();
   const db = database.client;
   const world = createFakeWorld(options.world);
   const { clock } = world;
@@ -163,8 +187,6 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     secret: (domain, kind) => world.secrets.get(secretName(PEM_BASE, domain, kind)),
     async close() {
       await orchestrator.shutdown(1000);
-      await database.close();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
