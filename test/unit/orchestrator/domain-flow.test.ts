@@ -162,7 +162,7 @@ describe('DomainFlow', () => {
     const t = await harness({ repository: (db, clock) => new RecordFailsOnce(db, 'sqlite', clock) });
     await t.addDomain('a.test');
     const failed = await runFlow(t, 'a.test');
-    expect(failed.errors).toEqual(['database is locked']);
+    expect(failed.errors).toEqual(['recording the certificate in the database: database is locked']);
     expect((await t.stateOf('a.test'))?.phase).toBe('uploaded');
     const writes = t.world.fastly.writes().length;
 
@@ -254,7 +254,7 @@ describe('DomainFlow', () => {
     await runFlow(t, 'a.test');
     const result = await runFlow(t, 'b.test');
     expect(result.outcome).toBe('deferred');
-    expect(result.messages.join()).toMatch(/Rate limited by the CA: no new orders until .*too many new orders \(1\) from this account in the last 3h0m0s/);
+    expect(result.messages.join()).toMatch(/Rate limited by the CA: no new orders for this account until .*too many new orders \(1\) from this account in the last 3h0m0s/);
     const rejection = t.world.ca.rejections[0]!;
     expect((await t.budget.pausedUntil())?.until.toISOString()).toBe(rejection.retryAfter.toISOString());
     expect(await t.stateOf('b.test')).toMatchObject({ phase: 'due', failureCount: 0, backoffUntil: null });
