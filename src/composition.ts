@@ -14,6 +14,7 @@ import { createFastlyTls, type FastlyTls } from './storage/fastly.js';
 import { createNotifier } from './notify/index.js';
 import type { Notifier } from './notify/notifier.js';
 import { AcmeIssuer, accountKeyFromSecret } from './certificates/acme.js';
+import type { CertificateIssuer } from './certificates/issuer.js';
 import { OrderBudget } from './certificates/budget.js';
 import { probeLiveCertificate } from './domains/probe.js';
 import { DomainRepository } from './domains/repository.js';
@@ -53,7 +54,7 @@ export interface Components {
   pendingEvents: PendingEvents;
   instanceId: string;
   /** The connected ACME client (connects on first use). */
-  issuer(): Promise<AcmeIssuer>;
+  issuer(): Promise<CertificateIssuer>;
   close(): Promise<void>;
 }
 
@@ -65,7 +66,16 @@ export interface ComposeOptions {
   /** Apply migrations first (default true). */
   migrate?: boolean;
   /** Overrides for tests (fault injection). */
-  overrides?: { dns?: DnsProvider; publisher?: ChallengePublisher; probe?: Probe; secrets?: SecretsStore; fastly?: FastlyTls };
+  overrides?: {
+    dns?: DnsProvider;
+    publisher?: ChallengePublisher;
+    probe?: Probe;
+    secrets?: SecretsStore;
+    fastly?: FastlyTls;
+    /** A CA in place of AcmeIssuer (the lifecycle simulator's in-memory one). */
+    issuer?: CertificateIssuer;
+    notifier?: Notifier;
+  };
   leaseTtlSeconds?: number;
 }
 
@@ -83,7 +93,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const database = await openDatabase(settings.database.url, settings.database.provider, { poolSize: Math.max(10, settings.concurrency + 5) });
   const db = database.client;
   const metrics = new Metrics();
-  const notifier = createNotifier(settings, logger);
+  const notifier = options.overrides?.notifier ?? createNotifier(settings, logger);
   const secrets = options.overrides?.secrets ?? createSecretsStore(settings, logger);
   const dns = options.overrides?.dns ?? createDnsProvider(settings, logger);
   const publisher = options.overrides?.publisher ?? createChallengePublisher(settings, dns, logger);
@@ -102,8 +112,10 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     });
     return accountKeyPem;
   };
-  let issuerPromise: Promise<AcmeIssuer> | undefined;
-  const issuer = (): Promise<AcmeIssuer> => {
+  let issuerPromise: Promise<CertificateIssuer> | undefined;
+  const issuerOverride = options.overrides?.issuer;
+  const issuer = (): Promise<CertificateIssuer> => {
+    if (issuerOverride) return Promise.resolve(issuerOverride);
     issuerPromise ??= accountKey()
       .then((pem) =>
         AcmeIssuer.connect({
