@@ -5,11 +5,10 @@ import {
   createFastlyTls,
   FastlyError,
   publicKeyFingerprints,
-  splitFullchain,
-  splitPemChain,
   type FastlyTls,
   type FastlyTlsOptions,
 } from '../../../src/storage/fastly.js';
+import { CertificateParseError, splitFullchain, splitPemCertificates as splitPemChain } from '../../../src/certificates/x509.js';
 import { startFastlyFake, type FastlyFake } from '../../testbed/fastly-fake.js';
 import { createTestPki, type TestPki } from './pki.js';
 
@@ -43,7 +42,9 @@ function client(overrides: Partial<FastlyTlsOptions> = {}): FastlyTls {
   });
 }
 
-describe('splitPemChain', () => {
+// storage/fastly.ts used to have its own splitPemChain/splitFullchain; it now uses
+// certificates/x509.ts, and these assertions hold against the shared helper.
+describe('splitPemChain (certificates/x509 splitPemCertificates)', () => {
   it('splits a fullchain into normalised certificates, leaf first', () => {
     const leaf = pki.issue(['split.example']);
     const chain = splitPemChain(`${leaf.certPem}\r\n\r\n${leaf.intermediatesPem.replace(/\n/g, '\r\n')}${pki.rootPem}`);
@@ -58,10 +59,11 @@ describe('splitPemChain', () => {
 
   it('splitFullchain gives the leaf and the joined intermediates', () => {
     const leaf = pki.issue(['full.example']);
-    const { certPem, intermediatesPem } = splitFullchain(leaf.fullchain);
+    const { leafPem: certPem, intermediatesPem: intermediates } = splitFullchain(leaf.fullchain);
+    const intermediatesPem = intermediates.join('');
     expect(certPem.trim()).toBe(leaf.certPem.trim());
     expect(intermediatesPem.trim()).toBe(leaf.intermediatesPem.trim());
-    expect(() => splitFullchain('')).toThrow(FastlyError);
+    expect(() => splitFullchain('')).toThrow(CertificateParseError);
   });
 });
 
