@@ -129,6 +129,8 @@ export interface FastlyTlsOptions {
 class WritePacer {
   private remaining: number | undefined;
   private resetAt: number | undefined;
+  /** While the allowance is unknown (at start, after a reset), one write goes first and the others wait for its answer. */
+  private probe: Promise<void> | undefined;
 
   constructor(
     private readonly options: { maxHoldMs: number; now: () => number; sleep: (ms: number) => Promise<void>; logger: Logger },
@@ -151,12 +153,25 @@ class WritePacer {
     return this.remaining !== undefined && this.remaining <= 0 && this.resetAt !== undefined;
   }
 
-  async acquire(operation: string): Promise<void> {
+  /** Takes one write from the allowance (holding if need be); call the returned function once the answer is in. */
+  async acquire(operation: string): Promise<() => void> {
     for (;;) {
       this.rollOver();
-      if (this.remaining === undefined || this.remaining > 0 || this.resetAt === undefined) {
-        if (this.remaining !== undefined) this.remaining -= 1;
-        return;
+      if (this.remaining === undefined) {
+        if (this.probe) {
+          await this.probe;
+          continue;
+        }
+        let done!: () => void;
+        this.probe = new Promise<void>((resolve) => (done = resolve));
+        return () => {
+          this.probe = undefined;
+          done();
+        };
+      }
+      if (this.remaining > 0 || this.resetAt === undefined) {
+        this.remaining -= 1;
+        return () => undefined;
       }
       const resetAt = this.resetAt;
       const waitMs = resetAt - this.options.now();
@@ -423,13 +438,15 @@ class FastlyTlsClient implements FastlyTls {
     };
     return withRetry(
       async (attempt) => {
-        if (kind !== 'read') await this.pacer.acquire(operation);
+        const release = kind === 'read' ? undefined : await this.pacer.acquire(operation);
         try {
           const result = await fn();
           if (attempt > 1) this.logger.debug({ operation, attempt: attempt - 1 }, 'Fastly call succeeded after retry');
           return result;
         } catch (raw) {
           throw this.toFastlyError(operation, raw);
+        } finally {
+          release?.();
         }
       },
       {
