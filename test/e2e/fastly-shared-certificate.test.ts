@@ -2,11 +2,13 @@
 // contract section 5), through the public contract: HTTP /process on the real
 // testbed (BIND + Pebble + SQLite + file secrets), APP_ENV=production so that the
 // upload happens, against the Fastly fake, which disables the names a replacement
-// lacks as Fastly documents. Zone z50.test.
+// lacks as Fastly documents; and Fastly's write allowance used up. Zone z50.test.
 //
 // The issue names the domain `d1.test`; the testbed's BIND serves z01.test ...
 // z60.test only, so the domain is `d1.z50.test`.
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFastlyTls } from '../../src/storage/fastly.js';
 import { JSON_API } from '../testbed/fastly-fake.js';
 import { createTestPki, type TestPki } from '../unit/storage/pki.js';
 import { FASTLY_TOKEN, startHarness, TLS_CONFIGURATION_ID, type Harness } from './harness.js';
@@ -94,5 +96,50 @@ describe('a Fastly certificate shared with other names', () => {
     expect(fastly.servingCertificate(OTHER)?.id).toBe(shared.certId);
     expect(fastly.servingCertificate(DOMAIN)?.id).toBe(ownId);
     expect(fastly.servingCertificate(`www.${DOMAIN}`)?.id).toBe(ownId);
+  });
+});
+
+describe("Fastly's write allowance used up", () => {
+  it('the upload is held back, not sent: the domain fails naming the step and the reset time; the next run uploads it without a new order', async () => {
+    const fastly = h.shared.fastly;
+    // The service's Fastly client, on a clock the test can move forward by the hour.
+    let offsetMs = 0;
+    const client = createFastlyTls({
+      apiToken: FASTLY_TOKEN,
+      apiUrl: fastly.url,
+      logger: pino({ level: 'silent' }),
+      allowUntrustedRoot: true,
+      now: () => Date.now() + offsetMs,
+    });
+    const service = await startHarness({ shared: h.shared, compose: { overrides: { fastly: client } } });
+    try {
+    const domain = 'd2.z50.test';
+    await h.addDomain(domain, 'z50.test');
+    fastly.exhaustRateLimit(); // another client of the same Fastly user spent the hour's 1,000 writes
+    const before = fastly.requests.length;
+    const failed = await service.run('/process');
+    expect(failed.status).toBe(502);
+    expect(failed.doc.results).toMatchObject([{ domain, outcome: 'failed' }]);
+    const resetIso = new Date(Math.ceil(fastly.rateLimitState().resetAt!.getTime() / 1000) * 1000).toISOString(); // Fastly-RateLimit-Reset: epoch seconds
+    const error = failed.doc.results[0]?.errors.join(' ') ?? '';
+    expect(error).toMatch(/^uploading to Fastly: Fastly create private key held back: the API write allowance is used up/);
+    expect(error).toContain(`until ${resetIso}`);
+    // One write found the allowance gone (429); nothing was sent after that.
+    const writes = fastly.requests.slice(before).filter((r) => r.method !== 'GET');
+    expect(writes).toHaveLength(1);
+    expect([...fastly.certs.values()].some((c) => c.domains.includes(domain))).toBe(false);
+
+    fastly.endRateLimitWindow(); // the hour passes, for Fastly and for AutoTLS
+    offsetMs = 3_600_000;
+    const db = service.components.database.client;
+    await db.domainState.updateMany({ data: { backoffUntil: null } });
+    const next = await service.run('/process');
+    expect(next.status, JSON.stringify(next.doc.results)).toBe(200);
+    expect(next.doc.results).toMatchObject([{ domain, outcome: 'issued' }]);
+    expect([...fastly.certs.values()].filter((c) => c.domains.includes(domain))).toHaveLength(1);
+    expect(await db.acmeOrder.count({ where: { domain } })).toBe(1);
+    } finally {
+      await service.stop();
+    }
   });
 });

@@ -140,6 +140,8 @@ export interface FastlyFake {
   rateLimitState(): { remaining: number; resetAt: Date | undefined };
   /** Uses up the allowance of the current window, as another client of the same user would. */
   exhaustRateLimit(): void;
+  /** Ends the current window, as the passing of its hour would. */
+  endRateLimitWindow(): void;
   stop(): Promise<void>;
 }
 
@@ -637,6 +639,10 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
       currentWindow();
       windowStart ??= now();
       writesInWindow = limit;
+    },
+    endRateLimitWindow() {
+      windowStart = undefined;
+      writesInWindow = 0;
     },
     async stop() {
       for (const s of sockets) s.destroy();
