@@ -337,7 +337,10 @@ export class DomainFlow {
       });
     } catch (error) {
       // The certificate is stored (phase `stored`): the next run uploads it without a new order.
-      throw new Error(`uploading to Fastly: ${errorMessage(error)}`, { cause: error });
+      // A FastlyError held back by Fastly's write allowance carries the reset time.
+      const held = error instanceof Error && (error as { rateLimitResetAt?: unknown }).rateLimitResetAt instanceof Date;
+      const resume = held ? '; the certificate stays stored and the next run uploads it without a new order' : '';
+      throw new Error(`uploading to Fastly: ${errorMessage(error)}${resume}`, { cause: error });
     }
     const id = deployed.certificate.id;
     if (deployed.action === 'replaced') {

@@ -179,7 +179,7 @@ class WritePacer {
       if (waitMs > this.options.maxHoldMs) {
         const error = new FastlyError(
           `Fastly ${operation} held back: the API write allowance is used up (Fastly-RateLimit-Remaining: 0) until ${at}, ` +
-            `longer than AutoTLS waits (${Math.round(this.options.maxHoldMs / 1000)} s); the certificate stays stored and the next run uploads it`,
+            `longer than AutoTLS waits (${Math.round(this.options.maxHoldMs / 1000)} s)`,
           { status: 429 },
         );
         error.rateLimitResetAt = new Date(resetAt);

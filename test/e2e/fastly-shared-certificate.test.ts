@@ -124,6 +124,7 @@ describe("Fastly's write allowance used up", () => {
     const error = failed.doc.results[0]?.errors.join(' ') ?? '';
     expect(error).toMatch(/^uploading to Fastly: Fastly create private key held back: the API write allowance is used up/);
     expect(error).toContain(`until ${resetIso}`);
+    expect(error).toMatch(/the certificate stays stored and the next run uploads it without a new order$/);
     // One write found the allowance gone (429); nothing was sent after that.
     const writes = fastly.requests.slice(before).filter((r) => r.method !== 'GET');
     expect(writes).toHaveLength(1);
