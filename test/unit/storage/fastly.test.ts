@@ -142,6 +142,21 @@ describe('FastlyTls against the fake, through the official client', () => {
     await expect(fastly.findBulkCertificateForDomain('c.example')).resolves.toBeUndefined();
   });
 
+  it('findBulkCertificateForDomain returns only the domain\'s own certificate, never one shared with other names', async () => {
+    const fastly = client();
+    const shared = pki.issue(['s.example', 'other.example']);
+    await fastly.uploadPrivateKey(shared.keyPem, 'shared');
+    const sharedCert = await fastly.createBulkCertificate(shared.certPem, shared.intermediatesPem, CONFIG_ID);
+    await expect(fastly.findBulkCertificateForDomain('s.example')).resolves.toBeUndefined();
+    expect((await fastly.listBulkCertificatesForDomain('s.example')).map((c) => c.id)).toEqual([sharedCert.id]);
+    const own = pki.issue(['s.example', '*.s.example']);
+    await fastly.uploadPrivateKey(own.keyPem, 'own');
+    const ownCert = await fastly.createBulkCertificate(own.certPem, own.intermediatesPem, CONFIG_ID);
+    expect((await fastly.findBulkCertificateForDomain('s.example'))?.id).toBe(ownCert.id);
+    expect((await fastly.findUploadedCertificate(own.certPem))?.id).toBe(ownCert.id);
+    await expect(fastly.findUploadedCertificate(pki.issue(['s.example', '*.s.example'], { days: 30 }).certPem)).resolves.toBeUndefined();
+  });
+
   it('replaces a certificate in place, then the old key is unused and can be cleaned up', async () => {
     const fastly = client();
     const old = pki.issue(['renew.example', '*.renew.example'], { days: 30 });
