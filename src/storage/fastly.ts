@@ -261,10 +261,7 @@ class FastlyTlsClient implements FastlyTls {
 
   async uploadPrivateKey(pem: string, name: string): Promise<FastlyPrivateKey> {
     try {
-      const res = await this.call('create private key', 'write', () =>
-        this.clients.privateKeys.createTlsKey({ tls_private_key: { data: { type: 'tls_private_key', attributes: { key: pem, name } } } }),
-      );
-      return toPrivateKey(res.data);
+      return await this.createKeyOnce(pem, name);
     } catch (err) {
       if (!(err instanceof FastlyError) || !isDuplicateKey(err)) throw err;
       const existing = await this.findUploadedKey(pem);
@@ -401,6 +398,30 @@ class FastlyTlsClient implements FastlyTls {
   }
 
   // ---- internals ----------------------------------------------------------
+
+  /**
+   * POST /tls/private_keys. After an answer that never came (timeout, network
+   * error), the keys are listed (a read, not rate limited) to find out whether the
+   * key landed, before a write is spent on sending it again.
+   */
+  private async createKeyOnce(pem: string, name: string): Promise<FastlyPrivateKey> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await this.call('create private key', 'write-once', () =>
+          this.clients.privateKeys.createTlsKey({ tls_private_key: { data: { type: 'tls_private_key', attributes: { key: pem, name } } } }),
+        );
+        return toPrivateKey(res.data);
+      } catch (err) {
+        if (!(err instanceof FastlyError) || err.status !== undefined || attempt >= this.maxRetries) throw err;
+        const landed = await this.findUploadedKey(pem);
+        if (landed) {
+          this.logger.info({ keyId: landed.id }, 'the private key upload got no answer but the key was created; using it');
+          return landed;
+        }
+        this.logger.warn({ operation: 'create private key', attempt: attempt + 1 }, 'Fastly key upload got no answer and the key is not there; sending it again');
+      }
+    }
+  }
 
   private async findUploadedKey(pem: string): Promise<FastlyPrivateKey | undefined> {
     let fingerprints: string[];

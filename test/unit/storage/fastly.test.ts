@@ -447,3 +447,25 @@ describe('FastlyTls pacing by Fastly-RateLimit-Remaining / -Reset', () => {
     expect(slept).toEqual([]);
   });
 });
+
+describe('FastlyTls: a key upload that got no answer', () => {
+  afterEach(() => fake.clearFaults());
+
+  it('finds the key that landed instead of sending it again', async () => {
+    fake.inject({ type: 'hang', afterProcessing: true, method: 'POST', path: '/tls/private_keys' });
+    const leaf = pki.issue(['landed.example']);
+    const key = await client({ timeoutMs: 300 }).uploadPrivateKey(leaf.keyPem, 'landed');
+    expect(key.id).toBe([...fake.keys.keys()][0]);
+    expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    expect(fake.requests.filter((r) => r.method === 'GET' && r.path === '/tls/private_keys').length).toBeGreaterThan(0);
+  });
+
+  it('sends it again only once Fastly lists no such key', async () => {
+    fake.inject({ type: 'hang', method: 'POST', path: '/tls/private_keys' });
+    const leaf = pki.issue(['lost.example']);
+    const key = await client({ timeoutMs: 300 }).uploadPrivateKey(leaf.keyPem, 'lost');
+    expect(fake.keys.size).toBe(1);
+    expect(key.id).toBe([...fake.keys.keys()][0]);
+    expect(fake.requests.map((r) => r.method)).toEqual(['POST', 'GET', 'POST']);
+  });
+});
