@@ -373,15 +373,32 @@ export class DomainFlow {
     const { fastly, settings } = this.deps;
     if (!fastly) throw new Error('Fastly is not configured: set FASTLY_API_TOKEN and FASTLY_TLS_CONFIGURATION_ID, or run in testmode');
     if (!settings.fastlyConfigurationId) throw new Error('FASTLY_TLS_CONFIGURATION_ID is required to upload certificates to Fastly');
-    const deployed = await deployToFastly(fastly, {
-      domain: candidate.name,
-      privateKeyPem: material.privateKeyPem,
-      fullchainPem: material.fullchainPem,
-      configurationId: settings.fastlyConfigurationId,
-      logger: log,
-    });
+    let deployed: Awaited<ReturnType<typeof deployToFastly>>;
+    try {
+      deployed = await deployToFastly(fastly, {
+        domain: candidate.name,
+        privateKeyPem: material.privateKeyPem,
+        fullchainPem: material.fullchainPem,
+        configurationId: settings.fastlyConfigurationId,
+        logger: log,
+      });
+    } catch (error) {
+      // The certificate is stored (phase `stored`): the next run uploads it without a new order.
+      // A FastlyError held back by Fastly's write allowance carries the reset time.
+      const held = error instanceof Error && (error as { rateLimitResetAt?: unknown }).rateLimitResetAt instanceof Date;
+      const resume = held ? '; the certificate stays stored and the next run uploads it without a new order' : '';
+      throw new Error(`uploading to Fastly: ${errorMessage(error)}${resume}`, { cause: error });
+    }
     const id = deployed.certificate.id;
-    result.messages.push(deployed.action === 'created' ? `Fastly certificate ${id} created` : `Fastly certificate ${id} replaced in place`);
+    if (deployed.action === 'replaced') {
+      result.messages.push(`Fastly certificate ${id} replaced in place`);
+    } else if (deployed.sharedCertificateIds.length > 0) {
+      result.messages.push(
+        `Fastly certificate ${id} created for ${candidate.name} alone; shared certificate ${deployed.sharedCertificateIds.join(', ')} left as it is (replacing it would disable its other names)`,
+      );
+    } else {
+      result.messages.push(`Fastly certificate ${id} created`);
+    }
     for (const keyId of deployed.deletedKeyIds) result.messages.push(`Unused Fastly private key ${keyId} deleted`);
     await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'uploaded', fastlyCertId: id, fastlyKeyId: deployed.privateKey.id });
     return id;

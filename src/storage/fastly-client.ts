@@ -13,6 +13,9 @@ const require = createRequire(import.meta.url);
 /** The superagent request handed to ApiClient plugins before it is sent. */
 export interface SuperagentRequest {
   url: string;
+  method: string;
+  /** superagent emits `response` for every answer received, errors included. */
+  on(event: 'response', listener: (response: SuperagentResponse) => void): unknown;
 }
 
 /** A superagent response, as attached to the client's rejections. */
@@ -178,7 +181,13 @@ export interface FastlyClients {
  * - Every `*Api` constructor calls `authenticate(process.env.FASTLY_API_TOKEN)` when
  *   that variable is set, so the APIs are built first and our token is set after.
  */
-export function createFastlyClients(options: { apiToken: string; apiUrl: string; timeoutMs: number }): FastlyClients {
+export function createFastlyClients(options: {
+  apiToken: string;
+  apiUrl: string;
+  timeoutMs: number;
+  /** Sees every answer (status and headers), successful or not: the rate-limit headers are read here. */
+  onResponse?: (method: string, response: SuperagentResponse) => void;
+}): FastlyClients {
   const apiClient = new ApiClient();
   const privateKeys = new TlsPrivateKeysApiClass(apiClient);
   const bulkCertificates = new TlsBulkCertificatesApiClass(apiClient);
@@ -186,12 +195,14 @@ export function createFastlyClients(options: { apiToken: string; apiUrl: string;
   apiClient.timeout = options.timeoutMs;
   const target = options.apiUrl.replace(/\/+$/, '');
   apiClient.basePath = target;
+  const plugins: Array<(request: SuperagentRequest) => void> = [];
   if (target !== FASTLY_DEFAULT_BASE) {
-    apiClient.plugins = [
-      (request) => {
-        if (request.url.startsWith(FASTLY_DEFAULT_BASE)) request.url = target + request.url.slice(FASTLY_DEFAULT_BASE.length);
-      },
-    ];
+    plugins.push((request) => {
+      if (request.url.startsWith(FASTLY_DEFAULT_BASE)) request.url = target + request.url.slice(FASTLY_DEFAULT_BASE.length);
+    });
   }
+  const { onResponse } = options;
+  if (onResponse) plugins.push((request) => void request.on('response', (response) => onResponse(request.method, response)));
+  apiClient.plugins = plugins.length > 0 ? plugins : null;
   return { apiClient, privateKeys, bulkCertificates };
 }

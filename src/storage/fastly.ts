@@ -8,17 +8,26 @@
  * and the key upload, whose duplicate answer we resolve). Any other 4xx is final.
  * Errors are thrown as `FastlyError`, with messages free of the token and of PEM
  * private keys.
+ *
+ * Writes are paced by Fastly's rate-limit headers (1,000 non-read requests per
+ * hour per user; https://www.fastly.com/documentation/reference/api/#rate-limiting):
+ * one `WritePacer` per client, shared by every domain in flight, counts down
+ * `Fastly-RateLimit-Remaining` and, once it reaches 0, holds further writes until
+ * `Fastly-RateLimit-Reset` (epoch seconds) instead of spending requests on 429s.
+ * A hold longer than `maxHoldSeconds` fails the call with a `FastlyError` that
+ * names the step and the reset time.
  */
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { scrubSecrets, type Logger } from '../logger.js';
-import { splitPemCertificates } from '../certificates/x509.js';
-import { parseRetryAfter, sleep } from '../util/retry.js';
+import { readCertificate } from '../certificates/x509.js';
+import { parseRetryAfter, sleep, withRetry, type RetryDecision } from '../util/retry.js';
 import {
   createFastlyClients,
   type FastlyClientRejection,
   type FastlyClients,
   type PaginationLinks,
   type PaginationMeta,
+  type SuperagentResponse,
   type TlsBulkCertificateBody,
   type TlsBulkCertificateResponseData,
   type TlsPrivateKeyResponseData,
@@ -44,8 +53,19 @@ export interface FastlyPrivateKey {
 export interface FastlyTls {
   /** A key that is already uploaded returns the existing key's record instead of failing. */
   uploadPrivateKey(pem: string, name: string): Promise<FastlyPrivateKey>;
-  /** The bulk certificate whose SAN list holds exactly `domain` (the newest, if several). */
+  /**
+   * The domain's own bulk certificate: one whose names are all among `domain` and
+   * `*.domain` (the newest, if several). A certificate shared with other names is
+   * never returned: replacing it would disable those names at Fastly.
+   */
   findBulkCertificateForDomain(domain: string): Promise<BulkCertificate | undefined>;
+  /** Every bulk certificate whose SAN list holds `domain`, shared ones included. */
+  listBulkCertificatesForDomain(domain: string): Promise<BulkCertificate[]>;
+  /**
+   * The bulk certificate that carries this leaf (same names and validity), if one
+   * was created: how an upload that timed out after sending is settled.
+   */
+  findUploadedCertificate(certPem: string): Promise<BulkCertificate | undefined>;
   createBulkCertificate(certPem: string, intermediatesPem: string, configurationId: string): Promise<BulkCertificate>;
   replaceBulkCertificate(id: string, certPem: string, intermediatesPem: string): Promise<BulkCertificate>;
   /** All pages. */
@@ -61,6 +81,8 @@ export interface FastlyTls {
 export class FastlyError extends Error {
   status?: number;
   retryAfterSeconds?: number;
+  /** Set when the call was held back by the write allowance: when Fastly's window resets. */
+  rateLimitResetAt?: Date;
   /** For `deleteUnusedPrivateKeys`: the keys that were deleted before the failure(s). */
   deleted?: FastlyPrivateKey[];
 
@@ -89,21 +111,91 @@ export interface FastlyTlsOptions {
   maxRetryAfterSeconds?: number;
   /** Page size for listings; default 100. */
   pageSize?: number;
+  /**
+   * Longest wait for Fastly's write allowance to come back (Fastly-RateLimit-Reset);
+   * a longer one fails the call at once. Default 300 s, within the default RUN_TIMEOUT.
+   */
+  maxHoldSeconds?: number;
+  /** Clock in epoch milliseconds (tests); default Date.now. */
+  now?: () => number;
+  /** How the pacer waits (tests); default a timer. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
-const UNTERMINATED_PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*$/;
-
 /**
- * The certificates of a PEM bundle (a fullchain: leaf first, then intermediates),
- * each normalised to `\n` line endings and one trailing newline.
+ * Fastly's write allowance as its answers report it, shared by every call of one
+ * client. `acquire` takes one write from the allowance or holds until the reset.
  */
-export const splitPemChain = splitPemCertificates;
+class WritePacer {
+  private remaining: number | undefined;
+  private resetAt: number | undefined;
+  /** While the allowance is unknown (at start, after a reset), one write goes first and the others wait for its answer. */
+  private probe: Promise<void> | undefined;
 
-/** Leaf and intermediates of a fullchain, in the form the bulk certificate API takes. */
-export function splitFullchain(fullchain: string): { certPem: string; intermediatesPem: string } {
-  const [leaf, ...intermediates] = splitPemCertificates(fullchain);
-  if (!leaf) throw new FastlyError('The fullchain holds no PEM certificate');
-  return { certPem: leaf, intermediatesPem: intermediates.join('') };
+  constructor(
+    private readonly options: { maxHoldMs: number; now: () => number; sleep: (ms: number) => Promise<void>; logger: Logger },
+  ) {}
+
+  /** Reads `Fastly-RateLimit-Remaining` / `-Reset` from an answer to a write. */
+  observe(response: SuperagentResponse): void {
+    const remaining = Number(header(response, 'fastly-ratelimit-remaining'));
+    const reset = Number(header(response, 'fastly-ratelimit-reset'));
+    if (!Number.isFinite(remaining) || !Number.isFinite(reset) || header(response, 'fastly-ratelimit-remaining') === undefined) return;
+    const resetAt = reset * 1000;
+    // Within one window, answers to writes still in flight may arrive out of order: keep the lower count.
+    this.remaining = resetAt === this.resetAt && this.remaining !== undefined ? Math.min(this.remaining, remaining) : remaining;
+    this.resetAt = resetAt;
+  }
+
+  /** Whether the allowance is known to be used up (a 429 then waits for the reset). */
+  exhausted(): boolean {
+    this.rollOver();
+    return this.remaining !== undefined && this.remaining <= 0 && this.resetAt !== undefined;
+  }
+
+  /** Takes one write from the allowance (holding if need be); call the returned function once the answer is in. */
+  async acquire(operation: string): Promise<() => void> {
+    for (;;) {
+      this.rollOver();
+      if (this.remaining === undefined) {
+        if (this.probe) {
+          await this.probe;
+          continue;
+        }
+        let done!: () => void;
+        this.probe = new Promise<void>((resolve) => (done = resolve));
+        return () => {
+          this.probe = undefined;
+          done();
+        };
+      }
+      if (this.remaining > 0 || this.resetAt === undefined) {
+        this.remaining -= 1;
+        return () => undefined;
+      }
+      const resetAt = this.resetAt;
+      const waitMs = resetAt - this.options.now();
+      const at = new Date(resetAt).toISOString();
+      if (waitMs > this.options.maxHoldMs) {
+        const error = new FastlyError(
+          `Fastly ${operation} held back: the API write allowance is used up (Fastly-RateLimit-Remaining: 0) until ${at}, ` +
+            `longer than AutoTLS waits (${Math.round(this.options.maxHoldMs / 1000)} s)`,
+          { status: 429 },
+        );
+        error.rateLimitResetAt = new Date(resetAt);
+        throw error;
+      }
+      this.options.logger.warn({ operation, resetAt: at, waitMs }, 'Fastly write allowance used up; holding until it resets');
+      await this.options.sleep(waitMs);
+    }
+  }
+
+  private rollOver(): void {
+    if (this.resetAt !== undefined && this.options.now() >= this.resetAt) {
+      this.remaining = undefined;
+      this.resetAt = undefined;
+    }
+  }
 }
 
 /** The fingerprints under which Fastly may list a key's `public_key_sha1` (SHA-1 of the SPKI DER first). */
@@ -117,7 +209,18 @@ export function publicKeyFingerprints(privateKeyPem: string): string[] {
   return out;
 }
 
-type Idempotency = 'safe' | 'unsafe';
+/**
+ * `read`: not rate limited, safe to repeat. `write`: paced, safe to repeat (the
+ * replace, deletes, and the key upload whose duplicate answer is resolved).
+ * `write-once`: paced, not repeated after a timeout or a network error, since it
+ * may have landed (creating a bulk certificate).
+ */
+type CallKind = 'read' | 'write' | 'write-once';
+
+function isRead(method: string): boolean {
+  const m = method.toUpperCase();
+  return m === 'GET' || m === 'HEAD';
+}
 
 class FastlyTlsClient implements FastlyTls {
   private readonly clients: FastlyClients;
@@ -128,15 +231,26 @@ class FastlyTlsClient implements FastlyTls {
   private readonly maxRetryAfterSeconds: number;
   private readonly pageSize: number;
   private readonly secrets: string[];
+  private readonly pacer: WritePacer;
 
   constructor(options: FastlyTlsOptions) {
     if (!options.apiToken) throw new FastlyError('A Fastly API token is required');
+    this.logger = options.logger.child({ component: 'fastly' });
+    this.pacer = new WritePacer({
+      maxHoldMs: (options.maxHoldSeconds ?? 300) * 1000,
+      now: options.now ?? Date.now,
+      sleep: options.sleep ?? sleep,
+      logger: this.logger,
+    });
     this.clients = createFastlyClients({
       apiToken: options.apiToken,
       apiUrl: options.apiUrl,
       timeoutMs: options.timeoutMs ?? 30_000,
+      // The official client reads these headers only on non-GET, non-HEAD answers too (ApiClient.callApi).
+      onResponse: (method, response) => {
+        if (!isRead(method)) this.pacer.observe(response);
+      },
     });
-    this.logger = options.logger.child({ component: 'fastly' });
     this.maxRetries = Math.max(0, options.maxRetries ?? 3);
     this.allowUntrustedRoot = options.allowUntrustedRoot ?? false;
     this.retryBaseDelayMs = options.retryBaseDelayMs ?? 500;
@@ -147,10 +261,7 @@ class FastlyTlsClient implements FastlyTls {
 
   async uploadPrivateKey(pem: string, name: string): Promise<FastlyPrivateKey> {
     try {
-      const res = await this.call('create private key', 'safe', () =>
-        this.clients.privateKeys.createTlsKey({ tls_private_key: { data: { type: 'tls_private_key', attributes: { key: pem, name } } } }),
-      );
-      return toPrivateKey(res.data);
+      return await this.createKeyOnce(pem, name);
     } catch (err) {
       if (!(err instanceof FastlyError) || !isDuplicateKey(err)) throw err;
       const existing = await this.findUploadedKey(pem);
@@ -166,12 +277,31 @@ class FastlyTlsClient implements FastlyTls {
 
   async findBulkCertificateForDomain(domain: string): Promise<BulkCertificate | undefined> {
     const wanted = domain.toLowerCase();
+    const own = (await this.listBulkCertificatesForDomain(wanted)).filter((c) => c.domains.every((n) => n === wanted || n === `*.${wanted}`));
+    own.sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime() || b.createdAt.getTime() - a.createdAt.getTime());
+    return own[0];
+  }
+
+  async listBulkCertificatesForDomain(domain: string): Promise<BulkCertificate[]> {
+    const wanted = domain.toLowerCase();
     const all = await this.paginate('list bulk certificates', (page) =>
       this.clients.bulkCertificates.listTlsBulkCerts({ filter_tls_domain_id: wanted, page_number: page, page_size: this.pageSize }),
     );
-    const matches = all.map(toBulkCertificate).filter((c) => c.domains.includes(wanted));
-    matches.sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime() || b.createdAt.getTime() - a.createdAt.getTime());
-    return matches[0];
+    return all.map(toBulkCertificate).filter((c) => c.domains.includes(wanted));
+  }
+
+  async findUploadedCertificate(certPem: string): Promise<BulkCertificate | undefined> {
+    const leaf = readCertificate(certPem);
+    const names = [...new Set(leaf.dnsNames)].sort();
+    const first = names.find((n) => !n.startsWith('*.')) ?? names[0];
+    if (!first) return undefined;
+    const candidates = await this.listBulkCertificatesForDomain(first);
+    return candidates.find(
+      (c) =>
+        c.notAfter.getTime() === leaf.notAfter.getTime() &&
+        c.notBefore.getTime() === leaf.notBefore.getTime() &&
+        [...new Set(c.domains)].sort().join(',') === names.join(','),
+    );
   }
 
   async createBulkCertificate(certPem: string, intermediatesPem: string, configurationId: string): Promise<BulkCertificate> {
@@ -182,7 +312,7 @@ class FastlyTlsClient implements FastlyTls {
         relationships: { tls_configurations: { data: [{ type: 'tls_configuration', id: configurationId }] } },
       },
     };
-    const res = await this.call('create bulk certificate', 'unsafe', () =>
+    const res = await this.call('create bulk certificate', 'write-once', () =>
       this.clients.bulkCertificates.uploadTlsBulkCert({ tls_bulk_certificate: body }),
     );
     return toBulkCertificate(requireData(res.data, 'create bulk certificate'));
@@ -196,7 +326,7 @@ class FastlyTlsClient implements FastlyTls {
         attributes: { cert_blob: certPem, intermediates_blob: intermediatesPem, allow_untrusted_root: this.allowUntrustedRoot },
       },
     };
-    const res = await this.call('replace bulk certificate', 'safe', () =>
+    const res = await this.call('replace bulk certificate', 'write', () =>
       this.clients.bulkCertificates.updateBulkTlsCert({ certificate_id: id, tls_bulk_certificate: body }),
     );
     return toBulkCertificate(requireData(res.data, 'replace bulk certificate'));
@@ -232,7 +362,7 @@ class FastlyTlsClient implements FastlyTls {
 
   async deletePrivateKey(id: string): Promise<void> {
     try {
-      await this.call('delete private key', 'safe', () => this.clients.privateKeys.deleteTlsKey({ tls_private_key_id: id }));
+      await this.call('delete private key', 'write', () => this.clients.privateKeys.deleteTlsKey({ tls_private_key_id: id }));
     } catch (err) {
       if (err instanceof FastlyError && err.status === 404) return;
       throw err;
@@ -269,6 +399,30 @@ class FastlyTlsClient implements FastlyTls {
 
   // ---- internals ----------------------------------------------------------
 
+  /**
+   * POST /tls/private_keys. After an answer that never came (timeout, network
+   * error), the keys are listed (a read, not rate limited) to find out whether the
+   * key landed, before a write is spent on sending it again.
+   */
+  private async createKeyOnce(pem: string, name: string): Promise<FastlyPrivateKey> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await this.call('create private key', 'write-once', () =>
+          this.clients.privateKeys.createTlsKey({ tls_private_key: { data: { type: 'tls_private_key', attributes: { key: pem, name } } } }),
+        );
+        return toPrivateKey(res.data);
+      } catch (err) {
+        if (!(err instanceof FastlyError) || err.status !== undefined || attempt >= this.maxRetries) throw err;
+        const landed = await this.findUploadedKey(pem);
+        if (landed) {
+          this.logger.info({ keyId: landed.id }, 'the private key upload got no answer but the key was created; using it');
+          return landed;
+        }
+        this.logger.warn({ operation: 'create private key', attempt: attempt + 1 }, 'Fastly key upload got no answer and the key is not there; sending it again');
+      }
+    }
+  }
+
   private async findUploadedKey(pem: string): Promise<FastlyPrivateKey | undefined> {
     let fingerprints: string[];
     try {
@@ -286,7 +440,7 @@ class FastlyTlsClient implements FastlyTls {
   ): Promise<T[]> {
     const out: T[] = [];
     for (let page = 1; page <= 10_000; page++) {
-      const res = await this.call(operation, 'safe', () => fetchPage(page));
+      const res = await this.call(operation, 'read', () => fetchPage(page));
       const data = res.data ?? [];
       out.push(...data);
       const totalPages = res.meta?.total_pages;
@@ -297,37 +451,47 @@ class FastlyTlsClient implements FastlyTls {
     throw new FastlyError(`${operation}: too many pages`);
   }
 
-  private async call<T>(operation: string, idempotency: Idempotency, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const result = await fn();
-        if (attempt > 0) this.logger.debug({ operation, attempt }, 'Fastly call succeeded after retry');
-        return result;
-      } catch (raw) {
-        const err = this.toFastlyError(operation, raw);
-        const delayMs = this.retryDelay(err, idempotency, attempt);
-        if (delayMs === undefined) throw err;
-        this.logger.warn({ operation, status: err.status, attempt: attempt + 1, delayMs }, 'Fastly call failed; retrying');
-        await sleep(delayMs);
-      }
-    }
+  private async call<T>(operation: string, kind: CallKind, fn: () => Promise<T>): Promise<T> {
+    const policy = {
+      attempts: this.maxRetries + 1,
+      baseDelayMs: this.retryBaseDelayMs,
+      maxDelayMs: Math.max(this.maxRetryAfterSeconds * 1000, this.retryBaseDelayMs * 2 ** this.maxRetries),
+    };
+    return withRetry(
+      async (attempt) => {
+        const release = kind === 'read' ? undefined : await this.pacer.acquire(operation);
+        try {
+          const result = await fn();
+          if (attempt > 1) this.logger.debug({ operation, attempt: attempt - 1 }, 'Fastly call succeeded after retry');
+          return result;
+        } catch (raw) {
+          throw this.toFastlyError(operation, raw);
+        } finally {
+          release?.();
+        }
+      },
+      {
+        policy,
+        classify: (err) => (err instanceof FastlyError ? this.retryDecision(err, kind) : { retry: false }),
+        onRetry: (err, attempt, delayMs) =>
+          this.logger.warn({ operation, status: err instanceof FastlyError ? err.status : undefined, attempt, delayMs }, 'Fastly call failed; retrying'),
+      },
+    );
   }
 
-  /** Milliseconds to wait before the next attempt, or undefined when the error is final. */
-  private retryDelay(err: FastlyError, idempotency: Idempotency, attempt: number): number | undefined {
-    if (attempt >= this.maxRetries) return undefined;
-    const backoff = () => {
-      const base = this.retryBaseDelayMs * 2 ** attempt;
-      return Math.round(base / 2 + Math.random() * (base / 2));
-    };
+  private retryDecision(err: FastlyError, kind: CallKind): RetryDecision {
+    if (err.rateLimitResetAt) return { retry: false }; // held back longer than we wait: final
     if (err.status === 429) {
-      if (err.retryAfterSeconds === undefined) return backoff();
-      if (err.retryAfterSeconds > this.maxRetryAfterSeconds) return undefined;
-      return err.retryAfterSeconds * 1000;
+      if (err.retryAfterSeconds !== undefined) {
+        return err.retryAfterSeconds > this.maxRetryAfterSeconds ? { retry: false } : { retry: true, delayMs: err.retryAfterSeconds * 1000 };
+      }
+      // The allowance is used up: the next attempt waits in the pacer until Fastly-RateLimit-Reset (or fails there).
+      if (this.pacer.exhausted()) return { retry: true, delayMs: 0 };
+      return { retry: true };
     }
-    if (err.status !== undefined && err.status >= 500) return backoff();
-    if (err.status === undefined) return idempotency === 'safe' ? backoff() : undefined; // timeout or network error
-    return undefined;
+    if (err.status !== undefined && err.status >= 500) return { retry: true };
+    if (err.status === undefined) return kind === 'write-once' ? { retry: false } : { retry: true }; // timeout or network error
+    return { retry: false };
   }
 
   private toFastlyError(operation: string, raw: unknown): FastlyError {
@@ -340,7 +504,7 @@ class FastlyTlsClient implements FastlyTls {
       const reason = timedOut ? 'timed out' : `failed: ${inner?.code ?? inner?.message ?? 'unknown error'}`;
       return new FastlyError(this.scrub(`Fastly ${operation} ${reason}`));
     }
-    const retryAfter = parseRetryAfter(header(rejection.response, 'retry-after'));
+    const retryAfter = rejection.response ? parseRetryAfter(header(rejection.response, 'retry-after')) : undefined;
     const detail = describeBody(rejection.body ?? rejection.response?.body, rejection.response?.text);
     return new FastlyError(this.scrub(`Fastly ${operation} failed: HTTP ${status}${detail ? ` ${detail}` : ''}`), {
       status,
@@ -350,7 +514,7 @@ class FastlyTlsClient implements FastlyTls {
 
   /** Token and private keys out (a key cut short by the server too), then a bounded length. */
   private scrub(text: string): string {
-    const clean = scrubSecrets(text, this.secrets).replace(UNTERMINATED_PRIVATE_KEY, '[REDACTED PRIVATE KEY]');
+    const clean = scrubSecrets(text, this.secrets);
     return clean.length > 600 ? `${clean.slice(0, 600)}...` : clean;
   }
 }
@@ -388,8 +552,8 @@ function toBulkCertificate(data: TlsBulkCertificateResponseData): BulkCertificat
   };
 }
 
-function header(response: FastlyClientRejection['response'], name: string): string | undefined {
-  const value = response?.headers?.[name];
+function header(response: SuperagentResponse, name: string): string | undefined {
+  const value = response.headers?.[name];
   return Array.isArray(value) ? value[0] : value;
 }
 

@@ -11,6 +11,34 @@
  * answers with a JSON:API error document `{errors:[{status,title,detail}]}` and the
  * status the brief of this project chose (noted at each place).
  *
+ * What the real service documents, and the fake therefore does
+ * (https://www.fastly.com/documentation/reference/api/tls/platform/):
+ * - "Replace a certificate with a newly reissued certificate ... only SAN entries
+ *   that appear in the replacement certificate will become TLS enabled. Any SAN
+ *   entries that are missing in the replacement certificate will become disabled."
+ *   A PATCH with fewer names is accepted; the missing names are no longer served
+ *   by that certificate (`servingCertificate` shows who serves a name, if anyone).
+ * - "If a domain is already enabled on a previously uploaded certificate, that
+ *   domain will be updated to use the new certificate" (upload), and from
+ *   "Limitations & conditions": "The certificate with the most specific hostname
+ *   will be prioritized ... If an identical hostname appears on more than one
+ *   certificate, then the most recently uploaded certificate will be used."
+ *   `servingCertificate` picks an exact SAN over a wildcard, then the most recent
+ *   upload; a replacement (PATCH) counts as an upload of that certificate, which
+ *   the documentation does not say either way. not_before/not_after must enclose
+ *   the present ("Must be in the past/future to be used to terminate TLS traffic").
+ * - Rate limits (https://www.fastly.com/documentation/reference/api/#rate-limiting):
+ *   "up to 1,000 non-read requests per hour ... per user if you're authenticated
+ *   with a token"; "Read requests, such as GET and HEAD requests, are not limited";
+ *   over the limit "you will receive a 429 Too Many Requests HTTP response".
+ *   "Fastly-RateLimit-Remaining ... the number of API requests remaining in the
+ *   current rate limit window. Fastly-RateLimit-Reset ... the time at which the
+ *   current rate limit window resets in UTC epoch seconds." The documented example
+ *   shows them on a POST, and the official JS client reads them only on non-GET,
+ *   non-HEAD answers (node_modules/fastly/dist/ApiClient.js, callApi), so the fake
+ *   sends them on writes. No Retry-After is documented for that 429; none is sent.
+ *   The window is modelled as a fixed hour starting at the first write.
+ *
  * Listens on 127.0.0.1 only.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
@@ -57,6 +85,10 @@ export interface FakeBulkCertificate {
   keyId: string;
   createdAt: Date;
   updatedAt: Date;
+  /** Last POST or PATCH of this certificate: the most recent upload serves a shared name. */
+  uploadedAt: Date;
+  /** Names a replacement (PATCH) left out, which this certificate therefore no longer serves. */
+  disabledDomains: string[];
 }
 
 interface FaultMatch {
@@ -71,7 +103,8 @@ export type FastlyFault = FaultMatch &
   (
     | { type: 'latency'; ms: number }
     | { type: 'status'; status: number; retryAfter?: number | string; body?: unknown }
-    | { type: 'hang' }
+    /** Never answer; with `afterProcessing` the request is carried out first (a timeout after the write landed). */
+    | { type: 'hang'; afterProcessing?: boolean }
     | { type: 'reset' }
   );
 
@@ -81,6 +114,12 @@ export interface FastlyFakeOptions {
   configurationIds?: string[];
   /** Default page size when the client sends none (the real API uses 20). */
   defaultPageSize?: number;
+  /** Non-read requests allowed per window; default 1000 (Fastly's documented hourly limit). */
+  rateLimit?: number;
+  /** Length of the rate-limit window; default 3600 s. */
+  rateLimitWindowSeconds?: number;
+  /** The fake's clock in epoch milliseconds (rate-limit window, certificate validity); default Date.now. */
+  now?: () => number;
 }
 
 export interface FastlyFake {
@@ -95,6 +134,14 @@ export interface FastlyFake {
   reset(): void;
   /** Whether a private key is used by a bulk certificate. */
   keyInUse(keyId: string): boolean;
+  /** The certificate Fastly would present for this SNI name now, or undefined when TLS is off for it. */
+  servingCertificate(hostname: string): FakeBulkCertificate | undefined;
+  /** Writes left in the current window (what Fastly-RateLimit-Remaining would say), and when it resets. */
+  rateLimitState(): { remaining: number; resetAt: Date | undefined };
+  /** Uses up the allowance of the current window, as another client of the same user would. */
+  exhaustRateLimit(): void;
+  /** Ends the current window, as the passing of its hour would. */
+  endRateLimitWindow(): void;
   stop(): Promise<void>;
 }
 
@@ -156,9 +203,51 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
   let faults: Array<FastlyFault & { remaining: number }> = [];
   const sockets = new Set<Socket>();
   const defaultPageSize = options.defaultPageSize ?? 20;
+  const now = options.now ?? Date.now;
+  const limit = options.rateLimit ?? 1000;
+  const windowMs = (options.rateLimitWindowSeconds ?? 3600) * 1000;
+  let windowStart: number | undefined;
+  let writesInWindow = 0;
   let baseUrl = '';
 
   const keyInUse = (keyId: string): boolean => [...certs.values()].some((c) => c.keyId === keyId);
+
+  /** Rolls the window over when it has passed; returns when the current one ends. */
+  function currentWindow(): { resetAt: number | undefined } {
+    if (windowStart !== undefined && now() >= windowStart + windowMs) {
+      windowStart = undefined;
+      writesInWindow = 0;
+    }
+    return { resetAt: windowStart === undefined ? undefined : windowStart + windowMs };
+  }
+
+  function rateLimitHeaders(): Record<string, string> {
+    const { resetAt } = currentWindow();
+    return {
+      'Fastly-RateLimit-Remaining': String(Math.max(0, limit - writesInWindow)),
+      'Fastly-RateLimit-Reset': String(Math.ceil((resetAt ?? now() + windowMs) / 1000)),
+    };
+  }
+
+  /** Counts a write; false when the window's allowance is used up. */
+  function takeWrite(): boolean {
+    currentWindow();
+    windowStart ??= now();
+    if (writesInWindow >= limit) return false;
+    writesInWindow += 1;
+    return true;
+  }
+
+  function servingCertificate(hostname: string): FakeBulkCertificate | undefined {
+    const name = hostname.toLowerCase();
+    const dot = name.indexOf('.');
+    const wildcard = dot > 0 ? `*${name.slice(dot)}` : undefined;
+    const t = now();
+    const valid = [...certs.values()].filter((c) => c.notBefore.getTime() <= t && t < c.notAfter.getTime());
+    const newest = (list: FakeBulkCertificate[]) =>
+      list.sort((a, b) => b.uploadedAt.getTime() - a.uploadedAt.getTime() || b.createdAt.getTime() - a.createdAt.getTime())[0];
+    return newest(valid.filter((c) => c.domains.includes(name))) ?? (wildcard ? newest(valid.filter((c) => c.domains.includes(wildcard))) : undefined);
+  }
 
   // ---- JSON:API documents -------------------------------------------------
 
@@ -319,7 +408,7 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
         const details = privateKey.asymmetricKeyDetails;
         const keyLength =
           keyType === 'RSA' ? (details?.modulusLength ?? 0) : details?.namedCurve === 'secp384r1' ? 384 : details?.namedCurve === 'secp521r1' ? 521 : 256;
-        const now = new Date();
+        const created = new Date(now());
         const key: FakePrivateKey = {
           id: newId(),
           name: name ?? '',
@@ -328,8 +417,8 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
           keyLength,
           publicKeySha1: createHash('sha1').update(spki).digest('hex'),
           spki,
-          createdAt: now,
-          updatedAt: now,
+          createdAt: created,
+          updatedAt: created,
         };
         keys.set(key.id, key);
         return { status: 201, body: { data: keyResource(key) } };
@@ -365,8 +454,16 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
         if ([...certs.values()].some((c) => c.fingerprint256 === examined.fingerprint256)) {
           throw new HttpError(409, 'Conflict', 'Certificate already exists');
         }
-        const now = new Date();
-        const cert: FakeBulkCertificate = { id: newId(), ...examined, configurationIds, createdAt: now, updatedAt: now };
+        const created = new Date(now());
+        const cert: FakeBulkCertificate = {
+          id: newId(),
+          ...examined,
+          configurationIds,
+          createdAt: created,
+          updatedAt: created,
+          uploadedAt: created,
+          disabledDomains: [],
+        };
         certs.set(cert.id, cert);
         return { status: 201, body: { data: certResource(cert) } };
       }
@@ -384,7 +481,11 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
         const { id: bodyId, attributes } = dataOf(body, 'tls_bulk_certificate');
         if (bodyId !== undefined && bodyId !== id) throw new HttpError(409, 'Conflict', 'data.id does not match the URL');
         const examined = examineCertificate(attributes);
-        Object.assign(cert, examined, { updatedAt: new Date() });
+        // "Any SAN entries that are missing in the replacement certificate will become disabled."
+        const dropped = cert.domains.filter((d) => !examined.domains.includes(d));
+        const disabledDomains = [...new Set([...cert.disabledDomains, ...dropped])].filter((d) => !examined.domains.includes(d));
+        const at = new Date(now());
+        Object.assign(cert, examined, { updatedAt: at, uploadedAt: at, disabledDomains });
         return { status: 200, body: { data: certResource(cert) } };
       }
     }
@@ -401,8 +502,6 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
     const text = body === undefined ? '' : JSON.stringify(body);
     res.writeHead(status, {
       ...(body === undefined ? {} : { 'Content-Type': contentType }),
-      'Fastly-RateLimit-Remaining': '999',
-      'Fastly-RateLimit-Reset': String(Math.floor(Date.now() / 1000) + 3600),
       ...headers,
     });
     res.end(text);
@@ -445,9 +544,20 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
     const authenticated = req.headers['fastly-key'] === options.token;
     requests.push({ method, path, query, body, authenticated, headers: { ...req.headers } });
 
+    const isWrite = method !== 'GET' && method !== 'HEAD';
     const fault = takeFault(method, path);
     if (fault) {
-      if (fault.type === 'hang') return; // never answer; stop() drops the socket
+      if (fault.type === 'hang') {
+        // never answer; stop() drops the socket
+        if (fault.afterProcessing && authenticated && (!isWrite || takeWrite())) {
+          try {
+            route(method, path, query, body);
+          } catch {
+            // the answer is never sent anyway
+          }
+        }
+        return;
+      }
       if (fault.type === 'reset') {
         req.socket.destroy();
         return;
@@ -467,14 +577,19 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
       send(res, 401, { msg: 'Provided credentials are missing or invalid' }, 'application/json');
       return;
     }
+    if (isWrite && !takeWrite()) {
+      send(res, 429, { msg: 'Too many requests' }, 'application/json', rateLimitHeaders());
+      return;
+    }
+    const limitHeaders = isWrite ? rateLimitHeaders() : {};
     try {
       const answer = route(method, path, query, body);
-      send(res, answer.status, answer.body);
+      send(res, answer.status, answer.body, JSON_API, limitHeaders);
     } catch (err) {
       if (err instanceof HttpError) {
-        send(res, err.status, { errors: [{ status: String(err.status), title: err.title, detail: err.detail }] });
+        send(res, err.status, { errors: [{ status: String(err.status), title: err.title, detail: err.detail }] }, JSON_API, limitHeaders);
       } else {
-        send(res, 500, { errors: [{ status: '500', title: 'Internal Server Error', detail: String(err) }] });
+        send(res, 500, { errors: [{ status: '500', title: 'Internal Server Error', detail: String(err) }] }, JSON_API, limitHeaders);
       }
     }
   }
@@ -511,8 +626,24 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
       keys.clear();
       certs.clear();
       faults = [];
+      windowStart = undefined;
+      writesInWindow = 0;
     },
     keyInUse,
+    servingCertificate,
+    rateLimitState() {
+      const { resetAt } = currentWindow();
+      return { remaining: Math.max(0, limit - writesInWindow), resetAt: resetAt === undefined ? undefined : new Date(resetAt) };
+    },
+    exhaustRateLimit() {
+      currentWindow();
+      windowStart ??= now();
+      writesInWindow = limit;
+    },
+    endRateLimitWindow() {
+      windowStart = undefined;
+      writesInWindow = 0;
+    },
     async stop() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

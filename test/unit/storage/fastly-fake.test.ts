@@ -296,3 +296,101 @@ describe('Fastly fake: authentication, recording and faults', () => {
     expect(await pending).toBeInstanceOf(Error);
   });
 });
+
+describe('Fastly fake: what Fastly documents about shared names and serving', () => {
+  async function upload(l: Leaf): Promise<string> {
+    await api('POST', '/tls/private_keys', keyBody(l.keyPem, 'k'));
+    const res = await api('POST', '/tls/bulk/certificates', certBody(l));
+    expect(res.status).toBe(201);
+    return (res.json as { data: { id: string } }).data.id;
+  }
+
+  it('a replacement with fewer names disables the missing ones (PATCH is accepted)', async () => {
+    const shared = pki.issue(['d1.test', 'other.example']);
+    const id = await upload(shared);
+    expect(fake.servingCertificate('other.example')?.id).toBe(id);
+    const narrower = pki.issue(['d1.test']);
+    await api('POST', '/tls/private_keys', keyBody(narrower.keyPem, 'k2'));
+    const res = await api('PATCH', `/tls/bulk/certificates/${id}`, { data: { ...certBody(narrower).data, id } });
+    expect(res.status).toBe(200);
+    expect(fake.certs.get(id)?.domains).toEqual(['d1.test']);
+    expect(fake.certs.get(id)?.disabledDomains).toEqual(['other.example']);
+    expect(fake.servingCertificate('d1.test')?.id).toBe(id);
+    expect(fake.servingCertificate('other.example')).toBeUndefined(); // TLS for it is off
+  });
+
+  it('two certificates naming one host: the most recently uploaded serves it; an exact name beats a wildcard', async () => {
+    const shared = await upload(pki.issue(['d1.test', 'other.example']));
+    const wildcard = await upload(pki.issue(['*.d1.test']));
+    const own = await upload(pki.issue(['d1.test', '*.d1.test']));
+    expect(fake.servingCertificate('d1.test')?.id).toBe(own);
+    expect(fake.servingCertificate('www.d1.test')?.id).toBe(own);
+    expect(fake.servingCertificate('other.example')?.id).toBe(shared);
+    // A later upload of the shared one takes d1.test back.
+    const sharedAgain = pki.issue(['d1.test', 'other.example']);
+    await api('POST', '/tls/private_keys', keyBody(sharedAgain.keyPem, 'k3'));
+    await api('PATCH', `/tls/bulk/certificates/${shared}`, { data: { ...certBody(sharedAgain).data, id: shared } });
+    expect(fake.servingCertificate('d1.test')?.id).toBe(shared);
+    expect(fake.servingCertificate('www.d1.test')?.id).toBe(own); // exact *.d1.test entry on both: own is newer than the wildcard-only one
+    expect(wildcard).toBeDefined();
+  });
+});
+
+describe('Fastly fake: rate limit', () => {
+  it('sends Fastly-RateLimit-Remaining/Reset on writes, not on reads; answers 429 when the allowance is used up; the window resets', async () => {
+    let clock = Date.parse('2026-12-01T10:00:00Z');
+    const limited = await startFastlyFake({ token: TOKEN, rateLimit: 2, now: () => clock });
+    const call = (method: string, path: string, body?: unknown) =>
+      fetch(`${limited.url}${path}`, {
+        method,
+        headers: { Accept: JSON_API, 'Content-Type': JSON_API, 'Fastly-Key': TOKEN },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    try {
+      const reset = String(Date.parse('2026-12-01T11:00:00Z') / 1000);
+      const first = await call('POST', '/tls/private_keys', keyBody(pki.issue(['r1.example']).keyPem));
+      expect(first.status).toBe(201);
+      expect(first.headers.get('fastly-ratelimit-remaining')).toBe('1');
+      expect(first.headers.get('fastly-ratelimit-reset')).toBe(reset);
+      const read = await call('GET', '/tls/private_keys');
+      expect(read.status).toBe(200);
+      expect(read.headers.get('fastly-ratelimit-remaining')).toBeNull();
+      // A refused write counts too: it is a request.
+      const bad = await call('POST', '/tls/private_keys', keyBody('not a key'));
+      expect(bad.status).toBe(400);
+      expect(bad.headers.get('fastly-ratelimit-remaining')).toBe('0');
+      const over = await call('POST', '/tls/private_keys', keyBody(pki.issue(['r2.example']).keyPem));
+      expect(over.status).toBe(429);
+      expect(over.headers.get('fastly-ratelimit-remaining')).toBe('0');
+      expect(over.headers.get('fastly-ratelimit-reset')).toBe(reset);
+      expect(over.headers.get('retry-after')).toBeNull();
+      expect(limited.keys.size).toBe(1);
+      // Reads are not limited.
+      expect((await call('GET', '/tls/bulk/certificates')).status).toBe(200);
+      clock = Date.parse('2026-12-01T11:00:00Z');
+      const again = await call('POST', '/tls/private_keys', keyBody(pki.issue(['r3.example']).keyPem));
+      expect(again.status).toBe(201);
+      expect(again.headers.get('fastly-ratelimit-remaining')).toBe('1');
+      expect(again.headers.get('fastly-ratelimit-reset')).toBe(String(Date.parse('2026-12-01T12:00:00Z') / 1000));
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  it('a hang after processing carries the write out but never answers', async () => {
+    const other = await startFastlyFake({ token: TOKEN });
+    other.inject({ type: 'hang', afterProcessing: true, method: 'POST' });
+    const controller = new AbortController();
+    const pending = fetch(`${other.url}/tls/private_keys`, {
+      method: 'POST',
+      headers: { 'Content-Type': JSON_API, 'Fastly-Key': TOKEN },
+      body: JSON.stringify(keyBody(pki.issue(['h.example']).keyPem)),
+      signal: controller.signal,
+    }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(other.keys.size).toBe(1);
+    controller.abort();
+    await other.stop();
+    expect(await pending).toBeInstanceOf(Error);
+  });
+});

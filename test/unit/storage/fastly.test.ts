@@ -5,11 +5,10 @@ import {
   createFastlyTls,
   FastlyError,
   publicKeyFingerprints,
-  splitFullchain,
-  splitPemChain,
   type FastlyTls,
   type FastlyTlsOptions,
 } from '../../../src/storage/fastly.js';
+import { CertificateParseError, splitFullchain, splitPemCertificates as splitPemChain } from '../../../src/certificates/x509.js';
 import { startFastlyFake, type FastlyFake } from '../../testbed/fastly-fake.js';
 import { createTestPki, type TestPki } from './pki.js';
 
@@ -43,7 +42,9 @@ function client(overrides: Partial<FastlyTlsOptions> = {}): FastlyTls {
   });
 }
 
-describe('splitPemChain', () => {
+// storage/fastly.ts used to have its own splitPemChain/splitFullchain; it now uses
+// certificates/x509.ts, and these assertions hold against the shared helper.
+describe('splitPemChain (certificates/x509 splitPemCertificates)', () => {
   it('splits a fullchain into normalised certificates, leaf first', () => {
     const leaf = pki.issue(['split.example']);
     const chain = splitPemChain(`${leaf.certPem}\r\n\r\n${leaf.intermediatesPem.replace(/\n/g, '\r\n')}${pki.rootPem}`);
@@ -58,10 +59,11 @@ describe('splitPemChain', () => {
 
   it('splitFullchain gives the leaf and the joined intermediates', () => {
     const leaf = pki.issue(['full.example']);
-    const { certPem, intermediatesPem } = splitFullchain(leaf.fullchain);
+    const { leafPem: certPem, intermediatesPem: intermediates } = splitFullchain(leaf.fullchain);
+    const intermediatesPem = intermediates.join('');
     expect(certPem.trim()).toBe(leaf.certPem.trim());
     expect(intermediatesPem.trim()).toBe(leaf.intermediatesPem.trim());
-    expect(() => splitFullchain('')).toThrow(FastlyError);
+    expect(() => splitFullchain('')).toThrow(CertificateParseError);
   });
 });
 
@@ -138,6 +140,21 @@ describe('FastlyTls against the fake, through the official client', () => {
     expect(fake.requests[0]).toMatchObject({ method: 'GET', path: '/tls/bulk/certificates' });
     expect(fake.requests[0]?.query['filter[tls_domain.id]']).toBe('b.example');
     await expect(fastly.findBulkCertificateForDomain('c.example')).resolves.toBeUndefined();
+  });
+
+  it('findBulkCertificateForDomain returns only the domain\'s own certificate, never one shared with other names', async () => {
+    const fastly = client();
+    const shared = pki.issue(['s.example', 'other.example']);
+    await fastly.uploadPrivateKey(shared.keyPem, 'shared');
+    const sharedCert = await fastly.createBulkCertificate(shared.certPem, shared.intermediatesPem, CONFIG_ID);
+    await expect(fastly.findBulkCertificateForDomain('s.example')).resolves.toBeUndefined();
+    expect((await fastly.listBulkCertificatesForDomain('s.example')).map((c) => c.id)).toEqual([sharedCert.id]);
+    const own = pki.issue(['s.example', '*.s.example']);
+    await fastly.uploadPrivateKey(own.keyPem, 'own');
+    const ownCert = await fastly.createBulkCertificate(own.certPem, own.intermediatesPem, CONFIG_ID);
+    expect((await fastly.findBulkCertificateForDomain('s.example'))?.id).toBe(ownCert.id);
+    expect((await fastly.findUploadedCertificate(own.certPem))?.id).toBe(ownCert.id);
+    await expect(fastly.findUploadedCertificate(pki.issue(['s.example', '*.s.example'], { days: 30 }).certPem)).resolves.toBeUndefined();
   });
 
   it('replaces a certificate in place, then the old key is unused and can be cleaned up', async () => {
@@ -327,5 +344,128 @@ describe('FastlyTls retries and timeouts', () => {
   it('tolerates latency below the timeout', async () => {
     fake.inject({ type: 'latency', ms: 200 });
     await expect(client({ timeoutMs: 1_000 }).listBulkCertificates()).resolves.toEqual([]);
+  });
+});
+
+describe('FastlyTls pacing by Fastly-RateLimit-Remaining / -Reset', () => {
+  const HOUR = 3_600_000;
+  let clock: number;
+  let slept: number[];
+  let limited: FastlyFake;
+
+  beforeEach(async () => {
+    clock = Date.now();
+    slept = [];
+    limited = await startFastlyFake({ token: TOKEN, rateLimit: 2, now: () => clock });
+  });
+  afterEach(async () => {
+    await limited.stop();
+  });
+
+  /** A client whose waits move the shared clock instead of taking an hour. */
+  function paced(overrides: Partial<FastlyTlsOptions> = {}): FastlyTls {
+    return client({
+      apiUrl: limited.url,
+      now: () => clock,
+      sleep: async (ms) => {
+        slept.push(ms);
+        clock += ms;
+      },
+      maxHoldSeconds: 7200,
+      ...overrides,
+    });
+  }
+
+  it('holds the next write until the reset once the allowance is used up, instead of spending it on a 429', async () => {
+    const fastly = paced();
+    const start = clock;
+    const resetAt = Math.ceil((start + HOUR) / 1000) * 1000; // Fastly-RateLimit-Reset is in whole epoch seconds
+    await fastly.uploadPrivateKey(pki.issue(['h1.example']).keyPem, 'k1');
+    await fastly.uploadPrivateKey(pki.issue(['h2.example']).keyPem, 'k2');
+    await fastly.listPrivateKeys(); // reads are not limited and not held
+    expect(slept).toEqual([]);
+    await fastly.uploadPrivateKey(pki.issue(['h3.example']).keyPem, 'k3');
+    expect(slept).toEqual([resetAt - start]);
+    expect(limited.requests.filter((r) => r.method === 'POST')).toHaveLength(3);
+    expect(limited.keys.size).toBe(3);
+  });
+
+  it('concurrent domains all hold; past the bound each fails naming the step and the reset time, without sending', async () => {
+    const fastly = paced({ maxHoldSeconds: 60 });
+    await fastly.uploadPrivateKey(pki.issue(['c0.example']).keyPem, 'k0');
+    const resetIso = new Date(Math.ceil((clock + HOUR) / 1000) * 1000).toISOString();
+    const leaves = ['c1.example', 'c2.example', 'c3.example'].map((d) => pki.issue([d]));
+    const results = await Promise.allSettled(leaves.map((l, i) => fastly.uploadPrivateKey(l.keyPem, `k${i + 1}`)));
+    // One write was left: exactly one goes, the others are held back.
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as FastlyError] : []));
+    expect(failures).toHaveLength(2);
+    for (const f of failures) {
+      expect(f).toBeInstanceOf(FastlyError);
+      expect(f.message).toContain('Fastly create private key held back');
+      expect(f.message).toContain(`until ${resetIso}`);
+      expect(f.rateLimitResetAt?.toISOString()).toBe(resetIso);
+    }
+    expect(limited.requests.filter((r) => r.method === 'POST')).toHaveLength(2);
+    expect(slept).toEqual([]);
+  });
+
+  it('concurrent domains held within the bound all go after the reset', async () => {
+    const fastly = paced();
+    const start = clock;
+    await fastly.uploadPrivateKey(pki.issue(['w0.example']).keyPem, 'k0');
+    await fastly.uploadPrivateKey(pki.issue(['w1.example']).keyPem, 'k1');
+    const leaves = ['w2.example', 'w3.example', 'w4.example'].map((d) => pki.issue([d]));
+    const keys = await Promise.all(leaves.map((l, i) => fastly.uploadPrivateKey(l.keyPem, `k${i + 2}`)));
+    expect(keys).toHaveLength(3);
+    expect(slept[0]).toBe(Math.ceil((start + HOUR) / 1000) * 1000 - start);
+    expect(limited.requests.filter((r) => r.method === 'POST')).toHaveLength(5); // no 429 spent
+    expect(limited.keys.size).toBe(5);
+  });
+
+  it('a 429 for an allowance another client used up waits until Fastly-RateLimit-Reset, then succeeds', async () => {
+    limited.exhaustRateLimit();
+    const resetAt = limited.rateLimitState().resetAt!.getTime();
+    const fastly = paced();
+    const key = await fastly.uploadPrivateKey(pki.issue(['x.example']).keyPem, 'kx');
+    expect(key.id).toBeTruthy();
+    const posts = limited.requests.filter((r) => r.method === 'POST');
+    expect(posts).toHaveLength(2); // one 429, then the one after the reset
+    expect(slept).toHaveLength(1);
+    expect(clock).toBeGreaterThanOrEqual(resetAt);
+  });
+
+  it('a 429 whose reset lies beyond the bound fails at once with the step and the reset time', async () => {
+    limited.exhaustRateLimit();
+    const resetIso = new Date(Math.ceil(limited.rateLimitState().resetAt!.getTime() / 1000) * 1000).toISOString();
+    const err = await paced({ maxHoldSeconds: 60 })
+      .createBulkCertificate(pki.issue(['y.example']).certPem, pki.intermediatePem, CONFIG_ID)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FastlyError);
+    expect((err as FastlyError).message).toMatch(new RegExp(`^Fastly create bulk certificate held back: .* until ${resetIso.replace(/\./g, '\\.')}`));
+    expect(limited.requests).toHaveLength(1);
+    expect(slept).toEqual([]);
+  });
+});
+
+describe('FastlyTls: a key upload that got no answer', () => {
+  afterEach(() => fake.clearFaults());
+
+  it('finds the key that landed instead of sending it again', async () => {
+    fake.inject({ type: 'hang', afterProcessing: true, method: 'POST', path: '/tls/private_keys' });
+    const leaf = pki.issue(['landed.example']);
+    const key = await client({ timeoutMs: 300 }).uploadPrivateKey(leaf.keyPem, 'landed');
+    expect(key.id).toBe([...fake.keys.keys()][0]);
+    expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    expect(fake.requests.filter((r) => r.method === 'GET' && r.path === '/tls/private_keys').length).toBeGreaterThan(0);
+  });
+
+  it('sends it again only once Fastly lists no such key', async () => {
+    fake.inject({ type: 'hang', method: 'POST', path: '/tls/private_keys' });
+    const leaf = pki.issue(['lost.example']);
+    const key = await client({ timeoutMs: 300 }).uploadPrivateKey(leaf.keyPem, 'lost');
+    expect(fake.keys.size).toBe(1);
+    expect(key.id).toBe([...fake.keys.keys()][0]);
+    expect(fake.requests.map((r) => r.method)).toEqual(['POST', 'GET', 'POST']);
   });
 });
