@@ -5,19 +5,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/clock.js';
 import { AcmeIssuer, AcmeOrderError, type IssueHooks } from '../../../src/certificates/acme.js';
-import type { ChallengePublisher } from '../../../src/dns/challenge.js';
 import { createLogger } from '../../../src/logger.js';
-import { FakeAcme } from './fake-acme.js';
+import { FakeAcme, noDns } from './fake-acme.js';
 
 const logger = createLogger({ level: 'silent' });
 const accountKeyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
-/** Orders at the fake are ready at once: DNS is never touched. */
-export const noDns: ChallengePublisher = {
-  clearStale: () => Promise.reject(new Error('no DNS expected')),
-  publish: () => Promise.reject(new Error('no DNS expected')),
-  cleanup: () => Promise.resolve(),
-};
 const hooks: IssueHooks = { publisher: noDns };
 const req = { domain: 'shop.example', zone: 'shop.example', keyType: 'ec256' as const };
 const serverError = { status: 500, body: { type: 'urn:ietf:params:acme:error:serverInternal', detail: 'boom', status: 500 } };

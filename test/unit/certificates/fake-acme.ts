@@ -16,6 +16,14 @@ import { webcrypto } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as x509 from '@peculiar/x509';
+import type { ChallengePublisher } from '../../../src/dns/challenge.js';
+
+/** Orders at the fake are ready at once: DNS is never touched. */
+export const noDns: ChallengePublisher = {
+  clearStale: () => Promise.reject(new Error('no DNS expected')),
+  publish: () => Promise.reject(new Error('no DNS expected')),
+  cleanup: () => Promise.resolve(),
+};
 
 export interface Injected {
   status: number;
@@ -60,7 +68,7 @@ export class FakeAcme {
   private server!: Server;
   private nonce = 0;
   private nextOrder = 1;
-  private ca!: CryptoKeyPair;
+  private ca!: webcrypto.CryptoKeyPair;
   private readonly hung = new Set<ServerResponse>();
 
   static async start(): Promise<FakeAcme> {
