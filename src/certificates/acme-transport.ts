@@ -196,7 +196,17 @@ export class AcmeTransport {
   private instrument(): void {
     const http = this.internals.http;
     const originalGetNonce = http.getNonce.bind(http);
-    http.getNonce = async (): Promise<string> => this.nonces.pop() ?? originalGetNonce();
+    http.getNonce = async (): Promise<string> => {
+      const pooled = this.nonces.pop();
+      if (pooled) return pooled;
+      try {
+        return await originalGetNonce();
+      } catch (error) {
+        // acme-client throws a plain Error when the answer has no Replay-Nonce.
+        if (error instanceof AcmeError || !(error instanceof Error)) throw error;
+        throw new AcmeOrderError('newNonce', 'about:blank', error.message);
+      }
+    };
     const original = http.request.bind(http);
     http.request = (url: string, method: string, opts: RequestOptions = {}): Promise<RawResponse> => this.send(original, url, method, opts);
   }

@@ -57,12 +57,13 @@ export function splitFullchain(fullchainPem: string): { leafPem: string; interme
 type CertificateInput = string | Buffer | NodeX509Certificate;
 
 function parse(certificate: CertificateInput): X509Certificate {
-  let der: Buffer | string;
+  let der: Buffer;
   if (certificate instanceof NodeX509Certificate) der = certificate.raw;
   else if (typeof certificate === 'string') {
     const [first] = splitPemCertificates(certificate);
     if (!first) throw new CertificateParseError('No PEM certificate found');
-    der = first;
+    // Node decodes base64 several times faster than @peculiar/x509's own PEM reader.
+    der = Buffer.from(first.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64');
   } else der = certificate;
   try {
     return new X509Certificate(der);
