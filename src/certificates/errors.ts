@@ -70,7 +70,9 @@ export class AcmeOrderError extends AcmeError {
     readonly detail: string,
     readonly httpStatus?: number,
   ) {
-    super(`ACME ${step} failed: ${shortProblemType(problemType)}${detail ? `: ${detail}` : ''}`);
+    // about:blank means the CA gave no problem type; the detail alone says what happened.
+    const type = problemType === 'about:blank' && detail ? '' : shortProblemType(problemType);
+    super(`ACME ${step} failed: ${[type, detail].filter(Boolean).join(': ')}`);
     this.name = 'AcmeOrderError';
   }
 }

@@ -25,6 +25,7 @@ export interface IssueHooks {
   publisher: ChallengePublisher;
   /** Called once the order exists, before any challenge work (to persist the order URL). */
   onOrderCreated?: (order: { orderUrl: string; replaces?: string }) => Promise<void> | void;
+  /** Cancels the issuance: waits, and every CA request in flight (AcmeIssuer passes it into each request). */
   signal?: AbortSignal;
 }
 
@@ -58,6 +59,6 @@ export interface CertificateIssuer {
   issue(req: IssueRequest, hooks: IssueHooks): Promise<IssuedCertificate>;
   /** Finishes an order created earlier; throws AcmeOrderGoneError when it can no longer give a certificate. */
   resume(orderUrl: string, req: IssueRequest & { keys: KeyAndCsr }, hooks: IssueHooks): Promise<IssuedCertificate>;
-  /** The suggested renewal window (RFC 9773), or undefined when the CA offers no ARI. */
-  renewalInfo(fullchainPem: string): Promise<RenewalInfo | undefined>;
+  /** The suggested renewal window (RFC 9773), or undefined when the CA offers no ARI. `signal` cancels the request. */
+  renewalInfo(fullchainPem: string, signal?: AbortSignal): Promise<RenewalInfo | undefined>;
 }

@@ -254,6 +254,11 @@ export class AriServer {
       if (this.profiles) directory.meta = { ...(directory.meta ?? {}), profiles: this.profiles };
       responseBody = Buffer.from(JSON.stringify(directory));
     }
+    if ((resource === 'newAccount' || resource === 'account') && upstream.status < 300) {
+      // Pebble builds the account's `orders` URL (RFC 8555 §7.1.2.1) from its own listen
+      // address, not from Host: point it here too, as a CA behind a reverse proxy does.
+      responseBody = Buffer.from(responseBody.toString('utf8').replaceAll(this.upstream.origin, this.origin));
+    }
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(upstream.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
     res.writeHead(upstream.status, headers);

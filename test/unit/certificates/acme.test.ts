@@ -1,13 +1,16 @@
 // AcmeIssuer behaviour that needs no CA: unreachable or non-ACME endpoints on
-// loopback, and Retry-After parsing. The protocol itself is tested against
-// Pebble in test/integration/certificates/acme.test.ts.
+// loopback, Retry-After parsing, and the protocol against the small RFC 8555
+// server of fake-acme.ts. The protocol itself is tested against Pebble in
+// test/integration/certificates/acme.test.ts.
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { AcmeIssuer, AcmeNetworkError, AcmeOrderError, AcmeRateLimitedError } from '../../../src/certificates/acme.js';
+import { AcmeError, AcmeIssuer, AcmeNetworkError, AcmeOrderError, AcmeProfileError, AcmeRateLimitedError } from '../../../src/certificates/acme.js';
+import { ariCertId, readCertificate } from '../../../src/certificates/x509.js';
 import { createLogger } from '../../../src/logger.js';
+import { FakeAcme, noDns } from './fake-acme.js';
 
 const logger = createLogger({ level: 'silent' });
 const clock = new FakeClock('2026-03-01T00:00:00Z');
@@ -70,3 +73,59 @@ describe('AcmeIssuer.connect failures', () => {
   });
 });
 
+
+describe('AcmeIssuer against a small RFC 8555 server (fake-acme.ts)', () => {
+  let fake: FakeAcme;
+  beforeAll(async () => { fake = await FakeAcme.start(); });
+  afterEach(() => fake.reset());
+  afterAll(async () => { await fake.close(); });
+  const req = { domain: 'shop.example', zone: 'shop.example', keyType: 'ec256' as const };
+  const connect = () => AcmeIssuer.connect({ directoryUrl: fake.directoryUrl, accountKeyPem, logger, clock });
+
+  it('sends `replaces` only when the directory offers renewalInfo (RFC 9773 §5)', async () => {
+    const without = await connect();
+    const a = await without.issue({ ...req, replaces: 'AAAA.BBBB' }, { publisher: noDns });
+    expect(a.replacesAccepted).toBe(false);
+    expect(fake.seen.filter((r) => r.resource === 'new-order').at(-1)?.payload).not.toHaveProperty('replaces');
+
+    fake.renewalInfo = true;
+    const withAri = await connect();
+    const created: Array<{ orderUrl: string; replaces?: string }> = [];
+    const b = await withAri.issue({ ...req, replaces: 'AAAA.BBBB' }, { publisher: noDns, onOrderCreated: (o) => { created.push(o); } });
+    expect(b.replacesAccepted).toBe(true);
+    expect(created[0]?.replaces).toBe('AAAA.BBBB');
+    expect(fake.seen.filter((r) => r.resource === 'new-order').at(-1)?.payload).toMatchObject({ replaces: 'AAAA.BBBB' });
+  });
+
+  it('issues a certificate with an EMPTY subject (tlsserver/shortlived, Pebble 2.7) and reads its ARI window by CertID', async () => {
+    fake.renewalInfo = true;
+    const issuer = await connect();
+    const cert = await issuer.issue(req, { publisher: noDns });
+    const info = readCertificate(cert.fullchainPem);
+    expect(info.commonName).toBeUndefined();
+    expect(info.dnsNames.sort()).toEqual(['*.shop.example', 'shop.example']);
+    expect(cert.certId).toBe(ariCertId(cert.fullchainPem));
+    const window = await issuer.renewalInfo(cert.fullchainPem);
+    expect(window?.suggestedWindow.start).toEqual(new Date('2026-06-10T00:00:00Z'));
+    expect(fake.seen.find((r) => r.resource === 'renewal-info')).toBeDefined();
+  });
+
+  it('names the step when the downloaded certificate cannot be read', async () => {
+    fake.certificateOverride = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+    const issuer = await connect();
+    const error = await issuer.issue(req, { publisher: noDns }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AcmeError);
+    expect((error as Error).message).toMatch(/^reading the issued certificate: Unparseable X\.509 certificate/);
+  });
+
+  it('refuses an unknown ACME_PROFILE, naming it and the profiles on offer, before ordering', async () => {
+    fake.profiles = { classic: '90 days', tlsserver: '45 days', shortlived: '160 hours' };
+    const issuer = await connect();
+    const error = await issuer.issue({ ...req, profile: 'longlived' }, { publisher: noDns }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AcmeProfileError);
+    expect((error as AcmeProfileError).requested).toBe('longlived');
+    expect((error as AcmeProfileError).offered).toEqual(['classic', 'tlsserver', 'shortlived']);
+    expect((error as Error).message).toBe('ACME profile "longlived" is not offered by this CA; offered profiles: classic, tlsserver, shortlived (set ACME_PROFILE to one of them, or leave it unset)');
+    expect(fake.count('new-order')).toBe(0);
+  });
+});

@@ -1,3 +1,5 @@
+import { X509Certificate as NodeX509Certificate, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ariCertId, coversDomain, readCertificate, splitFullchain, splitPemCertificates } from '../../../src/certificates/x509.js';
 import { createTestCa, createTestLeaf, opensslAkiAndSerial, type TestCa } from './pki.js';
@@ -104,5 +106,56 @@ describe('coversDomain', () => {
   it('falls back to the CN only without any SAN', () => {
     expect(coversDomain({ dnsNames: [], commonName: 'legacy.example' }, 'legacy.example')).toBe(true);
     expect(coversDomain({ dnsNames: ['other.example'], commonName: 'legacy.example' }, 'legacy.example')).toBe(false);
+  });
+});
+
+describe('a certificate with an EMPTY subject (Let\'s Encrypt tlsserver/shortlived, Pebble 2.7)', () => {
+  // Made with @peculiar/x509's generator: subject '' encodes an empty RDNSequence, as those profiles issue.
+  let leafPem: string;
+  let akiHex: string;
+  beforeAll(async () => {
+    const alg = { name: 'ECDSA', namedCurve: 'P-256' };
+    const ca = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+    const leaf = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']);
+    const aki = await x509.AuthorityKeyIdentifierExtension.create(ca.publicKey, false, webcrypto);
+    akiHex = aki.keyId ?? '';
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: '87654321',
+      subject: '',
+      issuer: 'C=US, O=Let\'s Encrypt, CN=E7',
+      notBefore: new Date('2026-06-01T00:00:00Z'),
+      notAfter: new Date('2026-06-07T16:00:00Z'), // 160 hours
+      publicKey: leaf.publicKey,
+      signingKey: ca.privateKey,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'Shop.Example' }, { type: 'dns', value: '*.shop.example' }], true), aki],
+    }, webcrypto);
+    leafPem = cert.toString('pem');
+  });
+
+  it('has no subject for Node either (the case that crashed issuance)', () => {
+    expect(new NodeX509Certificate(leafPem).subject ?? '').toBe('');
+  });
+
+  it('is read: no common name, the SANs, validity, issuer and serial', () => {
+    const info = readCertificate(leafPem);
+    expect(info.commonName).toBeUndefined();
+    expect(info.dnsNames).toEqual(['shop.example', '*.shop.example']);
+    expect(info.notBefore).toEqual(new Date('2026-06-01T00:00:00Z'));
+    expect(info.notAfter).toEqual(new Date('2026-06-07T16:00:00Z'));
+    expect(info.issuerCommonName).toBe('E7');
+    expect(info.issuer).toContain('CN=E7');
+    expect(info.serial).toBe('87654321');
+    expect(coversDomain(info, 'shop.example')).toBe(true);
+    expect(coversDomain(info, 'www.shop.example')).toBe(true);
+  });
+
+  it('gives its ARI CertID from the AKI keyIdentifier and the serial octets (leading 00 kept)', () => {
+    const expected = `${Buffer.from(akiHex, 'hex').toString('base64url')}.AIdlQyE`;
+    expect(akiHex).toMatch(/^[0-9a-f]{40}$/);
+    expect(ariCertId(leafPem)).toBe(expected);
+    expect(readCertificate(leafPem).certId).toBe(expected);
+    // The same through a fullchain, as the flow passes it.
+    expect(ariCertId(`${leafPem}\n${RFC9773_EXAMPLE}`)).toBe(expected);
   });
 });
