@@ -387,7 +387,9 @@ export class DomainFlow {
       // A FastlyError held back by Fastly's write allowance carries the reset time.
       const held = error instanceof Error && (error as { rateLimitResetAt?: unknown }).rateLimitResetAt instanceof Date;
       const resume = held ? '; the certificate stays stored and the next run uploads it without a new order' : '';
-      throw new Error(`uploading to Fastly: ${errorMessage(error)}${resume}`, { cause: error });
+      // The caller names the step ("uploading to Fastly: ...").
+      if (!resume) throw error;
+      throw new Error(`${errorMessage(error)}${resume}`, { cause: error });
     }
     const id = deployed.certificate.id;
     if (deployed.action === 'replaced') {

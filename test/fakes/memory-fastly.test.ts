@@ -1,7 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { newKeyAndCsr } from '../../src/certificates/keys.js';
 import { deployToFastly } from '../../src/storage/fastly-deploy.js';
-import { FastlyError, splitFullchain } from '../../src/storage/fastly.js';
+import { FastlyError } from '../../src/storage/fastly.js';
+import { splitFullchain as splitChain } from '../../src/certificates/x509.js';
+
+/** The leaf and intermediates in the form the bulk certificate API takes. */
+function splitFullchain(fullchainPem: string): { certPem: string; intermediatesPem: string } {
+  const { leafPem, intermediatesPem } = splitChain(fullchainPem);
+  return { certPem: leafPem, intermediatesPem: intermediatesPem.join('') };
+}
 import type { IssuedCertificate } from '../../src/certificates/issuer.js';
 import { createFakeWorld, type FakeWorld } from './world.js';
 

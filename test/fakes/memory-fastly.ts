@@ -26,7 +26,8 @@
  */
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import type { Clock } from '../../src/clock.js';
-import { coversDomain, readCertificate, splitPemCertificates } from '../../src/certificates/x509.js';
+import { readCertificate, splitPemCertificates } from '../../src/certificates/x509.js';
+import { isOwnCertificate } from '../../src/storage/fastly-deploy.js';
 import { FastlyError, type BulkCertificate, type FastlyPrivateKey, type FastlyTls } from '../../src/storage/fastly.js';
 import { drawFault, noFaults, type FaultSwitches } from './random.js';
 
@@ -92,6 +93,11 @@ export class MemoryFastly implements FastlyTls {
   private windowResetAt = 0;
   private remaining: number;
   private nextId = 1;
+  // Indexes, so that a fleet of 10,000 domains (the lifecycle simulator) costs no scan per call.
+  private readonly byName = new Map<string, Set<string>>();
+  private readonly keyBySha1 = new Map<string, string>();
+  private readonly certsByKey = new Map<string, number>();
+  private readonly serials = new Set<string>();
 
   constructor(options: MemoryFastlyOptions) {
     this.clock = options.clock;
@@ -108,11 +114,21 @@ export class MemoryFastly implements FastlyTls {
     return { 'Fastly-RateLimit-Remaining': String(this.remaining), 'Fastly-RateLimit-Reset': String(Math.floor(this.windowResetAt / 1000)) };
   }
 
-  /** The certificate a TLS handshake for `domain` would get: the newest enabled one covering it. */
+  /**
+   * The certificate a TLS handshake for `domain` would get. Fastly: "If an identical
+   * hostname appears on more than one certificate, then the most recently uploaded
+   * certificate will be used", and "the most specific hostname will be prioritized"
+   * (https://www.fastly.com/documentation/reference/api/tls/platform/), as the
+   * HTTP fake (test/testbed/fastly-fake.ts) applies it.
+   */
   servedCertificate(domain: string): StoredCertificate | undefined {
-    const matches = [...this.certs.values()].filter((c) => coversDomain({ dnsNames: c.domains, commonName: undefined }, domain));
-    matches.sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime() || b.updatedAt.getTime() - a.updatedAt.getTime());
-    return matches[0];
+    const name = domain.toLowerCase();
+    const dot = name.indexOf('.');
+    const newest = (ids: Set<string> | undefined): StoredCertificate | undefined =>
+      [...(ids ?? [])]
+        .map((id) => this.certs.get(id) as StoredCertificate)
+        .sort((a, b) => b.updatedAt.getTime() - a.updatedAt.getTime() || b.createdAt.getTime() - a.createdAt.getTime())[0];
+    return newest(this.byName.get(name)) ?? (dot > 0 ? newest(this.byName.get(`*${name.slice(dot)}`)) : undefined);
   }
 
   writes(): FastlyCall[] {
@@ -129,33 +145,45 @@ export class MemoryFastly implements FastlyTls {
       } catch {
         throw new FastlyError('Fastly create private key failed: HTTP 400 Key is not a valid PEM-formatted private key', { status: 400 });
       }
-      const existing = [...this.keys.values()].find((k) => k.publicKeySha1 === sha1);
+      const existingId = this.keyBySha1.get(sha1);
+      const existing = existingId === undefined ? undefined : this.keys.get(existingId);
       if (existing) return toKey(existing);
       const key: StoredKey = { id: this.newId('key'), name, pem, publicKeySha1: sha1, createdAt: this.clock.now() };
       this.keys.set(key.id, key);
+      this.keyBySha1.set(sha1, key.id);
       return toKey(key);
     });
   }
 
   async findBulkCertificateForDomain(domain: string): Promise<BulkCertificate | undefined> {
+    const own = (await this.listBulkCertificatesForDomain(domain)).filter((c) => isOwnCertificate(c, domain));
+    own.sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime() || b.createdAt.getTime() - a.createdAt.getTime());
+    return own[0];
+  }
+
+  async listBulkCertificatesForDomain(domain: string): Promise<BulkCertificate[]> {
+    // filter[tls_domain.id] returns certificates whose enabled SANs include the name.
+    return this.call('list bulk certificates', false, () => [...(this.byName.get(domain.toLowerCase()) ?? [])].map((id) => toBulk(this.certs.get(id) as StoredCertificate)));
+  }
+
+  async findUploadedCertificate(certPem: string): Promise<BulkCertificate | undefined> {
+    const serial = readCertificate(certPem).serial;
     return this.call('list bulk certificates', false, () => {
-      const wanted = domain.toLowerCase();
-      // filter[tls_domain.id] returns certificates whose enabled SANs include the name.
-      const matches = [...this.certs.values()].filter((c) => c.domains.includes(wanted));
-      matches.sort((a, b) => b.notAfter.getTime() - a.notAfter.getTime() || b.createdAt.getTime() - a.createdAt.getTime());
-      return matches[0] ? toBulk(matches[0]) : undefined;
+      const found = [...this.certs.values()].find((c) => c.serial === serial);
+      return found ? toBulk(found) : undefined;
     });
   }
 
   async createBulkCertificate(certPem: string, intermediatesPem: string, configurationId: string): Promise<BulkCertificate> {
     return this.call('create bulk certificate', true, () => {
       const examined = this.examine(certPem, intermediatesPem, 'create bulk certificate');
-      if ([...this.certs.values()].some((c) => c.serial === examined.serial)) {
+      if (this.serials.has(examined.serial)) {
         throw new FastlyError('Fastly create bulk certificate failed: HTTP 409 Conflict: Certificate already exists', { status: 409 });
       }
       const now = this.clock.now();
       const cert: StoredCertificate = { id: this.newId('cert'), ...examined, disabledDomains: [], configurationIds: [configurationId], createdAt: now, updatedAt: now };
       this.certs.set(cert.id, cert);
+      this.index(cert, +1);
       return toBulk(cert);
     });
   }
@@ -166,10 +194,12 @@ export class MemoryFastly implements FastlyTls {
       if (!cert) throw new FastlyError('Fastly replace bulk certificate failed: HTTP 404 Record not found', { status: 404 });
       const examined = this.examine(certPem, intermediatesPem, 'replace bulk certificate');
       const dropped = cert.domains.filter((d) => !examined.domains.includes(d));
+      this.index(cert, -1);
       Object.assign(cert, examined, {
         disabledDomains: [...new Set([...cert.disabledDomains, ...dropped])].filter((d) => !examined.domains.includes(d)),
         updatedAt: this.clock.now(),
       });
+      this.index(cert, +1);
       return toBulk(cert);
     });
   }
@@ -190,6 +220,7 @@ export class MemoryFastly implements FastlyTls {
     return this.call('delete private key', true, () => {
       if (!this.keys.has(id)) return; // our client treats 404 as done
       if (this.keyInUse(id)) throw new FastlyError('Fastly delete private key failed: HTTP 409 Key is in use by a certificate', { status: 409 });
+      this.keyBySha1.delete((this.keys.get(id) as StoredKey).publicKeySha1);
       this.keys.delete(id);
     });
   }
@@ -201,7 +232,7 @@ export class MemoryFastly implements FastlyTls {
   }
 
   keyInUse(keyId: string): boolean {
-    return [...this.certs.values()].some((c) => c.keyId === keyId);
+    return (this.certsByKey.get(keyId) ?? 0) > 0;
   }
 
   // ---- internals --------------------------------------------------------------
@@ -215,7 +246,8 @@ export class MemoryFastly implements FastlyTls {
       throw new FastlyError(`Fastly ${operation} failed: HTTP 400 Certificate chain is invalid`, { status: 400 });
     }
     const sha1 = createHash('sha1').update(leaf.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
-    const key = [...this.keys.values()].find((k) => k.publicKeySha1 === sha1);
+    const keyId = this.keyBySha1.get(sha1);
+    const key = keyId === undefined ? undefined : this.keys.get(keyId);
     if (!key) throw new FastlyError(`Fastly ${operation} failed: HTTP 400 No private key matching the certificate was uploaded`, { status: 400 });
     const info = readCertificate(leafPem);
     return { certPem: leafPem, intermediatesPem, domains: info.dnsNames, keyId: key.id, serial: info.serial, notBefore: info.notBefore, notAfter: info.notAfter };
@@ -247,6 +279,20 @@ export class MemoryFastly implements FastlyTls {
         throw error;
       }
     }
+  }
+
+  /** Adds (+1) or removes (-1) a certificate from the name and key indexes. */
+  private index(cert: StoredCertificate, delta: 1 | -1): void {
+    for (const name of cert.domains) {
+      const ids = this.byName.get(name) ?? new Set<string>();
+      if (delta > 0) ids.add(cert.id);
+      else ids.delete(cert.id);
+      if (ids.size > 0) this.byName.set(name, ids);
+      else this.byName.delete(name);
+    }
+    this.certsByKey.set(cert.keyId, (this.certsByKey.get(cert.keyId) ?? 0) + delta);
+    if (delta > 0) this.serials.add(cert.serial);
+    else this.serials.delete(cert.serial);
   }
 
   private rollWindow(): void {
