@@ -38,7 +38,7 @@ import { parseRoleArn, parseRoute53Roles } from '../aws/roles.js';
 export const GROUPS = [
   { id: 'service', title: 'Service', intro: 'The HTTP service and its API key.' },
   { id: 'database', title: 'Database', intro: 'SQLite (the default) or PostgreSQL. The DB* variables are the Python AutoTLS way of naming a PostgreSQL server and apply only when no database URL is set.' },
-  { id: 'aws', title: 'AWS', intro: 'Route 53 and Secrets Manager. Without keys, the AWS SDK default credential chain applies (AWS_SESSION_TOKEN, AWS_PROFILE and SSO, web identity, ECS/EKS container and EC2 instance roles). Roles are assumed with STS AssumeRole (session name autotls) and refreshed before they expire.' },
+  { id: 'aws', title: 'AWS', intro: 'Route 53 and Secrets Manager. Keys, when set, sign every call together with AWS_SESSION_TOKEN; without keys, the AWS SDK default credential chain applies (AWS_PROFILE and SSO, web identity, ECS/EKS container and EC2 instance roles). Roles are assumed with STS AssumeRole (session name autotls), shared by both services and refreshed before they expire; see docs/operations.md.' },
   { id: 'fastly', title: 'Fastly', intro: 'Fastly Platform TLS, where certificates are uploaded.' },
   { id: 'acme', title: 'ACME (Let\'s Encrypt)', intro: 'The certificate authority and the ACME account.' },
   { id: 'renewal', title: 'Renewal runs', intro: 'Which domains a run takes, how many, and when.' },
