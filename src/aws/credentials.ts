@@ -53,6 +53,8 @@ export const ROLE_SESSION_NAME = 'autotls';
 const ROLE_SESSION_SECONDS = 3600;
 /** Refresh this long before expiry (the SDK clients' own margin). */
 const REFRESH_BEFORE_MS = 5 * 60_000;
+/** After a failed refresh, the next attempt waits this long while the old credentials are valid. */
+const RETRY_REFRESH_AFTER_MS = 30_000;
 
 export interface AwsCredentialSourceOptions {
   /** For tests. */
@@ -167,15 +169,19 @@ function baseCredentials(settings: AwsCredentialSettings): AwsCredentialsProvide
 /**
  * Caches credentials until five minutes before they expire; concurrent callers
  * share one refresh. When a refresh fails and the old credentials have not
- * expired yet, they are returned (the next call tries again).
+ * expired yet, they are returned, and the next refresh is tried 30 s later
+ * (so an STS outage does not slow every call down).
  */
 export function memoizeCredentials(load: AwsCredentialsProvider, now: () => number = Date.now): AwsCredentialsProvider {
   let current: AwsCredentials | undefined;
   let refreshing: Promise<AwsCredentials> | undefined;
   const expiresWithin = (credentials: AwsCredentials, ms: number): boolean =>
     credentials.expiration !== undefined && credentials.expiration.getTime() - now() <= ms;
+  let quietUntil = 0;
   return markMemoized(async () => {
     if (current !== undefined && !expiresWithin(current, REFRESH_BEFORE_MS)) return current;
+    // After a failed refresh, still-valid credentials serve for a while without asking again.
+    if (current !== undefined && now() < quietUntil && !expiresWithin(current, 0)) return current;
     refreshing ??= load()
       .then((fresh) => (current = fresh))
       .finally(() => {
@@ -184,7 +190,10 @@ export function memoizeCredentials(load: AwsCredentialsProvider, now: () => numb
     try {
       return await refreshing;
     } catch (error) {
-      if (current !== undefined && !expiresWithin(current, 0)) return current;
+      if (current !== undefined && !expiresWithin(current, 0)) {
+        quietUntil = now() + RETRY_REFRESH_AFTER_MS;
+        return current;
+      }
       throw error;
     }
   });

@@ -29,17 +29,33 @@ describe('memoizeCredentials', () => {
     expect([a.accessKeyId, b.accessKeyId, loads]).toEqual(['K2', 'K2', 2]);
   });
 
-  it('keeps serving still-valid credentials when a refresh fails, and fails once they have expired', async () => {
+  it('keeps serving still-valid credentials when a refresh fails, retries 30 s later, and fails once they have expired', async () => {
     let clock = 0;
     let fail = false;
     const provider = memoizeCredentials(async () => {
       if (fail) throw new Error('STS down');
       return issued(1, 3_600_000);
     }, () => clock);
+    let attempts = 0;
+    const counted = memoizeCredentials(async () => {
+      attempts++;
+      if (fail) throw new Error('STS down');
+      return issued(1, 3_600_000);
+    }, () => clock);
     await provider();
+    await counted();
     fail = true;
-    clock = 3_600_000 - 60_000;
+    clock = 3_600_000 - 120_000;
     expect((await provider()).accessKeyId).toBe('K1');
+    expect((await counted()).accessKeyId).toBe('K1');
+    expect(attempts).toBe(2);
+    // Within 30 s of the failure, no new attempt; after that, one more.
+    clock += 29_000;
+    await counted();
+    expect(attempts).toBe(2);
+    clock += 2_000;
+    await counted();
+    expect(attempts).toBe(3);
     clock = 3_600_000;
     await expect(provider()).rejects.toThrow('STS down');
   });
