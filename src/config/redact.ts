@@ -29,6 +29,7 @@ export function secretValues(settings: Settings): string[] {
     settings.apiKey,
     settings.fastly.apiToken,
     settings.aws.secretAccessKey,
+    settings.aws.sessionToken,
     settings.dns.rfc2136.tsigSecret,
     settings.dns.cloudflare.apiToken,
     settings.slack.webhookUrl,
@@ -71,6 +72,18 @@ function originOf(url: string | undefined): string | undefined {
   }
 }
 
+/** How AWS calls are signed, without the secret or the session token. */
+function awsCredentials(aws: Settings['aws']): string {
+  if (aws.accessKeyId !== undefined) return `access key ${aws.accessKeyId}${aws.sessionToken === undefined ? '' : ' with session token'}`;
+  return aws.profile === undefined ? 'default chain' : `default chain, profile ${aws.profile}`;
+}
+
+function route53Roles(roles: Settings['aws']['route53Roles']): string {
+  if (roles === undefined) return 'none';
+  const zones = Object.entries(roles.byZone).map(([zone, arn]) => `${zone}=${arn}`);
+  return [...zones, ...(roles.defaultRoleArn === undefined ? [] : [`other zones=${roles.defaultRoleArn}`])].join(', ');
+}
+
 /**
  * A summary of the settings that is safe to log at start-up: secrets appear
  * only as `set`/`unset`, the database password and webhook paths are masked.
@@ -84,9 +97,12 @@ export function describeSettings(settings: Settings) {
     database: { provider: settings.database.provider, url: withoutPassword(settings.database.url) },
     aws: {
       region: settings.aws.region,
-      credentials: settings.aws.accessKeyId === undefined ? 'default chain' : `access key ${settings.aws.accessKeyId}`,
+      credentials: awsCredentials(settings.aws),
+      assumeRole: settings.aws.assumeRoleArn ?? 'none',
+      route53Role: route53Roles(settings.aws.route53Roles),
       route53Endpoint: settings.aws.route53Endpoint ?? 'AWS',
       secretsManagerEndpoint: settings.aws.secretsManagerEndpoint ?? 'AWS',
+      stsEndpoint: settings.aws.stsEndpoint ?? 'AWS',
     },
     fastly: {
       apiUrl: settings.fastly.apiUrl,

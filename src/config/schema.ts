@@ -22,6 +22,7 @@ import {
   parseTsigAlgorithm,
   type Parser,
 } from './parsers.js';
+import { parseRoleArn, parseRoute53Roles } from '../aws/roles.js';
 
 /**
  * The one description of AutoTLS's configuration. Every environment variable
@@ -37,7 +38,7 @@ import {
 export const GROUPS = [
   { id: 'service', title: 'Service', intro: 'The HTTP service and its API key.' },
   { id: 'database', title: 'Database', intro: 'SQLite (the default) or PostgreSQL. The DB* variables are the Python AutoTLS way of naming a PostgreSQL server and apply only when no database URL is set.' },
-  { id: 'aws', title: 'AWS', intro: 'Route 53 and Secrets Manager. Without keys, the AWS SDK default credential chain applies.' },
+  { id: 'aws', title: 'AWS', intro: 'Route 53 and Secrets Manager. Keys, when set, sign every call together with AWS_SESSION_TOKEN; without keys, the AWS SDK default credential chain applies (AWS_PROFILE and SSO, web identity, ECS/EKS container and EC2 instance roles). Roles are assumed with STS AssumeRole (session name autotls), shared by both services and refreshed before they expire; see docs/operations.md.' },
   { id: 'fastly', title: 'Fastly', intro: 'Fastly Platform TLS, where certificates are uploaded.' },
   { id: 'acme', title: 'ACME (Let\'s Encrypt)', intro: 'The certificate authority and the ACME account.' },
   { id: 'renewal', title: 'Renewal runs', intro: 'Which domains a run takes, how many, and when.' },
@@ -179,12 +180,17 @@ export const VARIABLES = {
   DBNAME: variable({ group: 'database', description: 'PostgreSQL database name', parse: anyText }),
 
   // AWS
-  AWS_ACCESS_KEY_ID: variable({ group: 'aws', aliases: ['AWS_ACCESS_KEY'], description: 'AWS access key id; set with AWS_SECRET_ACCESS_KEY or not at all', defaultText: 'AWS SDK default chain', parse: parseToken('the access key id exactly as AWS issued it') }),
+  AWS_ACCESS_KEY_ID: variable({ group: 'aws', aliases: ['AWS_ACCESS_KEY'], description: 'AWS access key id; set with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys) or not at all', defaultText: 'AWS SDK default chain', parse: parseToken('the access key id exactly as AWS issued it') }),
   AWS_SECRET_ACCESS_KEY: variable({ group: 'aws', aliases: ['AWS_SECRET_KEY'], description: 'AWS secret access key', secret: true, defaultText: 'AWS SDK default chain', parse: parseToken('the secret access key exactly as AWS issued it') }),
+  AWS_SESSION_TOKEN: variable({ group: 'aws', description: 'Session token of temporary keys (SSO, aws-vault, STS); sent with every AWS call', secret: true, parse: parseToken('the session token exactly as AWS issued it') }),
+  AWS_PROFILE: variable({ group: 'aws', description: 'Profile of the shared AWS config and credentials files (SSO, credential_process, role profiles); used when no keys are set', defaultText: 'AWS SDK default chain', parse: parseToken('a profile name from ~/.aws/config') }),
   AWS_REGION: variable({ group: 'aws', aliases: ['AWS_REGION_NAME'], description: 'AWS region', default: 'us-east-1', parse: parseToken('a region name such as us-east-1') }),
+  AWS_ASSUME_ROLE_ARN: variable({ group: 'aws', description: 'IAM role assumed (STS AssumeRole, session autotls) for every AWS call', parse: parseRoleArn }),
+  ROUTE53_ASSUME_ROLE_ARN: variable({ group: 'aws', description: 'IAM role for Route 53 calls only (cross-account DNS), assumed after AWS_ASSUME_ROLE_ARN: one ARN, or comma-separated <hosted-zone-id>=<ARN> entries plus at most one ARN for every other zone', defaultText: 'none', parse: parseRoute53Roles }),
   AWS_ENDPOINT_URL: variable({ group: 'aws', description: 'Endpoint for every AWS service (e.g. moto_server), unless a service-specific one is set', parse: parseHttpUrl({ example: 'http://127.0.0.1:5000', base: true }) }),
   AWS_ENDPOINT_URL_ROUTE_53: variable({ group: 'aws', description: 'Route 53 endpoint', defaultText: 'AWS_ENDPOINT_URL, else AWS', parse: parseHttpUrl({ example: 'http://127.0.0.1:5000', base: true }) }),
   AWS_ENDPOINT_URL_SECRETS_MANAGER: variable({ group: 'aws', description: 'Secrets Manager endpoint', defaultText: 'AWS_ENDPOINT_URL, else AWS', parse: parseHttpUrl({ example: 'http://127.0.0.1:5000', base: true }) }),
+  AWS_ENDPOINT_URL_STS: variable({ group: 'aws', description: 'STS endpoint, for the AssumeRole calls of AWS_ASSUME_ROLE_ARN and ROUTE53_ASSUME_ROLE_ARN', defaultText: 'AWS_ENDPOINT_URL, else AWS (regional)', parse: parseHttpUrl({ example: 'http://127.0.0.1:5000', base: true }) }),
 
   // Fastly
   FASTLY_API_TOKEN: variable({ group: 'fastly', description: 'Fastly API token with TLS management rights', secret: true, parse: parseToken('the token exactly as Fastly issued it') }),
@@ -306,6 +312,9 @@ export function crossVariableIssues(v: ParsedVariables): Issue[] {
   if (v.AWS_SECRET_ACCESS_KEY !== undefined && v.AWS_ACCESS_KEY_ID === undefined) {
     need('AWS_ACCESS_KEY_ID', `${nameWithAliases('AWS_SECRET_ACCESS_KEY')} is set`, 'the matching key id, or unset both to use the AWS SDK default chain');
   }
+  if (v.AWS_SESSION_TOKEN !== undefined && v.AWS_ACCESS_KEY_ID === undefined && v.AWS_SECRET_ACCESS_KEY === undefined) {
+    issues.push({ variable: 'AWS_SESSION_TOKEN', message: `is set without keys; set ${nameWithAliases('AWS_ACCESS_KEY_ID')} and ${nameWithAliases('AWS_SECRET_ACCESS_KEY')} of the same temporary credentials, or unset it to use the AWS SDK default chain` });
+  }
 
   if (v.DNS_PROVIDER === 'rfc2136') {
     need('RFC2136_NAMESERVER', 'DNS_PROVIDER=rfc2136', 'the host:port of the primary nameserver that accepts updates');
@@ -387,8 +396,13 @@ export function toSettings(v: ParsedVariables): Settings {
       region: v.AWS_REGION,
       accessKeyId: v.AWS_ACCESS_KEY_ID,
       secretAccessKey: v.AWS_SECRET_ACCESS_KEY,
+      sessionToken: v.AWS_SESSION_TOKEN,
+      profile: v.AWS_PROFILE,
       route53Endpoint: v.AWS_ENDPOINT_URL_ROUTE_53 ?? v.AWS_ENDPOINT_URL,
       secretsManagerEndpoint: v.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? v.AWS_ENDPOINT_URL,
+      stsEndpoint: v.AWS_ENDPOINT_URL_STS ?? v.AWS_ENDPOINT_URL,
+      assumeRoleArn: v.AWS_ASSUME_ROLE_ARN,
+      route53Roles: v.ROUTE53_ASSUME_ROLE_ARN,
     },
     fastly: {
       apiToken: v.FASTLY_API_TOKEN,
@@ -499,6 +513,10 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
         reading.warnings.push(`${chosen.source} and ${other.source} are both set to different values; using ${chosen.source} (the canonical name wins over its aliases)`);
       }
     }
+  }
+  if (reading.values.AWS_PROFILE !== undefined && reading.values.AWS_ACCESS_KEY_ID !== undefined) {
+    const key = reading.sources.AWS_ACCESS_KEY_ID ?? 'AWS_ACCESS_KEY_ID';
+    reading.warnings.push(`${key} is set, so AWS_PROFILE is ignored: the keys sign every AWS call; unset them to use the profile`);
   }
   const dbParts = (['DBUSER', 'DBPWD', 'DBHOST', 'DBNAME'] as const).filter((part) => reading.values[part] !== undefined);
   if (reading.values.DATABASE_URL !== undefined && dbParts.length > 0) {

@@ -9,6 +9,16 @@ export type SecretsProviderName = 'aws' | 'file';
 export type CertificateKeyType = 'rsa2048' | 'rsa3072' | 'rsa4096' | 'ec256' | 'ec384';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
+/**
+ * ROUTE53_ASSUME_ROLE_ARN: the role Route 53 calls assume, per hosted zone.
+ * A zone listed in `byZone` (bare hosted-zone id, upper case) uses its role;
+ * any other zone uses `defaultRoleArn`, or no Route 53 role when that is unset.
+ */
+export interface Route53Roles {
+  defaultRoleArn: string | undefined;
+  byZone: Readonly<Record<string, string>>;
+}
+
 export interface Settings {
   appEnv: AppEnv;
   /** The API key (`API_KEY`, alias `FLASK_SECRET_KEY`); undefined outside production when unset. */
@@ -24,11 +34,23 @@ export interface Settings {
   };
   aws: {
     region: string;
-    /** Both set, or both undefined (then the SDK's default chain applies). */
+    /**
+     * Static keys: both set, or both undefined (then the SDK's default credential
+     * chain applies: environment, AWS_PROFILE and SSO, web identity, container
+     * and instance roles). `sessionToken` goes with them when they are temporary.
+     */
     accessKeyId: string | undefined;
     secretAccessKey: string | undefined;
+    sessionToken?: string | undefined;
+    /** AWS_PROFILE, handed to the default chain (ignored when static keys are set). */
+    profile?: string | undefined;
     route53Endpoint: string | undefined;
     secretsManagerEndpoint: string | undefined;
+    stsEndpoint?: string | undefined;
+    /** AWS_ASSUME_ROLE_ARN: assumed (STS AssumeRole) for every AWS call. */
+    assumeRoleArn?: string | undefined;
+    /** ROUTE53_ASSUME_ROLE_ARN: assumed for Route 53 calls only, on top of the above. */
+    route53Roles?: Route53Roles | undefined;
   };
   fastly: {
     apiToken: string | undefined;

@@ -53,9 +53,15 @@ export function createDnsProvider(settings: DnsSettingsInput, logger: Logger): D
         log,
       );
     case 'route53': {
-      const config = { region: s.aws.region, accessKeyId: s.aws.accessKeyId, secretAccessKey: s.aws.secretAccessKey, endpoint: s.aws.route53Endpoint };
-      // The AWS SDK is loaded only by deployments that use Route53.
-      return lazyDnsProvider('route53', () => import('./route53.js').then(({ Route53Provider }) => new Route53Provider(config, log)));
+      // The AWS SDK is loaded only by deployments that use Route53. Credentials per
+      // hosted zone: src/aws/credentials.ts (default chain or keys with their
+      // session token, AWS_ASSUME_ROLE_ARN, ROUTE53_ASSUME_ROLE_ARN).
+      const aws = s.aws;
+      return lazyDnsProvider('route53', async () => {
+        const [{ Route53Provider }, { credentialSourceFor }] = await Promise.all([import('./route53.js'), import('../aws/credentials.js')]);
+        const source = credentialSourceFor(aws);
+        return new Route53Provider({ region: aws.region, endpoint: aws.route53Endpoint, credentials: (zone) => source.route53(zone) }, log);
+      });
     }
     default: {
       const unknown: never = s.provider;

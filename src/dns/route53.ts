@@ -21,6 +21,7 @@ import {
   type Change,
   type ResourceRecordSet,
 } from '@aws-sdk/client-route-53';
+import type { ScopedCredentials } from '../aws/credentials.js';
 import type { Logger } from '../logger.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
 import { TokenBucket } from './ratelimiter.js';
@@ -29,9 +30,18 @@ import { ancestorsOf, normalizeName } from './wire.js';
 
 export interface Route53Config {
   region: string;
-  /** Both or neither; without them the SDK's default credential chain applies. */
+  /**
+   * What signs the calls for a hosted zone (undefined: calls naming no zone),
+   * from src/aws/credentials.ts: base credentials, AWS_ASSUME_ROLE_ARN, and the
+   * zone's ROUTE53_ASSUME_ROLE_ARN role. One SDK client per distinct `key`.
+   * Takes precedence over the static keys below.
+   */
+  credentials?: (zoneId: string | undefined) => ScopedCredentials;
+  /** Static keys, both or neither; without any, the SDK's default credential chain applies. */
   accessKeyId?: string;
   secretAccessKey?: string;
+  /** Sent with the static keys when they are temporary. */
+  sessionToken?: string;
   /** AWS_ENDPOINT_URL_ROUTE_53, e.g. moto in tests. */
   endpoint?: string;
   /** TTL of the TXT records written. Default 60 s. */
@@ -135,7 +145,10 @@ export function bareZoneId(id: string): string {
 
 export class Route53Provider implements DnsProvider {
   readonly name = 'route53';
+  /** For calls that name no hosted zone (ListHostedZonesByName). */
   private readonly client: Route53Client;
+  /** The client whose credentials serve this hosted zone (per-zone ROUTE53_ASSUME_ROLE_ARN). */
+  private readonly clientFor: (zone: string | undefined) => Route53Client;
   private readonly ttl: number;
   private readonly maxWaitSeconds: number;
   private readonly retry: RetryPolicy;
@@ -150,29 +163,40 @@ export class Route53Provider implements DnsProvider {
     this.ttl = config.ttl ?? 60;
     this.maxWaitSeconds = config.maxWaitSeconds ?? 120;
     this.retry = { attempts: config.attempts ?? 6, baseDelayMs: 500, maxDelayMs: 10_000 };
-    this.client = new Route53Client({
-      region: config.region,
-      endpoint: config.endpoint,
-      credentials:
-        config.accessKeyId && config.secretAccessKey
-          ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
-          : undefined,
-      maxAttempts: 1,
-      requestHandler: {
-        connectionTimeout: config.connectionTimeoutMs ?? 5_000,
-        requestTimeout: config.requestTimeoutMs ?? 15_000,
-        // Without this the SDK only logs a warning when requestTimeout passes.
-        throwOnRequestTimeout: true,
-      },
-    });
+    // One bucket for every client: the rate stays within Route 53's limit even
+    // when several zone roles lead to the same account.
     const bucket = new TokenBucket(config.requestsPerSecond ?? 4);
-    this.client.middlewareStack.add(
-      (next) => async (args) => {
-        await bucket.take();
-        return next(args);
-      },
-      { step: 'finalizeRequest', name: 'autotlsRoute53RateLimit' },
-    );
+    const credentialsFor = config.credentials ?? staticCredentials(config);
+    const clients = new Map<string, Route53Client>();
+    this.clientFor = (zone) => {
+      const scoped = credentialsFor(zone);
+      const key = scoped?.key ?? 'default chain';
+      let client = clients.get(key);
+      if (client === undefined) {
+        client = new Route53Client({
+          region: config.region,
+          endpoint: config.endpoint,
+          credentials: scoped?.provider,
+          maxAttempts: 1,
+          requestHandler: {
+            connectionTimeout: config.connectionTimeoutMs ?? 5_000,
+            requestTimeout: config.requestTimeoutMs ?? 15_000,
+            // Without this the SDK only logs a warning when requestTimeout passes.
+            throwOnRequestTimeout: true,
+          },
+        });
+        client.middlewareStack.add(
+          (next) => async (args) => {
+            await bucket.take();
+            return next(args);
+          },
+          { step: 'finalizeRequest', name: 'autotlsRoute53RateLimit' },
+        );
+        clients.set(key, client);
+      }
+      return client;
+    };
+    this.client = this.clientFor(undefined);
   }
 
   async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
@@ -183,7 +207,7 @@ export class Route53Provider implements DnsProvider {
       ResourceRecords: [...new Set(values)].map((v) => ({ Value: quoteTxt(v) })),
     };
     const changeId = await this.change(zone, { Action: 'UPSERT', ResourceRecordSet: recordSet });
-    await this.waitInSync(changeId, fqdn);
+    await this.waitInSync(zone, changeId, fqdn);
   }
 
   async removeTxt(zone: string, fqdn: string): Promise<void> {
@@ -225,7 +249,7 @@ export class Route53Provider implements DnsProvider {
   private async recordSet(zone: string, fqdn: string): Promise<ResourceRecordSet | undefined> {
     const name = normalizeName(fqdn);
     const out = await this.send('ListResourceRecordSets', () =>
-      this.client.send(
+      this.clientFor(zone).send(
         new ListResourceRecordSetsCommand({ HostedZoneId: bareZoneId(zone), StartRecordName: name, StartRecordType: 'TXT', MaxItems: 1 }),
       ),
     );
@@ -235,7 +259,7 @@ export class Route53Provider implements DnsProvider {
 
   private async change(zone: string, change: Change): Promise<string> {
     const out = await this.send(`ChangeResourceRecordSets ${change.Action}`, () =>
-      this.client.send(
+      this.clientFor(zone).send(
         new ChangeResourceRecordSetsCommand({
           HostedZoneId: bareZoneId(zone),
           ChangeBatch: { Comment: 'autotls dns-01', Changes: [change] },
@@ -246,12 +270,12 @@ export class Route53Provider implements DnsProvider {
     return out.ChangeInfo?.Id ?? '';
   }
 
-  private async waitInSync(changeId: string, fqdn: string): Promise<void> {
+  private async waitInSync(zone: string, changeId: string, fqdn: string): Promise<void> {
     if (!changeId) return;
     const started = performance.now();
     try {
       await waitUntilResourceRecordSetsChanged(
-        { client: this.client, maxWaitTime: this.maxWaitSeconds, minDelay: 2, maxDelay: 10 },
+        { client: this.clientFor(zone), maxWaitTime: this.maxWaitSeconds, minDelay: 2, maxDelay: 10 },
         { Id: changeId },
       );
     } catch (error) {
@@ -276,6 +300,15 @@ export class Route53Provider implements DnsProvider {
       throw new DnsProviderError(`Route53 ${operation} failed: ${e.name ?? 'Error'}: ${e.message ?? String(error)}`, { cause: error });
     }
   }
+}
+
+/** The static keys of `config` (with their session token) for every zone; undefined: the SDK's default chain. */
+function staticCredentials(config: Route53Config): (zone: string | undefined) => ScopedCredentials | undefined {
+  const { accessKeyId, secretAccessKey, sessionToken } = config;
+  if (!accessKeyId || !secretAccessKey) return () => undefined;
+  const fixed = { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+  const scoped: ScopedCredentials = { key: 'static', provider: () => Promise.resolve(fixed) };
+  return () => scoped;
 }
 
 function unquoteOctal(name: string): string {

@@ -5,8 +5,10 @@ import {
   PutSecretValueCommand,
   RestoreSecretCommand,
   SecretsManagerClient,
+  type SecretsManagerClientConfig,
   type Tag,
 } from '@aws-sdk/client-secrets-manager';
+import type { AwsCredentialsProvider } from '../aws/credentials.js';
 import { scrubSecrets, type Logger } from '../logger.js';
 import { assertSafeSecretName, SecretsStoreError, type SecretsStore } from './provider.js';
 
@@ -14,9 +16,16 @@ export interface AwsSecretsStoreOptions {
   region: string;
   /** Custom endpoint (moto in tests); undefined means the AWS default for the region. */
   endpoint?: string | undefined;
-  /** Both set, or both undefined (then the SDK's default credential chain applies). */
+  /**
+   * What signs the calls (src/aws/credentials.ts: the default chain, static keys
+   * with their session token, assumed roles). Takes precedence over the keys below.
+   */
+  credentials?: AwsCredentialsProvider | undefined;
+  /** Static keys: both set, or both undefined (then the SDK's default credential chain applies). */
   accessKeyId?: string | undefined;
   secretAccessKey?: string | undefined;
+  /** Sent with the static keys when they are temporary. */
+  sessionToken?: string | undefined;
   /** Per-request socket timeout. */
   requestTimeoutMs?: number;
   connectionTimeoutMs?: number;
@@ -57,9 +66,7 @@ export class AwsSecretsStore implements SecretsStore {
       new SecretsManagerClient({
         region: options.region,
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        ...(options.accessKeyId && options.secretAccessKey
-          ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } }
-          : {}),
+        ...credentialsOption(options),
         maxAttempts: options.maxAttempts ?? 3,
         requestHandler: {
           requestTimeout: options.requestTimeoutMs ?? 10_000,
@@ -144,6 +151,15 @@ export class AwsSecretsStore implements SecretsStore {
       throw wrap('RestoreSecret', name, err, [value]);
     }
   }
+}
+
+function credentialsOption(options: AwsSecretsStoreOptions): { credentials?: SecretsManagerClientConfig['credentials'] } {
+  if (options.credentials) return { credentials: options.credentials };
+  if (options.accessKeyId && options.secretAccessKey) {
+    const { accessKeyId, secretAccessKey, sessionToken } = options;
+    return { credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } };
+  }
+  return {};
 }
 
 function errorName(err: unknown): string | undefined {

@@ -17,12 +17,15 @@ export function createSecretsStore(settings: Pick<Settings, 'secrets' | 'aws'>, 
       const options = {
         region: settings.aws.region,
         endpoint: settings.aws.secretsManagerEndpoint,
-        accessKeyId: settings.aws.accessKeyId,
-        secretAccessKey: settings.aws.secretAccessKey,
         logger: log,
       };
       // The AWS SDK is loaded only by deployments that use Secrets Manager.
-      return lazySecretsStore('aws', () => import('./aws.js').then(({ AwsSecretsStore }) => new AwsSecretsStore(options)));
+      // Credentials: the default chain or the configured keys (with their session
+      // token), then AWS_ASSUME_ROLE_ARN; shared with Route 53 (src/aws/credentials.ts).
+      return lazySecretsStore('aws', async () => {
+        const [{ AwsSecretsStore }, { credentialSourceFor }] = await Promise.all([import('./aws.js'), import('../aws/credentials.js')]);
+        return new AwsSecretsStore({ ...options, credentials: credentialSourceFor(settings.aws).service().provider });
+      });
     }
   }
 }

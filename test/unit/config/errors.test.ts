@@ -206,6 +206,7 @@ describe('the report', () => {
       API_KEY: 'sekret-api-key',
       DBPWD: 'sekret-db-password',
       AWS_SECRET_ACCESS_KEY: 'sekret aws',
+      AWS_SESSION_TOKEN: 'sekret session token',
       FASTLY_API_TOKEN: 'sekret fastly',
       LE_ACCOUNT_KEY_SECRET: 'sekret-account-key',
       RFC2136_TSIG_SECRET: 'sekret!tsig',

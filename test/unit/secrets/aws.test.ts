@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
 import { AwsSecretsStore } from '../../../src/secrets/aws.js';
@@ -131,5 +132,55 @@ describe('AwsSecretsStore error handling', () => {
     });
     await expect(failing.delete('a/b')).rejects.toBeInstanceOf(SecretsStoreError);
     await expect(failing.get('a/b')).rejects.toThrow(/GetSecretValue failed for a\/b: InternalServiceError, HTTP 500/);
+  });
+});
+
+describe('AwsSecretsStore credentials', () => {
+  /** A loopback stand-in for Secrets Manager that records who signed each request (SigV4 headers). */
+  async function recordingEndpoint(): Promise<{ url: string; seen: Array<{ key: string | undefined; token: string | undefined }>; close: () => Promise<void> }> {
+    const seen: Array<{ key: string | undefined; token: string | undefined }> = [];
+    const server = createServer((req, res) => {
+      const auth = String(req.headers.authorization ?? '');
+      const token = req.headers['x-amz-security-token'];
+      seen.push({ key: /Credential=([^/]+)\//.exec(auth)?.[1], token: Array.isArray(token) ? token[0] : token });
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+        res.end(JSON.stringify({ Name: 'a/b', SecretString: 'value' }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+
+  it('static keys are sent with their session token', async () => {
+    const endpoint = await recordingEndpoint();
+    try {
+      const store = new AwsSecretsStore({ region: 'us-east-1', endpoint: endpoint.url, accessKeyId: 'ASIASTATIC', secretAccessKey: 's', sessionToken: 'static-token', maxAttempts: 1 });
+      expect(await store.get('a/b')).toBe('value');
+      expect(endpoint.seen).toEqual([{ key: 'ASIASTATIC', token: 'static-token' }]);
+    } finally {
+      await endpoint.close();
+    }
+  });
+
+  it('a credentials provider takes precedence over static keys', async () => {
+    const endpoint = await recordingEndpoint();
+    try {
+      const store = new AwsSecretsStore({
+        region: 'us-east-1',
+        endpoint: endpoint.url,
+        accessKeyId: 'AKIAIGNORED',
+        secretAccessKey: 's',
+        credentials: async () => ({ accessKeyId: 'ASIAROLE', secretAccessKey: 'r', sessionToken: 'role-token' }),
+        maxAttempts: 1,
+      });
+      await store.get('a/b');
+      expect(endpoint.seen).toEqual([{ key: 'ASIAROLE', token: 'role-token' }]);
+    } finally {
+      await endpoint.close();
+    }
   });
 });
