@@ -186,4 +186,16 @@ describe('MemoryCa', () => {
     await expect(ca.issue(req(), { publisher })).rejects.toThrow(/serverInternal/);
     expect(ca.stats.faults).toBe(2);
   });
+
+  it('without ARI it answers no renewal info and ignores `replaces`; an aborted issuance orders nothing', async () => {
+    const { ca, publisher } = setup('2027-01-01T00:00:00Z', { ari: false });
+    const first = await ca.issue(req(), { publisher });
+    expect(await ca.renewalInfo(first.fullchainPem)).toBeUndefined();
+    const second = await ca.issue(req('a.test', { replaces: first.certId }), { publisher });
+    expect(second.replacesAccepted).toBe(false);
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(ca.issue(req(), { publisher, signal: aborted.signal })).rejects.toThrow(/aborted/);
+    expect(ca.stats.newOrders).toBe(2);
+  });
 });

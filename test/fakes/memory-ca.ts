@@ -48,6 +48,7 @@ import type { CertificateIssuer, IssuedCertificate, IssueHooks, IssueRequest, Re
 import type { KeyAndCsr } from '../../src/certificates/keys.js';
 import { newKeyAndCsr } from '../../src/certificates/keys.js';
 import {
+  AcmeError,
   AcmeNetworkError,
   AcmeOrderError,
   AcmeOrderGoneError,
@@ -263,6 +264,7 @@ export class MemoryCa implements CertificateIssuer {
   // ---- CertificateIssuer ----------------------------------------------------
 
   async issue(req: IssueRequest, hooks: IssueHooks): Promise<IssuedCertificate> {
+    if (hooks.signal?.aborted) throw new AcmeError('ACME issuance aborted', { cause: hooks.signal.reason });
     this.throwIfDown('newOrder');
     const profile = this.resolveProfile(req.profile);
     const keys = req.keys ?? (await newKeyAndCsr(req.domain, req.keyType));
@@ -271,7 +273,8 @@ export class MemoryCa implements CertificateIssuer {
 
     // The replaced certificate must exist, be unreplaced and name one of ours;
     // AcmeIssuer then orders again without `replaces` (acme.ts createOrder).
-    const replaced = req.replaces ? this.byCertId.get(req.replaces) : undefined;
+    // A CA without ARI knows no `replaces` (RFC 9773 §5).
+    const replaced = req.replaces && this.ari ? this.byCertId.get(req.replaces) : undefined;
     const replacesAccepted = replaced !== undefined && replaced.replacedBy === undefined && replaced.identifiers.some((i) => identifiers.includes(i));
     const ariRenewal = replacesAccepted && this.windowAt(replaced, now).start.getTime() <= now.getTime();
     if (!ariRenewal) this.checkNewOrderLimits(identifiers, now);
