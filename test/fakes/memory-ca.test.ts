@@ -1,9 +1,13 @@
 import { X509Certificate } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AcmeNetworkError, AcmeOrderGoneError, AcmeProfileError, AcmeRateLimitedError, AcmeValidationError } from '../../src/certificates/errors.js';
 import { newKeyAndCsr, type KeyAndCsr } from '../../src/certificates/keys.js';
 import { ariCertId, readCertificate, splitFullchain } from '../../src/certificates/x509.js';
 import type { ChallengePublisher } from '../../src/dns/challenge.js';
+import { probeLiveCertificate } from '../../src/domains/probe.js';
+import { LETS_ENCRYPT_ISSUER } from '../../src/domains/repository.js';
 import { DAY, HOUR, TestClock } from './clock.js';
 import { lifetimeMs, MemoryCa, RATE_LIMITED, simpleWindow } from './memory-ca.js';
 import { MemoryDns } from './memory-dns.js';
@@ -185,5 +189,32 @@ describe('MemoryCa', () => {
     ca.faults.failurePercent = 100;
     await expect(ca.issue(req(), { publisher })).rejects.toThrow(/serverInternal/);
     expect(ca.stats.faults).toBe(2);
+  });
+
+  it('without ARI it answers no renewal info and ignores `replaces`; an aborted issuance orders nothing', async () => {
+    const { ca, publisher } = setup('2027-01-01T00:00:00Z', { ari: false });
+    const first = await ca.issue(req(), { publisher });
+    expect(await ca.renewalInfo(first.fullchainPem)).toBeUndefined();
+    const second = await ca.issue(req('a.test', { replaces: first.certId }), { publisher });
+    expect(second.replacesAccepted).toBe(false);
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(ca.issue(req(), { publisher, signal: aborted.signal })).rejects.toThrow(/aborted/);
+    expect(ca.stats.newOrders).toBe(2);
+  });
+
+  it('its certificates verify through OpenSSL: a TLS server serves one and the real probe trusts the chain', async () => {
+    // OpenSSL checks validity against the real time.
+    const { ca, publisher } = setup(new Date().toISOString());
+    const cert = await ca.issue(req(), { publisher });
+    const server = createServer({ key: cert.privateKeyPem, cert: cert.fullchainPem });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const probed = await probeLiveCertificate({ domain: 'www.a.test', host: '127.0.0.1', port, ca: ca.rootPem, tlsIssuer: LETS_ENCRYPT_ISSUER, isDue: () => false });
+      expect(probed, probed.detail).toMatchObject({ status: 'ok', notAfter: cert.notAfter });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -5,10 +5,10 @@
  *
  * - Real X.509 certificates, signed by an in-memory intermediate: empty subject
  *   and a critical SAN (`<d>`, `*.<d>`), as the modern profiles issue
- *   (https://letsencrypt.org/2025/01/09/profiles/ and RFC 5280 §4.2.1.6), with an
+ *   (https://letsencrypt.org/docs/profiles/ and RFC 5280 §4.2.1.6), with an
  *   AKI so that the ARI CertID (RFC 9773 §4.1) can be computed.
  * - Lifetimes by profile and issuance date: `classic` 90 days, 64 days from
- *   2027-02-10, 45 days from 2028-02-16 (https://letsencrypt.org/2025/12/02/from-90-to-45/);
+ *   2027-02-10, 45 days from 2028-02-16 (https://letsencrypt.org/2025/12/02/from-90-to-45);
  *   `tlsserver` 45 days; `shortlived` 160 hours (https://letsencrypt.org/docs/profiles/).
  *   notBefore is backdated one hour, and the validity includes its last second,
  *   as Boulder's issuance does (issuance/cert.go: `NotAfter = NotBefore + validity - 1s`).
@@ -32,14 +32,15 @@
  *     new certificates per exact set of identifiers: 5 / 7 days;
  *     authorization failures per identifier per account: 5 / 1 h.
  *   An ARI renewal (`replaces` naming a certificate whose suggested window has
- *   started) is exempt from all of them ("Renewals ... using ARI ... are exempt
- *   from all rate limits", same page).
+ *   started) is exempt from all of them (the page's exemptions for renewals
+ *   through ARI).
  *
  * Faults: outage windows and failure percentages (`faults`), plus
  * `failAfterOrderCreated` to leave an order behind the way a crashed run does.
  *
  * Simplifications: one account; authorizations are not reused across orders
- * (every order validates afresh); the registered domain is the last two labels
+ * (every order validates afresh — stricter than Let's Encrypt's reuse period of
+ * 30 days, 10 from 2027-02-10, 7 hours from 2028-02-16); the registered domain is the last two labels
  * unless `registeredDomain` is given (Let's Encrypt uses the Public Suffix List).
  */
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
@@ -48,6 +49,7 @@ import type { CertificateIssuer, IssuedCertificate, IssueHooks, IssueRequest, Re
 import type { KeyAndCsr } from '../../src/certificates/keys.js';
 import { newKeyAndCsr } from '../../src/certificates/keys.js';
 import {
+  AcmeError,
   AcmeNetworkError,
   AcmeOrderError,
   AcmeOrderGoneError,
@@ -263,6 +265,7 @@ export class MemoryCa implements CertificateIssuer {
   // ---- CertificateIssuer ----------------------------------------------------
 
   async issue(req: IssueRequest, hooks: IssueHooks): Promise<IssuedCertificate> {
+    if (hooks.signal?.aborted) throw new AcmeError('ACME issuance aborted', { cause: hooks.signal.reason });
     this.throwIfDown('newOrder');
     const profile = this.resolveProfile(req.profile);
     const keys = req.keys ?? (await newKeyAndCsr(req.domain, req.keyType));
@@ -271,7 +274,8 @@ export class MemoryCa implements CertificateIssuer {
 
     // The replaced certificate must exist, be unreplaced and name one of ours;
     // AcmeIssuer then orders again without `replaces` (acme.ts createOrder).
-    const replaced = req.replaces ? this.byCertId.get(req.replaces) : undefined;
+    // A CA without ARI knows no `replaces` (RFC 9773 §5).
+    const replaced = req.replaces && this.ari ? this.byCertId.get(req.replaces) : undefined;
     const replacesAccepted = replaced !== undefined && replaced.replacedBy === undefined && replaced.identifiers.some((i) => identifiers.includes(i));
     const ariRenewal = replacesAccepted && this.windowAt(replaced, now).start.getTime() <= now.getTime();
     if (!ariRenewal) this.checkNewOrderLimits(identifiers, now);

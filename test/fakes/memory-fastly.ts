@@ -4,8 +4,8 @@
  *
  * Rules it keeps, from Fastly's documentation:
  * - A bulk certificate is accepted only when a private key with the same public
- *   key was uploaded first ("Upload a private key ... before uploading the
- *   certificate", https://www.fastly.com/documentation/reference/api/tls/platform/).
+ *   key was uploaded first (the Platform TLS guide: keys are uploaded before their
+ *   certificates, https://www.fastly.com/documentation/reference/api/tls/platform/).
  *   Uploading a key that is already there answers with the existing key, as our
  *   client does after Fastly's 409 "Key already exists".
  * - PATCH (replace) keeps the certificate id, and "only SAN entries that appear
@@ -15,10 +15,11 @@
  *   certificate). Disabled names are kept in `disabledDomains`, so a test can see a
  *   site's TLS taken down.
  * - A key in use by a certificate cannot be deleted.
- * - Writes are limited: "non-read requests (POST, PUT, PATCH, DELETE) are limited
- *   to 1,000 per hour", with `Fastly-RateLimit-Remaining` and `Fastly-RateLimit-Reset`
+ * - Writes are limited: non-read requests (POST, PUT, PATCH, DELETE) to 1,000 an
+ *   hour per user, with `Fastly-RateLimit-Remaining` and `Fastly-RateLimit-Reset`
  *   (Unix seconds when the window resets) on every answer, and 429 once it is used up
- *   (https://www.fastly.com/documentation/reference/api/#rate-limiting).
+ *   (https://www.fastly.com/documentation/reference/api/#rate-limiting; Fastly's
+ *   own Ruby client sets DEFAULT_RATELIMIT = 1000 from that page).
  *   `rateLimitHeaders()` gives the headers of the last answer.
  * - 503 faults (percentages, the next N calls, outage windows), each attempt
  *   retried like our client retries 5xx (`retries`, default 3), so what reaches the
