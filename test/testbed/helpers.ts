@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import pg from 'pg';
+import { describe, inject, it } from 'vitest';
 import type { PebbleInfo } from './context.js';
 
 export { dnsQuery, queryTxt, nsupdate, type TsigServer } from './dns.js';
@@ -57,3 +58,25 @@ export function fetchPebbleRoot(pebble: Pick<PebbleInfo, 'rootsUrl' | 'caCertPat
 export function splitPem(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
+
+type SuiteBody = () => void;
+type TestBody = () => Promise<void> | void;
+
+/** Whether the testbed's Pebble is 2.7.0, with ARI and profiles (false on Debian's 2.4.0). */
+export function hasPebble27(): boolean {
+  return inject('testbed').pebble.ariAndProfiles;
+}
+
+/**
+ * Tests that need Pebble 2.7.0's ARI or profiles. On Debian's Pebble 2.4.0
+ * (no ../shared/pebble/pebble) they are skipped, and global setup says so with
+ * their names (it finds them by the `needsPebble27.describe(` / `.it(` calls).
+ */
+export const needsPebble27 = {
+  describe(name: string, body: SuiteBody): void {
+    describe.skipIf(!hasPebble27())(name, body);
+  },
+  it(name: string, body: TestBody, timeoutMs?: number): void {
+    it.skipIf(!hasPebble27())(name, body, timeoutMs);
+  },
+};
