@@ -13,6 +13,7 @@ import { createSecretsStore } from '../secrets/index.js';
 import { createOutput, isoOrDash, table, type Output } from './output.js';
 import { parseDomainCsv } from './csv.js';
 import { runServe } from './serve.js';
+import { registerAriCommands } from './ari.js';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration. */
 export class CliError extends Error {
@@ -309,6 +310,7 @@ export function buildProgram(): Command {
         out.print(`${verb} ${keys.length} unused private key(s)${keys.length ? `:\n${keys.map((k) => `  ${k.id} ${k.name}`).join('\n')}` : ''}`, { dryRun: Boolean(opts.dryRun), keys });
       });
     });
+  registerAriCommands(program, { withComponents, domainArg, fail: (message, exitCode) => new CliError(message, exitCode) });
   return program;
 }
 
