@@ -11,6 +11,7 @@
 //   z31–z40   hardening
 //   z41–z50   CLI / metrics
 //   z51–z60   DNS plugin contract tests
+//   ari.test  ARI and profiles against Pebble 2.7.0 (test/e2e/ari-pebble.test.ts)
 //   validation.test   target zone for CNAME delegation of _acme-challenge
 //                     (e.g. _acme-challenge.z.test CNAME x.validation.test)
 // Every zone accepts TSIG-signed RFC 2136 updates of TXT and CNAME records at
