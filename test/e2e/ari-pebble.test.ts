@@ -2,7 +2,7 @@
 // Encrypt's three profiles (test/testbed/services.ts PEBBLE_PROFILES). Through
 // the public contract: HTTP (/process), the CLI (`autotls ari refresh`) and the
 // database rows; Pebble's own renewalInfo is read by the test itself.
-// Skipped on Debian's Pebble 2.4.0 (no ARI, no profiles). Zone ari.test.
+// Skipped on Debian's Pebble 2.4.0 (no ARI, no profiles). Names p27-*.z19.test.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import acme from 'acme-client';
 import { afterAll, beforeAll, describe, expect, inject } from 'vitest';
@@ -13,7 +13,7 @@ import { ensureBuilt, jsonOf, runCli, show } from './cli-helpers.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const ZONE = 'ari.test';
+const ZONE = 'z19.test';
 
 /** not_before and not_after of the domain's current `tls` row (contract section 4). */
 async function tlsRow(h: Harness, domain: string): Promise<{ notBefore: Date; notAfter: Date }> {
@@ -48,21 +48,21 @@ needsPebble27.describe('profiles (ACME_PROFILE)', () => {
   // fashion"), so only named profiles have a lifetime to assert here.
   needsPebble27.it('shortlived issues a 160-hour certificate, tlsserver a 45-day one, classic a 90-day one', async () => {
     const [short, server, classic] = await Promise.all([withProfile('shortlived'), withProfile('tlsserver'), withProfile('classic')]);
-    await Promise.all([issueOne(short, 'short.ari.test'), issueOne(server, 'server.ari.test'), issueOne(classic, 'classic.ari.test')]);
+    await Promise.all([issueOne(short, 'p27-short.z19.test'), issueOne(server, 'p27-server.z19.test'), issueOne(classic, 'p27-classic.z19.test')]);
     const lifetime = async (h: Harness, d: string) => {
       const row = await tlsRow(h, d);
       return row.notAfter.getTime() - row.notBefore.getTime();
     };
     // Pebble's validity period is notAfter - notBefore, to within a second (X.509 times have second precision).
-    expect(Math.abs((await lifetime(short, 'short.ari.test')) - 160 * HOUR)).toBeLessThanOrEqual(1000);
-    expect(Math.abs((await lifetime(server, 'server.ari.test')) - 45 * DAY)).toBeLessThanOrEqual(1000);
-    expect(Math.abs((await lifetime(classic, 'classic.ari.test')) - 90 * DAY)).toBeLessThanOrEqual(1000);
+    expect(Math.abs((await lifetime(short, 'p27-short.z19.test')) - 160 * HOUR)).toBeLessThanOrEqual(1000);
+    expect(Math.abs((await lifetime(server, 'p27-server.z19.test')) - 45 * DAY)).toBeLessThanOrEqual(1000);
+    expect(Math.abs((await lifetime(classic, 'p27-classic.z19.test')) - 90 * DAY)).toBeLessThanOrEqual(1000);
     // The run document says the same.
     const secrets = new FileSecretsStore(short.shared.secretsDir);
-    const leaf = new X509Certificate(splitPem((await secrets.get('pem-secret/short.ari.test/fullchain')) ?? '')[0] ?? '');
+    const leaf = new X509Certificate(splitPem((await secrets.get('pem-secret/p27-short.z19.test/fullchain')) ?? '')[0] ?? '');
     expect(new Date(leaf.validTo).getTime() - new Date(leaf.validFrom).getTime()).toBeLessThanOrEqual(160 * HOUR);
     // A short-lived certificate also gets its renewal time from the CA's window.
-    const st = await stateOf(short, 'short.ari.test');
+    const st = await stateOf(short, 'p27-short.z19.test');
     const window = await pebbleRenewalInfo(inject('testbed').pebble, st.certId as string);
     expect(st.nextRenewalAt!.getTime()).toBeGreaterThanOrEqual(window.start.getTime());
     expect(st.nextRenewalAt!.getTime()).toBeLessThanOrEqual(window.end.getTime());
@@ -70,7 +70,7 @@ needsPebble27.describe('profiles (ACME_PROFILE)', () => {
 
   needsPebble27.it('an unknown profile is refused, naming it and the profiles on offer; nothing is ordered', async () => {
     const h = await withProfile('longlived');
-    const domain = 'bogus.ari.test';
+    const domain = 'p27-bogus.z19.test';
     await h.addDomain(domain, ZONE);
     const { status, doc } = await h.run('/process');
     expect(status, JSON.stringify(doc)).toBe(502);
@@ -98,7 +98,7 @@ needsPebble27.describe('ARI from the real CA', () => {
   const cli = (args: string[]) => runCli(args, { ...h.env, LOG_LEVEL: 'warn' }, h.shared.dir);
 
   needsPebble27.it("records a next renewal inside the CA's window, and asks again after its Retry-After (6 hours, not stretched)", async () => {
-    const domain = 'window.ari.test';
+    const domain = 'p27-window.z19.test';
     const before = Date.now();
     await issueOne(h, domain);
     const st = await stateOf(h, domain);
@@ -121,8 +121,8 @@ needsPebble27.describe('ARI from the real CA', () => {
   });
 
   needsPebble27.it('after a revocation at the CA, `autotls ari refresh` then /process renews exactly that domain, with `replaces`', async () => {
-    const revoked = 'revoked.ari.test';
-    const kept = 'kept.ari.test';
+    const revoked = 'p27-revoked.z19.test';
+    const kept = 'p27-kept.z19.test';
     await issueOne(h, revoked);
     await issueOne(h, kept);
     const old = await stateOf(h, revoked);
@@ -161,7 +161,7 @@ needsPebble27.describe('ARI from the real CA', () => {
 
     const renewal = await h.run('/process');
     expect(renewal.status, JSON.stringify(renewal.doc)).toBe(200);
-    const mine = renewal.doc.results.filter((r) => r.domain.endsWith(`.${ZONE}`));
+    const mine = renewal.doc.results.filter((r) => r.domain.startsWith('p27-'));
     expect(mine.map((r) => [r.domain, r.outcome])).toEqual([[revoked, 'renewed']]);
     expect(mine[0]?.messages.join(' ')).toContain('as an ARI replacement');
 
@@ -180,12 +180,12 @@ needsPebble27.describe('ARI from the real CA', () => {
   });
 
   needsPebble27.it('`autotls ari refresh` for a domain without a certificate fails (exit 1), naming it', async () => {
-    await h.addDomain('none.ari.test', ZONE);
-    const [none, unknown] = await Promise.all([cli(['ari', 'refresh', 'none.ari.test']), cli(['ari', 'refresh', 'nowhere.ari.test'])]);
+    await h.addDomain('p27-none.z19.test', ZONE);
+    const [none, unknown] = await Promise.all([cli(['ari', 'refresh', 'p27-none.z19.test']), cli(['ari', 'refresh', 'p27-nowhere.z19.test'])]);
     expect(none.code, show(none)).toBe(1);
-    expect(none.stderr).toContain('none.ari.test has no certificate to ask ARI about');
+    expect(none.stderr).toContain('p27-none.z19.test has no certificate to ask ARI about');
     expect(unknown.code, show(unknown)).toBe(1);
-    expect(unknown.stderr).toContain('Domain nowhere.ari.test not found');
+    expect(unknown.stderr).toContain('Domain p27-nowhere.z19.test not found');
   });
 });
 

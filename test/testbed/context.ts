@@ -6,12 +6,11 @@
 // Zone reservations. Test files run in parallel against ONE BIND and ONE
 // Pebble, so each test area uses only its own zones (z01.test ... z60.test):
 //   z01–z05   testbed smoke tests (test/integration/testbed)
-//   z06–z20   pipeline end-to-end tests
+//   z06–z20   pipeline end-to-end tests (z19: renewal policy, ARI and profiles)
 //   z21–z30   leases / concurrency
 //   z31–z40   hardening
 //   z41–z50   CLI / metrics
 //   z51–z60   DNS plugin contract tests
-//   ari.test  ARI and profiles against Pebble 2.7.0 (test/e2e/ari-pebble.test.ts)
 //   validation.test   target zone for CNAME delegation of _acme-challenge
 //                     (e.g. _acme-challenge.z.test CNAME x.validation.test)
 // Every zone accepts TSIG-signed RFC 2136 updates of TXT and CNAME records at

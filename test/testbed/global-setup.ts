@@ -25,7 +25,9 @@ export function pebble27Tests(root = TEST_ROOT): string[] {
     }
     for (const file of files.sort()) {
       const text = readFileSync(path.join(root, area, file), 'utf8');
-      for (const m of text.matchAll(/needsPebble27\.(?:describe|it)\(\s*(['"`])(.*?)\1/g)) found.push(`${area}/${file}: ${m[2] ?? ''}`);
+      for (const m of text.matchAll(/needsPebble27\.(describe|it)\(\s*(['"`])(.*?)\2/g)) {
+        found.push(`${area}/${file}: ${m[1] === 'describe' ? `every test in "${m[3] ?? ''}"` : (m[3] ?? '')}`);
+      }
     }
   }
   return found;

@@ -551,7 +551,7 @@ export async function startMoto(opts: StartMotoOptions = {}): Promise<MotoServic
 // The whole testbed
 
 export interface StartTestbedOptions {
-  /** Zones served by BIND; default z01.test ... z60.test plus validation.test and ari.test. */
+  /** Zones served by BIND; default z01.test ... z60.test plus validation.test. */
   zones?: string[];
   /** Existing testbed dir; default: a fresh createTestbedDir(). */
   dir?: string;
@@ -570,7 +570,7 @@ export interface Testbed {
 }
 
 export function defaultZones(): string[] {
-  return [...Array.from({ length: 60 }, (_, i) => `z${String(i + 1).padStart(2, '0')}.test`), 'validation.test', 'ari.test'];
+  return [...Array.from({ length: 60 }, (_, i) => `z${String(i + 1).padStart(2, '0')}.test`), 'validation.test'];
 }
 
 /** Starts BIND, Pebble (pointed at BIND), PostgreSQL and moto in parallel. */
