@@ -107,7 +107,8 @@ export interface AriSchedule {
  * (ari-refresh.ts).
  *
  * - A time picked earlier that still lies inside a window that has not ended is
- *   kept, so that re-checking does not re-draw the time every few hours.
+ *   kept, so that re-checking does not re-draw the time every few hours; so is
+ *   a time already due when the window has ended.
  * - Otherwise a new uniformly random time inside the window (ariRenewalTime); a
  *   window in the past means now.
  * - The next check follows Retry-After (nextAriCheck).
@@ -115,7 +116,10 @@ export interface AriSchedule {
 export function scheduleFromAri(info: AriAnswer, now: Date, random: () => number, current?: Date | null): AriSchedule {
   const { start, end } = info.suggestedWindow;
   const ariCheckAfter = nextAriCheck(now, info.retryAfterSeconds);
-  const keep = current !== null && current !== undefined && current >= start && current <= end && end > now;
+  const insideOpenWindow = (c: Date) => c >= start && c <= end && end > now;
+  // A window that has ended means "now"; a time already due stays as it is.
+  const alreadyDue = (c: Date) => end <= now && c <= now;
+  const keep = current !== null && current !== undefined && (insideOpenWindow(current) || alreadyDue(current));
   if (keep) return { nextRenewalAt: current, ariCheckAfter, picked: false };
   return { nextRenewalAt: ariRenewalTime(info.suggestedWindow, random, now), ariCheckAfter, picked: true };
 }

@@ -40,8 +40,12 @@ const STATUS_TEXT: Record<AriCheckResult['status'], string> = {
   failed: 'failed',
 };
 
+const FULL_REPORT_MAX = 50;
+
 export function formatSummary(summary: AriRefreshSummary, now: Date): string {
-  const rows = summary.results.map((r) => [
+  // A long report (the whole fleet) lists only what did not stay as it was.
+  const listed = summary.results.length <= FULL_REPORT_MAX ? summary.results : summary.results.filter((r) => r.status !== 'unchanged');
+  const rows = listed.map((r) => [
     r.domain,
     STATUS_TEXT[r.status],
     isoOrDash(r.before),
@@ -54,6 +58,7 @@ export function formatSummary(summary: AriRefreshSummary, now: Date): string {
       `${summary.noAri ? `, ${summary.noAri} without ARI` : ''}${summary.busy ? `, ${summary.busy} busy` : ''}${summary.failed ? `, ${summary.failed} failed` : ''}`,
   ];
   if (rows.length) lines.push(table(['DOMAIN', 'RESULT', 'RENEWAL WAS', 'RENEWAL NOW', 'CA WINDOW', 'NEXT CHECK'], rows));
+  if (listed.length < summary.results.length) lines.push(`(${summary.results.length - listed.length} unchanged not listed; --json lists every one)`);
   for (const r of summary.results) {
     if (r.explanationUrl) lines.push(`${r.domain}: the CA explains at ${r.explanationUrl}`);
     if (r.error) lines.push(`${r.domain}: ${r.error}`);

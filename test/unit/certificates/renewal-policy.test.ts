@@ -109,7 +109,10 @@ describe('scheduleFromAri', () => {
   });
   it('means now for a window in the past (a revocation notice)', () => {
     const past = { start: new Date('2026-01-20T00:00:00Z'), end: new Date('2026-01-21T00:00:00Z') };
-    expect(scheduleFromAri({ suggestedWindow: past }, now, () => 0.5, new Date('2026-01-20T12:00:00Z')).nextRenewalAt).toEqual(now);
+    expect(scheduleFromAri({ suggestedWindow: past }, now, () => 0.5, new Date('2026-03-01T00:00:00Z'))).toMatchObject({ nextRenewalAt: now, picked: true });
+    // Already due: stays due, unchanged.
+    const due = new Date('2026-01-31T00:00:00Z');
+    expect(scheduleFromAri({ suggestedWindow: past }, now, () => 0.5, due)).toMatchObject({ nextRenewalAt: due, picked: false });
   });
 });
 

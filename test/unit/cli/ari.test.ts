@@ -63,3 +63,16 @@ describe('autotls ari refresh: the report', () => {
     expect(text).toContain('renewed by the next /process run');
   });
 });
+
+describe('autotls ari refresh --all on a large fleet', () => {
+  it('lists only what did not stay as it was, and says how many are not listed', () => {
+    const now = new Date('2026-06-01T00:00:00Z');
+    const steady = Array.from({ length: 60 }, (_, i): AriCheckResult => ({ domain: `d${i}.test`, status: 'unchanged', before: now, after: now }));
+    const moved: AriCheckResult = { domain: 'moved.test', status: 'moved', before: new Date('2026-07-01T00:00:00Z'), after: now };
+    const text = formatSummary(summarise([...steady, moved]), now);
+    expect(text).toContain('Asked the CA about 61 certificate(s): 1 moved, 60 unchanged');
+    expect(text).toContain('moved.test');
+    expect(text).not.toContain('d7.test');
+    expect(text).toContain('(60 unchanged not listed; --json lists every one)');
+  });
+});
