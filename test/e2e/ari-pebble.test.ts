@@ -170,8 +170,9 @@ needsPebble27.describe('ARI from the real CA', () => {
     expect(orders.at(-1)).toMatchObject({ replaces: old.certId, exempt: true });
     const renewed = await stateOf(h, revoked);
     expect(renewed.certId).not.toBe(old.certId);
-    // Pebble links the orders: a second replacement of the same certificate is refused (409 conflict).
-    await expect(client.createOrder({ identifiers: [{ type: 'dns', value: revoked }], replaces: old.certId } as never)).rejects.toThrow();
+    // Pebble linked the orders: a second replacement of the same certificate is refused
+    // (409 conflict, wfe.go validateReplacementOrder).
+    await expect(client.createOrder({ identifiers: [{ type: 'dns', value: revoked }], replaces: old.certId } as never)).rejects.toThrow(/already has a replacement order/);
     // The new certificate's window lies ahead again.
     const next = await pebbleRenewalInfo(inject('testbed').pebble, renewed.certId as string);
     expect(renewed.nextRenewalAt!.getTime()).toBeGreaterThanOrEqual(next.start.getTime());
