@@ -2,7 +2,10 @@
 # The whole AutoTLS test suite, from a fresh clone: `npm test`.
 #
 # 1. Installs the Debian packages the testbed needs (pebble, bind9, dnsutils,
-#    postgresql) when they are missing; this needs root, as on CI.
+#    postgresql) when they are missing; this needs root, as on CI. The suite's
+#    CA is Pebble 2.7.0 from ../shared/pebble/pebble (ARI and profiles); without
+#    it, Debian's Pebble 2.4.0 stands in and the tests that need ARI or profiles
+#    are skipped (global setup names them).
 # 2. Installs the npm dependencies when node_modules is missing.
 # 3. Typecheck, lint, and the generated-docs check.
 # 4. vitest: unit tests, then integration/e2e tests against the testbed that
@@ -12,7 +15,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v pebble >/dev/null 2>&1 || [ -x /usr/bin/pebble ] || need+=(pebble)
+shared_pebble="$(cd .. && pwd)/shared/pebble/pebble"
+if [ -x "$shared_pebble" ]; then
+  echo "CA: Pebble 2.7.0 from $shared_pebble"
+else
+  echo "CA: $shared_pebble not found; Debian's Pebble 2.4.0 stands in (no ARI, no profiles: those tests are skipped)"
+  command -v pebble >/dev/null 2>&1 || [ -x /usr/bin/pebble ] || need+=(pebble)
+fi
 command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need+=(bind9)
 command -v nsupdate >/dev/null 2>&1 || need+=(bind9-dnsutils)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

@@ -165,7 +165,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       fastlyConfigurationId: settings.fastly.tlsConfigurationId,
     },
   });
-  const ari = new AriRefresher({ db, secrets, issuer, clock, random, logger, pemSecretBasePath: settings.pemSecretBasePath });
+  const ari = new AriRefresher({ db, state, secrets, issuer, clock, random, logger, pemSecretBasePath: settings.pemSecretBasePath });
   const orchestrator = new Orchestrator({
     ari,
     repository,

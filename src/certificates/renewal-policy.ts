@@ -65,25 +65,63 @@ export function ariRenewalTime(window: RenewalWindow, random: () => number, now:
   return new Date(Math.max(chosen, now.getTime()));
 }
 
-/** No more than twice a day. */
-export const ARI_MIN_CHECK_INTERVAL_MS = 12 * HOUR_MS;
-/** RFC 9773 §4.3: Retry-After values over a day are treated as one day. */
+/** RFC 9773 §4.3: a Retry-After under a minute is treated as a minute. */
+export const ARI_MIN_CHECK_INTERVAL_MS = MINUTE_MS;
+/** RFC 9773 §4.3: a Retry-After over a day is treated as a day. */
 export const ARI_MAX_CHECK_INTERVAL_MS = DAY_MS;
+/** Without Retry-After: Let's Encrypt's own interval (it sends `Retry-After: 21600`). */
+export const ARI_DEFAULT_CHECK_INTERVAL_MS = 6 * HOUR_MS;
+/** After a failed check (no answer, or an unreadable one): try again in an hour. */
+export const ARI_ERROR_RETRY_MS = HOUR_MS;
 
 /**
  * When to fetch a certificate's RenewalInfo again.
  *
- * Rule: next = now + clamp(Retry-After, 12 h, 24 h); without Retry-After, 12 h.
- * - Never sooner than Retry-After (RFC 9773 §4.3: it is the earliest time to ask).
- * - Never more than twice a day, even if the server asks for more: our runs are
- *   scheduled, and a twice-daily check already satisfies Let's Encrypt's guidance.
- * - Never later than a day, so a window the CA moves (e.g. before a mass
- *   revocation) is seen within 24 hours, as §4.3 suggests for long Retry-After values.
+ * Rule: next = now + clamp(Retry-After, 1 min, 24 h); without Retry-After, 6 h.
+ * RFC 9773 §4.3: the client SHOULD ask again once Retry-After has passed, since
+ * the window may move (a CA about to revoke moves it into the past), and sets
+ * reasonable limits: values under a minute as a minute, over a day as a day.
  */
 export function nextAriCheck(now: Date, retryAfterSeconds: number | undefined): Date {
-  const requestedMs = retryAfterSeconds !== undefined && Number.isFinite(retryAfterSeconds) ? retryAfterSeconds * 1000 : 0;
-  const intervalMs = Math.min(ARI_MAX_CHECK_INTERVAL_MS, Math.max(ARI_MIN_CHECK_INTERVAL_MS, requestedMs));
+  const requested = retryAfterSeconds !== undefined && Number.isFinite(retryAfterSeconds) ? retryAfterSeconds * 1000 : ARI_DEFAULT_CHECK_INTERVAL_MS;
+  const intervalMs = Math.min(ARI_MAX_CHECK_INTERVAL_MS, Math.max(ARI_MIN_CHECK_INTERVAL_MS, requested));
   return new Date(now.getTime() + intervalMs);
+}
+
+/** A RenewalInfo answer, as far as the renewal schedule needs it (issuer.ts RenewalInfo). */
+export interface AriAnswer {
+  suggestedWindow: RenewalWindow;
+  retryAfterSeconds?: number;
+}
+
+export interface AriSchedule {
+  nextRenewalAt: Date;
+  ariCheckAfter: Date;
+  /** False when the time picked earlier still lies inside the (unchanged) window and was kept. */
+  picked: boolean;
+}
+
+/**
+ * The one place an ARI answer becomes a renewal schedule, used when a
+ * certificate is recorded (domain-flow.ts) and at every later check
+ * (ari-refresh.ts).
+ *
+ * - A time picked earlier that still lies inside a window that has not ended is
+ *   kept, so that re-checking does not re-draw the time every few hours; so is
+ *   a time already due when the window has ended.
+ * - Otherwise a new uniformly random time inside the window (ariRenewalTime); a
+ *   window in the past means now.
+ * - The next check follows Retry-After (nextAriCheck).
+ */
+export function scheduleFromAri(info: AriAnswer, now: Date, random: () => number, current?: Date | null): AriSchedule {
+  const { start, end } = info.suggestedWindow;
+  const ariCheckAfter = nextAriCheck(now, info.retryAfterSeconds);
+  const insideOpenWindow = (c: Date) => c >= start && c <= end && end > now;
+  // A window that has ended means "now"; a time already due stays as it is.
+  const alreadyDue = (c: Date) => end <= now && c <= now;
+  const keep = current !== null && current !== undefined && (insideOpenWindow(current) || alreadyDue(current));
+  if (keep) return { nextRenewalAt: current, ariCheckAfter, picked: false };
+  return { nextRenewalAt: ariRenewalTime(info.suggestedWindow, random, now), ariCheckAfter, picked: true };
 }
 
 const BACKOFF_STEPS_MS = [MINUTE_MS, 10 * MINUTE_MS, 100 * MINUTE_MS, DAY_MS] as const;

@@ -14,6 +14,7 @@ import { createOutput, isoOrDash, table, type Output } from './output.js';
 import { parseDomainCsv } from './csv.js';
 import { runServe } from './serve.js';
 import { registerForecastCommand } from './forecast.js';
+import { registerAriCommands } from './ari.js';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration. */
 export class CliError extends Error {
@@ -311,6 +312,7 @@ export function buildProgram(): Command {
       });
     });
   registerForecastCommand(program, { withComponents, createOutput, positiveInt });
+  registerAriCommands(program, { withComponents, domainArg, fail: (message, exitCode) => new CliError(message, exitCode) });
   return program;
 }
 

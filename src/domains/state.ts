@@ -92,6 +92,21 @@ export class DomainStateStore {
     // INSERT … ON CONFLICT DO NOTHING is race-free on both databases, unlike upsert.
     await this.db.$executeRaw`INSERT INTO autotls_domain_state (domain_id) VALUES (${domainId}) ON CONFLICT (domain_id) DO NOTHING`;
   }
+
+  /**
+   * Records an ARI check outside any run: the next check and, when given, the
+   * renewal time taken from the window. Writes only when no run holds the
+   * lease, and only while the recorded certificate is still `certId` (a run
+   * that renewed meanwhile has recorded a newer certificate with its own
+   * schedule), in phase `recorded`. Returns false when nothing was written.
+   */
+  async recordAriCheck(domainId: number, check: { certId: string; nextRenewalAt?: Date; ariCheckAfter: Date }): Promise<boolean> {
+    const { count } = await this.db.domainState.updateMany({
+      where: { domainId, phase: 'recorded', certId: check.certId, OR: [{ leaseOwner: null }, { leaseExpiresAt: { lt: this.clock.now() } }] },
+      data: { ariCheckAfter: check.ariCheckAfter, ...(check.nextRenewalAt ? { nextRenewalAt: check.nextRenewalAt } : {}) },
+    });
+    return count === 1;
+  }
 }
 
 export class LeaseLostError extends Error {

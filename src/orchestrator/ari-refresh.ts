@@ -3,13 +3,16 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { SecretsStore } from '../secrets/provider.js';
 import type { CertificateIssuer } from '../certificates/issuer.js';
-import { ariRenewalTime, nextAriCheck } from '../certificates/renewal-policy.js';
+import { ARI_ERROR_RETRY_MS, ARI_MAX_CHECK_INTERVAL_MS, scheduleFromAri } from '../certificates/renewal-policy.js';
+import type { DomainStateStore } from '../domains/state.js';
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
 import { errorMessage, secretName } from './domain-flow.js';
 import { forEachConcurrent } from '../util/pool.js';
 
 export interface AriRefreshDeps {
+  /** Read-only here: every write goes through `state`. */
   db: Db;
+  state: DomainStateStore;
   secrets: SecretsStore;
   issuer: () => Promise<CertificateIssuer>;
   clock: Clock;
@@ -18,78 +21,214 @@ export interface AriRefreshDeps {
   pemSecretBasePath: string;
 }
 
-/** How long to wait before asking again a CA that offers no ARI. */
-const NO_ARI_RECHECK_MS = 24 * 3600_000;
+/** How long to wait before asking again about a certificate the CA offers no ARI for. */
+const NO_ARI_RECHECK_MS = ARI_MAX_CHECK_INTERVAL_MS;
+/** Certificates read per page: the fleet is never read at once. */
+const DEFAULT_PAGE_SIZE = 100;
+
+/** What one check found out about one certificate. */
+export interface AriCheckResult {
+  domain: string;
+  /**
+   * - `moved`: the renewal time changed (a new window, or a window in the past: renew now);
+   * - `unchanged`: the time picked earlier still lies in the window;
+   * - `no-ari`: the CA offers no ARI, or the certificate is missing from the secrets store;
+   * - `busy`: a run holds the domain (or renewed it meanwhile): nothing written;
+   * - `failed`: the CA did not answer usefully; asked again in an hour.
+   */
+  status: 'moved' | 'unchanged' | 'no-ari' | 'busy' | 'failed';
+  before: Date | null;
+  after: Date | null;
+  window?: { start: Date; end: Date };
+  nextCheck?: Date;
+  explanationUrl?: string;
+  error?: string;
+}
+
+export interface RefreshOptions {
+  /** At most this many certificates (default: every one that is due). */
+  limit?: number;
+  concurrency?: number;
+  pageSize?: number;
+  /** Called after each certificate, e.g. for progress on a terminal. */
+  onResult?: (result: AriCheckResult) => void;
+}
+
+interface Row {
+  domainId: number;
+  nextRenewalAt: Date | null;
+  ariCheckAfter: Date | null;
+  certId: string | null;
+  domain: { name: string };
+}
+
+const ROW_SELECT = { domainId: true, nextRenewalAt: true, ariCheckAfter: true, certId: true, domain: { select: { name: true } } } as const;
 
 /**
- * Refreshes the persisted next-renewal time of certificates from ACME Renewal
- * Information (RFC 9773): for each recorded certificate whose check is due, ask
- * the CA for its suggested window and keep (or pick) a random time inside it.
- * A window already in the past makes the domain due now. Checks honour
- * Retry-After, and happen at most twice a day per certificate.
+ * ACME Renewal Information (RFC 9773) for the whole fleet, on its own schedule.
+ *
+ * Which certificates: every recorded Let's Encrypt certificate of a domain that
+ * is still managed (owned, not Parked or Expired) and not yet expired: RFC 9773
+ * §4.3 says not to check certificates that have expired. They are read page by
+ * page in order of next check (never checked first), so a fleet of any size is
+ * covered, the longest-waiting first, without reading it all at once.
+ *
+ * What a check does: ask the CA for the suggested window, keep or pick a renewal
+ * time inside it (scheduleFromAri, shared with domain-flow.ts), and ask again
+ * after the CA's Retry-After, clamped to between 1 minute and 24 hours. A window
+ * in the past (a revocation notice) makes the domain due now. Writes go through
+ * DomainStateStore.recordAriCheck, which leaves a domain alone while a run holds it.
  */
 export class AriRefresher {
   constructor(private readonly deps: AriRefreshDeps) {}
 
-  /** Checks up to `limit` certificates; returns how many windows were read. */
-  async refresh(limit: number, concurrency = 5): Promise<number> {
-    const { db, clock, logger } = this.deps;
-    const now = clock.now();
-    const due = await db.domainState.findMany({
-      where: {
-        phase: 'recorded',
-        certId: { not: null },
-        leaseOwner: null,
-        OR: [{ ariCheckAfter: null }, { ariCheckAfter: { lte: now } }],
-        domain: { tlsIssuer: LETS_ENCRYPT_ISSUER },
-      },
-      select: { domainId: true, nextRenewalAt: true, domain: { select: { name: true } } },
-      orderBy: { nextRenewalAt: 'asc' },
-      take: limit,
-    });
-    if (due.length === 0) return 0;
-    let issuer: CertificateIssuer;
-    try {
-      issuer = await this.deps.issuer();
-    } catch (error) {
-      logger.warn({ err: errorMessage(error) }, 'ARI refresh skipped: the ACME account is not available');
-      return 0;
-    }
-    let read = 0;
-    await forEachConcurrent(due, concurrency, async (row) => {
-      try {
-        if (await this.refreshOne(issuer, row.domainId, row.domain.name, row.nextRenewalAt)) read++;
-      } catch (error) {
-        logger.warn({ domain: row.domain.name, err: errorMessage(error) }, 'ARI check failed; keeping the current renewal time');
-        await db.domainState.update({ where: { domainId: row.domainId }, data: { ariCheckAfter: nextAriCheck(clock.now(), undefined) } });
-      }
-    });
-    return read;
+  /** Checks every certificate whose check is due (up to `limit`); returns how many windows were read. */
+  async refresh(limit?: number, concurrency = 5): Promise<number> {
+    const results = await this.refreshDue({ ...(limit !== undefined ? { limit } : {}), concurrency });
+    return results.filter((r) => r.status === 'moved' || r.status === 'unchanged').length;
   }
 
-  private async refreshOne(issuer: CertificateIssuer, domainId: number, domain: string, current: Date | null): Promise<boolean> {
-    const { db, clock, secrets, pemSecretBasePath, logger, random } = this.deps;
-    const now = clock.now();
-    const fullchain = await secrets.get(secretName(pemSecretBasePath, domain, 'fullchain'));
-    if (!fullchain) {
-      await db.domainState.update({ where: { domainId }, data: { ariCheckAfter: new Date(now.getTime() + NO_ARI_RECHECK_MS) } });
-      return false;
-    }
-    const info = await issuer.renewalInfo(fullchain);
-    if (!info) {
-      await db.domainState.update({ where: { domainId }, data: { ariCheckAfter: new Date(now.getTime() + NO_ARI_RECHECK_MS) } });
-      return false;
-    }
-    const { start, end } = info.suggestedWindow;
-    // A time already picked inside an unchanged window stays; a moved window gets a new pick.
-    const keep = current !== null && current >= start && current <= end && end > now;
-    const nextRenewalAt = keep ? current : ariRenewalTime(info.suggestedWindow, random, now);
-    await db.domainState.update({
-      where: { domainId },
-      data: { nextRenewalAt, ariCheckAfter: nextAriCheck(now, info.retryAfterSeconds) },
-    });
-    if (info.explanationUrl) logger.info({ domain, explanationUrl: info.explanationUrl }, 'ARI explanation');
-    if (!keep) logger.info({ domain, window: info.suggestedWindow, nextRenewalAt }, 'renewal time set from ARI');
-    return true;
+  /** As refresh(), returning what each check found. */
+  async refreshDue(options: RefreshOptions = {}): Promise<AriCheckResult[]> {
+    const now = this.deps.clock.now();
+    const due = { OR: [{ ariCheckAfter: null }, { ariCheckAfter: { lte: now } }] };
+    return this.sweep(
+      (after, take) =>
+        this.deps.db.domainState.findMany({
+          where: { AND: [this.checkable(now), { OR: [{ leaseOwner: null }, { leaseExpiresAt: { lt: now } }] }, due, afterCursor(after)] },
+          select: ROW_SELECT,
+          orderBy: [{ ariCheckAfter: { sort: 'asc', nulls: 'first' } }, { domainId: 'asc' }],
+          take,
+        }),
+      options,
+    );
   }
+
+  /**
+   * `autotls ari refresh`: asks the CA now, whatever the next check says, for
+   * one domain or (without `domain`) every checkable certificate. Expired and
+   * unmanaged certificates are still left out.
+   */
+  async refreshNow(options: RefreshOptions & { domain?: string } = {}): Promise<AriCheckResult[]> {
+    const now = this.deps.clock.now();
+    const only = options.domain !== undefined ? { domain: { name: options.domain } } : {};
+    return this.sweep(
+      (after, take) =>
+        this.deps.db.domainState.findMany({
+          where: { AND: [this.checkable(now), only, after ? { domainId: { gt: after.domainId } } : {}] },
+          select: ROW_SELECT,
+          orderBy: { domainId: 'asc' },
+          take,
+        }),
+      options,
+    );
+  }
+
+  /** Whether `domain` has a certificate that ARI can be asked about (recorded, managed, not expired). */
+  async isCheckable(domain: string): Promise<boolean> {
+    const now = this.deps.clock.now();
+    return (await this.deps.db.domainState.count({ where: { AND: [this.checkable(now), { domain: { name: domain } }] } })) > 0;
+  }
+
+  /** The earliest pending check among checkable certificates (for a timer); undefined when there is none. */
+  async nextCheckAt(): Promise<Date | undefined> {
+    const now = this.deps.clock.now();
+    const first = await this.deps.db.domainState.findFirst({
+      where: this.checkable(now),
+      select: { ariCheckAfter: true },
+      orderBy: [{ ariCheckAfter: { sort: 'asc', nulls: 'first' } }, { domainId: 'asc' }],
+    });
+    if (!first) return undefined;
+    return first.ariCheckAfter ?? now;
+  }
+
+  private checkable(now: Date) {
+    return {
+      phase: 'recorded',
+      certId: { not: null },
+      certNotAfter: { gt: now },
+      domain: {
+        tlsIssuer: LETS_ENCRYPT_ISSUER,
+        owned: true,
+        OR: [{ status: null }, { status: { notIn: ['Parked', 'Expired'] } }],
+      },
+    };
+  }
+
+  /** Pages through `page` (a keyset query after the last row seen) and checks each row. */
+  private async sweep(page: (after: Row | undefined, take: number) => Promise<Row[]>, options: RefreshOptions): Promise<AriCheckResult[]> {
+    const { logger } = this.deps;
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    const pageSize = Math.max(1, options.pageSize ?? DEFAULT_PAGE_SIZE);
+    const results: AriCheckResult[] = [];
+    let issuer: CertificateIssuer | undefined;
+    let after: Row | undefined;
+    while (results.length < limit) {
+      const rows = await page(after, Math.min(pageSize, limit - results.length));
+      if (rows.length === 0) break;
+      after = rows[rows.length - 1];
+      if (!issuer) {
+        try {
+          issuer = await this.deps.issuer();
+        } catch (error) {
+          logger.warn({ err: errorMessage(error) }, 'ARI refresh skipped: the ACME account is not available');
+          throw new Error(`asking the CA for renewal information: the ACME account is not available: ${errorMessage(error)}`, { cause: error });
+        }
+      }
+      const ca = issuer;
+      await forEachConcurrent(rows, options.concurrency ?? 5, async (row) => {
+        const result = await this.checkOne(ca, row);
+        results.push(result);
+        options.onResult?.(result);
+      });
+      if (rows.length < pageSize) break;
+    }
+    return results;
+  }
+
+  private async checkOne(issuer: CertificateIssuer, row: Row): Promise<AriCheckResult> {
+    const { clock, secrets, pemSecretBasePath, logger, random, state } = this.deps;
+    const domain = row.domain.name;
+    const certId = row.certId as string;
+    const base: AriCheckResult = { domain, status: 'failed', before: row.nextRenewalAt, after: row.nextRenewalAt };
+    const record = async (result: AriCheckResult, check: { nextRenewalAt?: Date; ariCheckAfter: Date }): Promise<AriCheckResult> => {
+      const written = await state.recordAriCheck(row.domainId, { certId, ...check });
+      if (!written) return { ...base, status: 'busy' };
+      return { ...result, nextCheck: check.ariCheckAfter };
+    };
+    try {
+      const fullchain = await secrets.get(secretName(pemSecretBasePath, domain, 'fullchain'));
+      const info = fullchain ? await issuer.renewalInfo(fullchain) : undefined;
+      if (!info) return await record({ ...base, status: 'no-ari' }, { ariCheckAfter: new Date(clock.now().getTime() + NO_ARI_RECHECK_MS) });
+      const schedule = scheduleFromAri(info, clock.now(), random, row.nextRenewalAt);
+      if (info.explanationUrl) logger.info({ domain, explanationUrl: info.explanationUrl }, 'ARI explanation');
+      const moved = row.nextRenewalAt?.getTime() !== schedule.nextRenewalAt.getTime();
+      if (moved) logger.info({ domain, window: info.suggestedWindow, nextRenewalAt: schedule.nextRenewalAt }, 'renewal time set from ARI');
+      return await record(
+        {
+          ...base,
+          status: moved ? 'moved' : 'unchanged',
+          after: schedule.nextRenewalAt,
+          window: info.suggestedWindow,
+          ...(info.explanationUrl ? { explanationUrl: info.explanationUrl } : {}),
+        },
+        { nextRenewalAt: schedule.nextRenewalAt, ariCheckAfter: schedule.ariCheckAfter },
+      );
+    } catch (error) {
+      const message = `asking the CA for renewal information about ${domain}: ${errorMessage(error)}`;
+      logger.warn({ domain, err: errorMessage(error) }, 'ARI check failed; keeping the current renewal time');
+      const retry = { ariCheckAfter: new Date(clock.now().getTime() + ARI_ERROR_RETRY_MS) };
+      const failed = await record({ ...base, status: 'failed', error: message }, retry).catch((e: unknown) => ({ ...base, error: `${message}; recording the check: ${errorMessage(e)}` }));
+      return failed.status === 'busy' ? { ...failed, status: 'failed', error: message } : failed;
+    }
+  }
+}
+
+/** Keyset condition for paging in (ariCheckAfter nulls first, domainId) order. */
+function afterCursor(after: Row | undefined) {
+  if (!after) return {};
+  if (after.ariCheckAfter === null) {
+    return { OR: [{ ariCheckAfter: null, domainId: { gt: after.domainId } }, { ariCheckAfter: { not: null } }] };
+  }
+  return { OR: [{ ariCheckAfter: { gt: after.ariCheckAfter } }, { ariCheckAfter: after.ariCheckAfter, domainId: { gt: after.domainId } }] };
 }

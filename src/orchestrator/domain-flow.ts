@@ -16,7 +16,7 @@ import { AcmeOrderGoneError, AcmeRateLimitedError } from '../certificates/errors
 import type { CertificateIssuer, IssuedCertificate } from '../certificates/issuer.js';
 import { newKeyAndCsr, type KeyAndCsr } from '../certificates/keys.js';
 import { readCertificate, splitFullchain, ariCertId } from '../certificates/x509.js';
-import { ariRenewalTime, backoffDelay, isRenewalDue, nextAriCheck, renewalTime } from '../certificates/renewal-policy.js';
+import { backoffDelay, isRenewalDue, renewalTime, scheduleFromAri } from '../certificates/renewal-policy.js';
 import type { DomainResult } from './runs.js';
 import type { ProbeResult } from '../domains/probe.js';
 
@@ -423,8 +423,8 @@ export class DomainFlow {
       const info = await issuer.renewalInfo(material.fullchainPem);
       if (!info) return fallback;
       if (info.explanationUrl) this.deps.logger.info({ explanationUrl: info.explanationUrl }, 'ARI explanation');
-      const now = clock.now();
-      return { nextRenewalAt: ariRenewalTime(info.suggestedWindow, this.deps.random, now), ariCheckAfter: nextAriCheck(now, info.retryAfterSeconds) };
+      const { nextRenewalAt, ariCheckAfter } = scheduleFromAri(info, clock.now(), this.deps.random);
+      return { nextRenewalAt, ariCheckAfter };
     } catch (error) {
       this.deps.logger.warn({ err: errorMessage(error) }, 'ARI lookup failed; using the lifetime policy');
       return fallback;

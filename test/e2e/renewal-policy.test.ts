@@ -1,5 +1,8 @@
-// Renewal policy end to end: ARI (RFC 9773) through the ARI front in front of
-// the real Pebble, and a CA rate limit (429). Names under z19.test.
+// Renewal policy end to end, for what Pebble cannot be made to show: ARI
+// answers chosen by the test (an explanationURL, a Retry-After other than
+// Pebble 2.7.0's fixed 6 hours) through the ARI front in front of the real
+// Pebble, and a CA rate limit (429). ARI and profiles from the real CA itself
+// are in ari-pebble.test.ts. Names under z19.test.
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AriServer, pebbleServerTls } from '../testbed/ari-server.js';
@@ -15,7 +18,8 @@ beforeAll(async () => {
     upstreamCa: readFileSync(tb.pebble.caCertPath),
     tls: pebbleServerTls(tb.pebble.caCertPath),
   });
-  h = await startHarness({ env: { LE_DIRECTORY_URL: ari.directoryUrl, CONCURRENCY: '1' } });
+  // classic: 90 days on Pebble 2.7.0 (which otherwise picks a random profile); 2.4.0 offers none and ignores it.
+  h = await startHarness({ env: { LE_DIRECTORY_URL: ari.directoryUrl, CONCURRENCY: '1', ACME_PROFILE: 'classic' } });
 });
 afterEach(() => ari.clearStubs());
 afterAll(async () => {
@@ -60,14 +64,33 @@ describe('ARI', () => {
     const end = new Date(Date.now() + 12 * DAY);
     ari.setRenewalInfo(renewed.certId as string, { start, end, retryAfter: 3600 });
     await h.components.database.client.domainState.update({ where: { domainId: renewed.domainId }, data: { ariCheckAfter: null } });
+    const quietStarted = Date.now();
     const quiet = await h.run('/process');
     expect(quiet.doc.status).toBe('nothing-to-do');
     const after = await state(domain);
     expect(after.nextRenewalAt!.getTime()).toBeGreaterThanOrEqual(start.getTime());
     expect(after.nextRenewalAt!.getTime()).toBeLessThanOrEqual(end.getTime());
-    // Checked again no sooner than Retry-After, and at most twice a day.
-    expect(after.ariCheckAfter!.getTime()).toBeGreaterThanOrEqual(Date.now() + 11 * 3600_000);
+    // Checked again once the CA's Retry-After (1 hour) has passed: neither sooner nor stretched.
+    expect(after.ariCheckAfter!.getTime()).toBeGreaterThanOrEqual(quietStarted + 3600_000);
+    expect(after.ariCheckAfter!.getTime()).toBeLessThanOrEqual(Date.now() + 3600_000);
     expect(await challengeRecords(domain)).toEqual([]);
+  });
+
+  it("clamps the CA's Retry-After to between 1 minute and 24 hours (RFC 9773 §4.3)", async () => {
+    const domain = 'ari2.z19.test';
+    await h.addDomain(domain, 'z19.test');
+    expect((await h.run(`/single/${domain}`)).status).toBe(200);
+    const issued = await state(domain);
+    const db = h.components.database.client;
+    for (const [retryAfter, expectedMs] of [[5, 60_000], [3 * 86_400, DAY]] as const) {
+      ari.setRenewalInfo(issued.certId as string, { start: new Date(Date.now() + 10 * DAY), end: new Date(Date.now() + 12 * DAY), retryAfter });
+      await db.domainState.update({ where: { domainId: issued.domainId }, data: { ariCheckAfter: null } });
+      const started = Date.now();
+      await h.run('/process');
+      const checked = await state(domain);
+      expect(checked.ariCheckAfter!.getTime()).toBeGreaterThanOrEqual(started + expectedMs);
+      expect(checked.ariCheckAfter!.getTime()).toBeLessThanOrEqual(Date.now() + expectedMs);
+    }
   });
 });
 

@@ -1,5 +1,9 @@
-// A small HTTPS ACME front for tests: everything Pebble 2.4.0 lacks, in front of
-// the real Pebble.
+// A small HTTPS ACME front for tests, in front of the real Pebble, for what
+// Pebble cannot be made to show: an ARI window chosen by the test, an
+// `explanationURL`, a Retry-After other than Pebble 2.7.0's fixed 6 hours, a CA
+// without ARI or profiles, and scripted refusals (429, 503, badNonce, alreadyReplaced).
+// ARI and profiles themselves are tested against Pebble 2.7.0 directly
+// (test/e2e/ari-pebble.test.ts).
 //
 // - It is a transparent reverse proxy: requests are forwarded to Pebble with the
 //   Host header unchanged. Pebble builds every URL it hands out (directory,
@@ -7,8 +11,8 @@
 //   JWS `url` against `https://<Host><path>`, so acme-client talks to this server
 //   for the whole protocol and Pebble still verifies every signature, nonce and
 //   DNS-01 record itself. Nothing about the protocol is faked.
-// - `/dir` is Pebble's directory plus `renewalInfo` (unless disabled) and,
-//   optionally, `meta.profiles`.
+// - `/dir` is Pebble's directory with `renewalInfo` pointing here (or, when
+//   disabled, removed) and, optionally, `meta.profiles` replaced (`null`: removed).
 // - `GET /renewalInfo/<certID>` answers from a programmable map (window,
 //   explanationURL, Retry-After), 404 for unknown certIDs.
 // - Every request is recorded with its decoded JWS payload, so a test can prove
@@ -16,11 +20,8 @@
 // - `stub()` replaces Pebble's answer for a resource once (or N times), e.g. a
 //   429 with Retry-After or an `alreadyReplaced` problem.
 //
-// What this does NOT prove: that a CA with ARI or profiles honours the fields.
-// Pebble 2.4.0 ignores unknown newOrder fields (`replaces`, `profile`): it
-// accepts the order (201) and issues a normal certificate. The tests therefore
-// prove the client sends the fields, handles the CA's refusals, and still
-// completes a real issuance; not that the CA linked the orders.
+// Behind it, Pebble 2.7.0 honours `profile` and checks `replaces` (Pebble 2.4.0
+// ignored both); the RenewalInfo answers, though, are the test's, not the CA's.
 //
 // The TLS certificate is the testbed's Pebble server certificate (127.0.0.1),
 // whose CA is already in NODE_EXTRA_CA_CERTS.
@@ -37,10 +38,10 @@ export interface AriServerOptions {
   upstreamCa: string | Buffer;
   /** Certificate + key this server presents (must be trusted by the client process). */
   tls: { cert: string | Buffer; key: string | Buffer };
-  /** Advertise `renewalInfo` in the directory (default true). */
+  /** Advertise `renewalInfo` (this server's) in the directory (default true); false removes it. */
   renewalInfo?: boolean;
-  /** `meta.profiles` to advertise; undefined advertises none. */
-  profiles?: Record<string, string>;
+  /** `meta.profiles` to advertise instead of Pebble's; null removes them; undefined passes Pebble's through. */
+  profiles?: Record<string, string> | null;
 }
 
 export interface RenewalInfoAnswer {
@@ -126,7 +127,7 @@ export class AriServer {
   readonly requests: RecordedRequest[] = [];
   private readonly renewalInfos = new Map<string, RenewalInfoAnswer>();
   private readonly stubs: Array<{ resource: string; answer: StubbedAnswer; remaining: number; when?: StubOptions['when'] }> = [];
-  private profiles: Record<string, string> | undefined;
+  private profiles: Record<string, string> | null | undefined;
   private readonly upstream: URL;
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -167,7 +168,7 @@ export class AriServer {
     this.renewalInfos.set(certId, answer);
   }
 
-  setProfiles(profiles: Record<string, string> | undefined): void {
+  setProfiles(profiles: Record<string, string> | null | undefined): void {
     this.profiles = profiles;
   }
 
@@ -251,7 +252,12 @@ export class AriServer {
     if (resource === 'directory' && upstream.status === 200) {
       const directory = JSON.parse(upstream.body.toString('utf8')) as Record<string, unknown> & { meta?: Record<string, unknown> };
       if (this.opts.renewalInfo !== false) directory.renewalInfo = `${this.origin}/renewalInfo`;
-      if (this.profiles) directory.meta = { ...(directory.meta ?? {}), profiles: this.profiles };
+      else delete directory.renewalInfo;
+      if (this.profiles === null) {
+        if (directory.meta) delete directory.meta.profiles;
+      } else if (this.profiles) {
+        directory.meta = { ...(directory.meta ?? {}), profiles: this.profiles };
+      }
       responseBody = Buffer.from(JSON.stringify(directory));
     }
     if ((resource === 'newAccount' || resource === 'account') && upstream.status < 300) {

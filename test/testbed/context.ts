@@ -6,7 +6,7 @@
 // Zone reservations. Test files run in parallel against ONE BIND and ONE
 // Pebble, so each test area uses only its own zones (z01.test ... z60.test):
 //   z01–z05   testbed smoke tests (test/integration/testbed)
-//   z06–z20   pipeline end-to-end tests
+//   z06–z20   pipeline end-to-end tests (z19: renewal policy, ARI and profiles)
 //   z21–z30   leases / concurrency
 //   z31–z40   hardening
 //   z41–z50   CLI / metrics
@@ -45,6 +45,15 @@ export interface PebbleInfo {
   rootsUrl: string;
   /** The DNS server Pebble validates against (host:port). */
   dnsServer: string;
+  /** The Pebble binary: ../shared/pebble/pebble (2.7.0) or Debian's /usr/bin/pebble (2.4.0). */
+  binaryPath: string;
+  version: '2.7.0' | '2.4.0';
+  /**
+   * Pebble 2.7.0 only: ARI (`renewalInfo`) and Let's Encrypt's profiles
+   * (classic 90 days, tlsserver 45 days, shortlived 160 hours). Tests that need
+   * them use needsPebble27 (helpers.ts), which skips them on 2.4.0.
+   */
+  ariAndProfiles: boolean;
 }
 
 export interface PostgresInfo {

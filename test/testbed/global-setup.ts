@@ -1,11 +1,37 @@
 // vitest globalSetup for the `integration` project: brings up the testbed once
 // per run (BIND with z01.test ... z60.test + validation.test, one Pebble pointed
-// at it, PostgreSQL, moto_server), provides its connection details as
+// at it: 2.7.0 from ../shared/pebble/pebble, else Debian's 2.4.0, PostgreSQL, moto_server),
+// provides its connection details as
 // `inject('testbed')` (see ./context.ts) and tears everything down afterwards.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import './context.js';
 import { reapStaleTestbeds } from './process.js';
-import { startTestbed } from './services.js';
+import { SHARED_PEBBLE, startTestbed } from './services.js';
+
+const TEST_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** `file: title` of every needsPebble27.describe/it in the integration and e2e tests. */
+export function pebble27Tests(root = TEST_ROOT): string[] {
+  const found: string[] = [];
+  for (const area of ['integration', 'e2e']) {
+    let files: string[];
+    try {
+      files = readdirSync(path.join(root, area), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts'));
+    } catch {
+      continue;
+    }
+    for (const file of files.sort()) {
+      const text = readFileSync(path.join(root, area, file), 'utf8');
+      for (const m of text.matchAll(/needsPebble27\.(describe|it)\(\s*(['"`])(.*?)\2/g)) {
+        found.push(`${area}/${file}: ${m[1] === 'describe' ? `every test in "${m[3] ?? ''}"` : (m[3] ?? '')}`);
+      }
+    }
+  }
+  return found;
+}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // Leftovers of runs whose vitest process was SIGKILLed (owner PID gone).
@@ -13,6 +39,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const testbed = await startTestbed();
   const t = testbed.timings;
+  const pebble = testbed.info.pebble;
+  if (!pebble.ariAndProfiles) {
+    const skipped = pebble27Tests();
+    console.warn(
+      `[testbed] Pebble 2.7.0 not found at ${SHARED_PEBBLE}: using Pebble ${pebble.version} (${pebble.binaryPath}), which has neither ARI nor profiles. ` +
+        `Skipping the ${skipped.length} test(s) that need them:\n${skipped.map((s) => `  - ${s}`).join('\n')}`,
+    );
+  } else if (process.env.TESTBED_VERBOSE) {
+    console.error(`[testbed] Pebble ${pebble.version} from ${pebble.binaryPath} (ARI, profiles classic/tlsserver/shortlived)`);
+  }
   if (process.env.TESTBED_VERBOSE) {
     console.error(`[testbed] up in ${t.total} ms (bind ${t.bind}, pebble ${t.pebble}, postgres ${t.postgres}, moto ${t.moto}) in ${testbed.info.dir}`);
   }

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import pg from 'pg';
+import { describe, inject, it } from 'vitest';
 import type { PebbleInfo } from './context.js';
 
 export { dnsQuery, queryTxt, nsupdate, type TsigServer } from './dns.js';
@@ -56,4 +57,72 @@ export function fetchPebbleRoot(pebble: Pick<PebbleInfo, 'rootsUrl' | 'caCertPat
 /** Splits a PEM bundle into its certificates (PEM blocks). */
 export function splitPem(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+type SuiteBody = () => void;
+type TestBody = () => Promise<void> | void;
+
+/** Whether the testbed's Pebble is 2.7.0, with ARI and profiles (false on Debian's 2.4.0). */
+export function hasPebble27(): boolean {
+  return inject('testbed').pebble.ariAndProfiles;
+}
+
+/**
+ * Tests that need Pebble 2.7.0's ARI or profiles. On Debian's Pebble 2.4.0
+ * (no ../shared/pebble/pebble) they are skipped, and global setup says so with
+ * their names (it finds them by the `needsPebble27.describe(` / `.it(` calls).
+ */
+export const needsPebble27 = {
+  describe(name: string, body: SuiteBody): void {
+    describe.skipIf(!hasPebble27())(name, body);
+  },
+  it(name: string, body: TestBody, timeoutMs?: number): void {
+    it.skipIf(!hasPebble27())(name, body, timeoutMs);
+  },
+};
+
+function httpsGetJson(url: string, ca: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca, timeout: 5000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON: keep the text
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout: ${url}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export interface PebbleRenewalInfo {
+  start: Date;
+  end: Date;
+  /** The Retry-After header in seconds (Pebble 2.7.0 sends 21600). */
+  retryAfterSeconds: number | undefined;
+}
+
+/**
+ * Pebble 2.7.0's own ARI answer for `certId` (RFC 9773 §4.1): the directory's
+ * `renewalInfo` URL plus `/<certID>`, read here independently of AutoTLS.
+ */
+export async function pebbleRenewalInfo(pebble: Pick<PebbleInfo, 'directoryUrl' | 'caCertPath'>, certId: string): Promise<PebbleRenewalInfo> {
+  const ca = readFileSync(pebble.caCertPath);
+  const dir = await httpsGetJson(pebble.directoryUrl, ca);
+  const base = (dir.body as { renewalInfo?: unknown }).renewalInfo;
+  if (typeof base !== 'string') throw new Error(`Pebble's directory offers no renewalInfo (is it 2.4.0?): ${JSON.stringify(dir.body)}`);
+  const res = await httpsGetJson(`${base}/${certId}`, ca);
+  if (res.status !== 200) throw new Error(`GET ${base}/${certId}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+  const window = (res.body as { suggestedWindow?: { start?: string; end?: string } }).suggestedWindow;
+  if (!window?.start || !window.end) throw new Error(`Pebble's RenewalInfo has no suggestedWindow: ${JSON.stringify(res.body)}`);
+  const retryAfter = res.headers['retry-after'];
+  return { start: new Date(window.start), end: new Date(window.end), retryAfterSeconds: typeof retryAfter === 'string' ? Number(retryAfter) : undefined };
 }

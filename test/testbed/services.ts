@@ -16,9 +16,10 @@
 // groups and removes the directory. After a SIGKILL of the owner,
 // reapStaleTestbeds() cleans up using the PID registry.
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, chownSync, constants as fsConstants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { TestbedInfo } from './context.js';
 import { dnsQuery } from './dns.js';
@@ -177,7 +178,55 @@ export async function startBind(opts: StartBindOptions): Promise<BindService> {
 // ---------------------------------------------------------------------------
 // Pebble
 
+/**
+ * Let's Encrypt's three profiles as Pebble 2.7.0 takes them (config `profiles`,
+ * /work/shared/pebble/README.md): lifetimes from
+ * https://letsencrypt.org/docs/profiles/ (classic 90 days, tlsserver 45 days,
+ * shortlived 160 hours). `classic` is Let's Encrypt's default profile, so it is
+ * also the one Pebble uses for orders without `profile`.
+ */
+export const PEBBLE_PROFILES = {
+  classic: { description: '90 days', validityPeriod: 90 * 86_400 },
+  tlsserver: { description: '45 days', validityPeriod: 45 * 86_400 },
+  shortlived: { description: '160 hours', validityPeriod: 160 * 3_600 },
+} as const;
+
+export interface PebbleBinary {
+  path: string;
+  version: '2.7.0' | '2.4.0';
+  /** ARI (renewalInfo) and profiles: only Pebble 2.7.0 has them. */
+  ariAndProfiles: boolean;
+}
+
+/** The repository root (this file is test/testbed/services.ts). */
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Where CI puts Pebble 2.7.0: `../shared/pebble/pebble`, beside the checkout. */
+export const SHARED_PEBBLE = path.resolve(REPO_ROOT, '..', 'shared', 'pebble', 'pebble');
+
+/**
+ * Pebble 2.7.0 from ../shared when it is there, else Debian's 2.4.0 (no ARI,
+ * no profiles): the tests that need those are then skipped (needsPebble27 in
+ * helpers.ts). `TESTBED_PEBBLE=debian` picks the fallback on purpose.
+ */
+export function findPebble(): PebbleBinary {
+  // TESTBED_PEBBLE=debian: run the fallback on purpose (to see what CI without ../shared does).
+  const forceDebian = process.env.TESTBED_PEBBLE === 'debian';
+  try {
+    if (forceDebian) throw new Error('fallback requested');
+    accessSync(SHARED_PEBBLE, fsConstants.X_OK);
+    return { path: SHARED_PEBBLE, version: '2.7.0', ariAndProfiles: true };
+  } catch {
+    if (process.env.TESTBED_REQUIRE_PEBBLE27 === '1') {
+      throw new Error(`Pebble 2.7.0 is required (TESTBED_REQUIRE_PEBBLE27=1, as in .ci/run) but ${SHARED_PEBBLE} is missing or not executable`);
+    }
+    return { path: requireBinary('pebble', `apt-get install -y pebble (or put Pebble 2.7.0 at ${SHARED_PEBBLE})`), version: '2.4.0', ariAndProfiles: false };
+  }
+}
+
 export interface PebbleService extends Stoppable {
+  /** Which Pebble runs, and whether it has ARI and profiles. */
+  binary: PebbleBinary;
   directoryUrl: string;
   managementUrl: string;
   /** CA that signed Pebble's HTTPS certificate (shared by every Pebble in the testbed dir). */
@@ -196,6 +245,8 @@ export interface StartPebbleOptions {
   /** Extra environment, overriding the defaults (PEBBLE_VA_NOSLEEP=1, PEBBLE_AUTHZREUSE=0, PEBBLE_WFE_NONCEREJECT=0). */
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** Default: findPebble(). */
+  binary?: PebbleBinary;
 }
 
 export interface PebbleTls {
@@ -271,7 +322,8 @@ export function httpsGet(url: string, ca: string | Buffer, timeoutMs = 2000): Pr
 
 /** Pebble with ephemeral ACME and management ports, validating DNS-01 against `dnsServer`. */
 export async function startPebble(opts: StartPebbleOptions): Promise<PebbleService> {
-  const pebble = requireBinary('pebble', 'apt-get install -y pebble');
+  const binary = opts.binary ?? findPebble();
+  const pebble = binary.path;
   const tls = await ensurePebbleTls(opts.dir);
   const ca = readFileSync(tls.caCertPath);
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -294,6 +346,7 @@ export async function startPebble(opts: StartPebbleOptions): Promise<PebbleServi
         tlsPort: 5001,
         ocspResponderURL: '',
         externalAccountBindingRequired: false,
+        ...(binary.ariAndProfiles ? { profiles: PEBBLE_PROFILES } : {}),
       },
     }, null, 2));
     const proc = spawnManaged({
@@ -316,6 +369,7 @@ export async function startPebble(opts: StartPebbleOptions): Promise<PebbleServi
       return failStart(proc, err);
     }
     return {
+      binary,
       directoryUrl,
       managementUrl,
       caCertPath: tls.caCertPath,
@@ -549,7 +603,16 @@ export async function startTestbed(opts: StartTestbedOptions = {}): Promise<Test
       caBundlePath,
       startupMs: timings.total,
       dns: { host: bind.host, port: bind.port, tsigKeyName: bind.tsigKeyName, tsigSecret: bind.tsigSecret, tsigAlgorithm: bind.tsigAlgorithm, zones: bind.zones },
-      pebble: { directoryUrl: pebble.directoryUrl, managementUrl: pebble.managementUrl, caCertPath: pebble.caCertPath, rootsUrl: pebble.rootsUrl, dnsServer: pebble.dnsServer },
+      pebble: {
+        directoryUrl: pebble.directoryUrl,
+        managementUrl: pebble.managementUrl,
+        caCertPath: pebble.caCertPath,
+        rootsUrl: pebble.rootsUrl,
+        dnsServer: pebble.dnsServer,
+        binaryPath: pebble.binary.path,
+        version: pebble.binary.version,
+        ariAndProfiles: pebble.binary.ariAndProfiles,
+      },
       postgres: { host: postgres.host, port: postgres.port, adminUrl: postgres.adminUrl },
       moto: { endpoint: moto.endpoint },
     };

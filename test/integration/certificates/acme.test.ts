@@ -19,7 +19,7 @@ import { createChallengePublisher, createDnsProvider, type ChallengePublisher, t
 import { createLogger } from '../../../src/logger.js';
 import { AriServer, pebbleServerTls } from '../../testbed/ari-server.js';
 import '../../testbed/context.js';
-import { fetchPebbleRoot, queryTxt, splitPem } from '../../testbed/helpers.js';
+import { fetchPebbleRoot, needsPebble27, queryTxt, splitPem } from '../../testbed/helpers.js';
 
 const tb = inject('testbed');
 const logger = createLogger({ level: 'silent' });
@@ -167,11 +167,35 @@ describe('AcmeIssuer against Pebble', () => {
     expect((error as Error).message).toContain('autotls account create');
   });
 
-  it('has no renewalInfo on Pebble 2.4.0, and orders without a profile (with a warning) when none are advertised', async () => {
+  it('has no renewalInfo on a CA without ARI, and orders without a profile (with a warning) when none are advertised', async () => {
+    // Pebble 2.4.0 is such a CA; Pebble 2.7.0 has both, so the ARI front removes them.
+    const bare = await AriServer.start({
+      upstreamDirectoryUrl: tb.pebble.directoryUrl,
+      upstreamCa: readFileSync(tb.pebble.caCertPath),
+      tls: pebbleServerTls(tb.pebble.caCertPath),
+      renewalInfo: false,
+      profiles: null,
+    });
+    try {
+      const issuer = await AcmeIssuer.connect({ directoryUrl: bare.directoryUrl, accountKeyPem, logger, clock: systemClock });
+      expect(await issuer.profiles()).toBeUndefined();
+      const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256', profile: 'shortlived' }, { publisher: new RecordingPublisher() });
+      expect(await issuer.renewalInfo(cert.fullchainPem)).toBeUndefined();
+      expect(bare.newOrderPayloads().at(-1)).not.toHaveProperty('profile');
+    } finally {
+      await bare.close();
+    }
+  });
+
+  needsPebble27.it("reads Pebble 2.7.0's own profiles and ARI window (Retry-After 6 hours)", async () => {
     const issuer = await AcmeIssuer.connect({ directoryUrl: tb.pebble.directoryUrl, accountKeyPem, logger, clock: systemClock });
-    expect(await issuer.profiles()).toBeUndefined();
+    expect(await issuer.profiles()).toEqual({ classic: '90 days', tlsserver: '45 days', shortlived: '160 hours' });
     const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256', profile: 'shortlived' }, { publisher: new RecordingPublisher() });
-    expect(await issuer.renewalInfo(cert.fullchainPem)).toBeUndefined();
+    expect(cert.notAfter.getTime() - cert.notBefore.getTime()).toBeLessThanOrEqual(160 * 3_600_000);
+    const info = await issuer.renewalInfo(cert.fullchainPem);
+    expect(info?.retryAfterSeconds).toBe(21_600);
+    expect(info?.suggestedWindow.start.getTime()).toBeGreaterThan(cert.notBefore.getTime());
+    expect(info?.suggestedWindow.end.getTime()).toBeLessThan(cert.notAfter.getTime());
   });
 });
 

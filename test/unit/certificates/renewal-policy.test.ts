@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { ariRenewalTime, backoffDelay, isRenewalDue, nextAriCheck, renewalTime } from '../../../src/certificates/renewal-policy.js';
+import { ariRenewalTime, backoffDelay, isRenewalDue, nextAriCheck, renewalTime, scheduleFromAri } from '../../../src/certificates/renewal-policy.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -71,15 +71,48 @@ describe('ariRenewalTime', () => {
 describe('nextAriCheck', () => {
   const now = new Date('2026-02-01T00:00:00Z');
   const after = (seconds: number | undefined) => nextAriCheck(now, seconds).getTime() - now.getTime();
-  it('checks at most twice a day, even when Retry-After is shorter', () => {
-    expect(after(3600)).toBe(12 * HOUR);
-    expect(after(undefined)).toBe(12 * HOUR);
-  });
-  it('honours a Retry-After between 12 and 24 hours', () => {
+  // RFC 9773 §4.3: ask again once Retry-After has passed; treat values under a
+  // minute as a minute and over a day as a day.
+  it("honours the CA's Retry-After as sent, Let's Encrypt's 6 hours included", () => {
+    expect(after(21_600)).toBe(6 * HOUR);
+    expect(after(3600)).toBe(HOUR);
     expect(after(18 * 3600)).toBe(18 * HOUR);
+  });
+  it('treats a Retry-After under a minute as a minute', () => {
+    expect(after(5)).toBe(MINUTE);
+    expect(after(0)).toBe(MINUTE);
+    expect(after(-30)).toBe(MINUTE);
   });
   it('treats Retry-After over a day as a day', () => {
     expect(after(7 * 24 * 3600)).toBe(24 * HOUR);
+  });
+  it("asks again after 6 hours (Let's Encrypt's interval) without Retry-After", () => {
+    expect(after(undefined)).toBe(6 * HOUR);
+    expect(after(Number.NaN)).toBe(6 * HOUR);
+  });
+});
+
+describe('scheduleFromAri', () => {
+  const now = new Date('2026-02-01T00:00:00Z');
+  const window = { start: new Date('2026-02-10T00:00:00Z'), end: new Date('2026-02-12T00:00:00Z') };
+  it('picks a time inside the window and the next check from Retry-After', () => {
+    const s = scheduleFromAri({ suggestedWindow: window, retryAfterSeconds: 600 }, now, () => 0.5);
+    expect(s).toEqual({ nextRenewalAt: new Date('2026-02-11T00:00:00Z'), ariCheckAfter: new Date(now.getTime() + 10 * MINUTE), picked: true });
+  });
+  it('keeps a time picked earlier that still lies inside the window', () => {
+    const current = new Date('2026-02-10T03:00:00Z');
+    expect(scheduleFromAri({ suggestedWindow: window }, now, () => 0.9, current)).toMatchObject({ nextRenewalAt: current, picked: false });
+  });
+  it('picks again when the window moved away from the time picked earlier', () => {
+    const current = new Date('2026-03-01T00:00:00Z');
+    expect(scheduleFromAri({ suggestedWindow: window }, now, () => 0, current)).toMatchObject({ nextRenewalAt: window.start, picked: true });
+  });
+  it('means now for a window in the past (a revocation notice)', () => {
+    const past = { start: new Date('2026-01-20T00:00:00Z'), end: new Date('2026-01-21T00:00:00Z') };
+    expect(scheduleFromAri({ suggestedWindow: past }, now, () => 0.5, new Date('2026-03-01T00:00:00Z'))).toMatchObject({ nextRenewalAt: now, picked: true });
+    // Already due: stays due, unchanged.
+    const due = new Date('2026-01-31T00:00:00Z');
+    expect(scheduleFromAri({ suggestedWindow: past }, now, () => 0.5, due)).toMatchObject({ nextRenewalAt: due, picked: false });
   });
 });
 

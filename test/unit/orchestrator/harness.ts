@@ -126,7 +126,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       ...options.flow,
     },
   });
-  const ari = new AriRefresher({ db, secrets: world.secrets, issuer: async () => issuer, clock, random, logger, pemSecretBasePath: PEM_BASE });
+  const ari = new AriRefresher({ db, state, secrets: world.secrets, issuer: async () => issuer, clock, random, logger, pemSecretBasePath: PEM_BASE });
   const instanceId = randomUUID();
   const orchestrator = new Orchestrator({
     repository,

@@ -1,0 +1,253 @@
+// The ARI refresher on a fake clock, against a real (SQLite) database and a
+// CA stand-in that answers RenewalInfo per certificate and records the order
+// in which it was asked.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../../../src/clock.js';
+import { openDatabase, type Database } from '../../../src/db/client.js';
+import { applyMigrations } from '../../../src/db/migrate.js';
+import { createLogger } from '../../../src/logger.js';
+import { DomainStateStore } from '../../../src/domains/state.js';
+import { AriRefresher } from '../../../src/orchestrator/ari-refresh.js';
+import type { CertificateIssuer, RenewalInfo } from '../../../src/certificates/issuer.js';
+import type { SecretsStore } from '../../../src/secrets/provider.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+class MemorySecrets implements SecretsStore {
+  readonly name = 'memory';
+  readonly values = new Map<string, string>();
+  async get(name: string): Promise<string | undefined> {
+    return this.values.get(name);
+  }
+  async put(name: string, value: string): Promise<void> {
+    this.values.set(name, value);
+  }
+  async delete(name: string): Promise<void> {
+    this.values.delete(name);
+  }
+}
+
+/** RenewalInfo by fullchain (the test's fullchain is `chain:<domain>`); records who was asked, in order. */
+class AriCa implements Pick<CertificateIssuer, 'renewalInfo'> {
+  readonly asked: string[] = [];
+  readonly answers = new Map<string, RenewalInfo | Error>();
+  async renewalInfo(fullchainPem: string): Promise<RenewalInfo | undefined> {
+    const domain = fullchainPem.replace('chain:', '');
+    this.asked.push(domain);
+    const answer = this.answers.get(domain);
+    if (answer instanceof Error) throw answer;
+    return answer;
+  }
+}
+
+let dir: string;
+let database: Database;
+let clock: FakeClock;
+let secrets: MemorySecrets;
+let ca: AriCa;
+let refresher: AriRefresher;
+let state: DomainStateStore;
+
+beforeEach(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'autotls-ari-'));
+  const url = `file:${path.join(dir, 'test.db')}`;
+  const logger = createLogger({ level: 'silent' });
+  await applyMigrations(url, 'sqlite', logger);
+  database = await openDatabase(url, 'sqlite');
+  clock = new FakeClock('2026-06-01T00:00:00Z');
+  secrets = new MemorySecrets();
+  ca = new AriCa();
+  state = new DomainStateStore(database.client, clock);
+  refresher = new AriRefresher({
+    db: database.client,
+    state,
+    secrets,
+    issuer: async () => ca as unknown as CertificateIssuer,
+    clock,
+    random: () => 0.5,
+    logger,
+    pemSecretBasePath: 'pem-secret',
+  });
+});
+
+afterEach(async () => {
+  await database.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Seed {
+  ariCheckAfter?: Date | null;
+  nextRenewalAt?: Date;
+  certNotAfter?: Date;
+  status?: string;
+  owned?: boolean;
+  leaseOwner?: string;
+}
+
+async function seed(name: string, s: Seed = {}): Promise<number> {
+  const now = clock.now().getTime();
+  const d = await database.client.domain.create({
+    data: { name, tld: 'test', zoneId: 'z.test', owned: s.owned ?? true, status: s.status ?? null, tlsIssuer: 'Lets Encrypt', tlsExpDate: s.certNotAfter ?? new Date(now + 60 * DAY) },
+  });
+  await database.client.domainState.create({
+    data: {
+      domainId: d.id,
+      phase: 'recorded',
+      certId: `cert-${name}`,
+      certNotBefore: new Date(now - 30 * DAY),
+      certNotAfter: s.certNotAfter ?? new Date(now + 60 * DAY),
+      nextRenewalAt: s.nextRenewalAt ?? new Date(now + 30 * DAY),
+      ariCheckAfter: s.ariCheckAfter === undefined ? null : s.ariCheckAfter,
+      ...(s.leaseOwner ? { leaseOwner: s.leaseOwner, leaseExpiresAt: new Date(now + HOUR) } : {}),
+    },
+  });
+  await secrets.put(`pem-secret/${name}/fullchain`, `chain:${name}`);
+  ca.answers.set(name, { suggestedWindow: { start: new Date(now + 40 * DAY), end: new Date(now + 42 * DAY) }, retryAfterSeconds: 21_600 });
+  return d.id;
+}
+
+const row = (name: string) => database.client.domainState.findFirstOrThrow({ where: { domain: { name } } });
+
+describe("the CA's Retry-After, clamped to between 1 minute and 24 hours", () => {
+  it.each([
+    [21_600, 6 * HOUR],
+    [3600, HOUR],
+    [10, MINUTE],
+    [5 * 86_400, DAY],
+    [undefined, 6 * HOUR],
+  ])('Retry-After %s s: next check in %s ms', async (retryAfterSeconds, expectedMs) => {
+    await seed('a.test');
+    const now = clock.now().getTime();
+    ca.answers.set('a.test', { suggestedWindow: { start: new Date(now + DAY), end: new Date(now + 2 * DAY) }, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
+    expect(await refresher.refresh()).toBe(1);
+    expect((await row('a.test')).ariCheckAfter).toEqual(new Date(now + expectedMs));
+
+    // Not asked again before then, asked again as soon as it has passed.
+    clock.advance(expectedMs - 1000);
+    await refresher.refresh();
+    expect(ca.asked).toEqual(['a.test']);
+    clock.advance(1000);
+    await refresher.refresh();
+    expect(ca.asked).toEqual(['a.test', 'a.test']);
+  });
+});
+
+describe('the whole fleet, in order of next check', () => {
+  it('asks never-checked certificates first, then the longest waiting, page by page', async () => {
+    const now = clock.now().getTime();
+    await seed('late.test', { ariCheckAfter: new Date(now - HOUR) });
+    await seed('never1.test');
+    await seed('oldest.test', { ariCheckAfter: new Date(now - 3 * DAY) });
+    await seed('future.test', { ariCheckAfter: new Date(now + HOUR) });
+    await seed('never2.test');
+    await seed('middle.test', { ariCheckAfter: new Date(now - DAY) });
+
+    const pages: number[] = [];
+    const findMany = database.client.domainState.findMany.bind(database.client.domainState);
+    database.client.domainState.findMany = ((args: Parameters<typeof findMany>[0]) => {
+      pages.push(args?.take ?? Number.POSITIVE_INFINITY);
+      return findMany(args);
+    }) as typeof findMany;
+
+    const results = await refresher.refreshDue({ pageSize: 2, concurrency: 1 });
+    expect(ca.asked).toEqual(['never1.test', 'never2.test', 'oldest.test', 'middle.test', 'late.test']);
+    expect(results.map((r) => r.status)).toEqual(['moved', 'moved', 'moved', 'moved', 'moved']);
+    // Never more than a page at once.
+    expect(Math.max(...pages)).toBe(2);
+    expect(pages.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('takes the most overdue first when limited', async () => {
+    const now = clock.now().getTime();
+    await seed('b.test', { ariCheckAfter: new Date(now - HOUR) });
+    await seed('c.test', { ariCheckAfter: new Date(now - 2 * HOUR) });
+    await seed('d.test', { ariCheckAfter: new Date(now - 3 * HOUR) });
+    expect(await refresher.refresh(2, 1)).toBe(2);
+    expect(ca.asked).toEqual(['d.test', 'c.test']);
+  });
+
+  it('keeps going past a domain a run holds, and leaves that domain alone', async () => {
+    const now = clock.now().getTime();
+    await seed('held.test', { leaseOwner: 'other/run' });
+    await seed('free.test', { ariCheckAfter: new Date(now - HOUR) });
+    await refresher.refresh();
+    expect(ca.asked).toEqual(['free.test']);
+    expect((await row('held.test')).ariCheckAfter).toBeNull();
+
+    // Forced (`ari refresh --all`), the held one is asked but not written.
+    const forced = await refresher.refreshNow();
+    expect(forced.find((r) => r.domain === 'held.test')?.status).toBe('busy');
+    expect((await row('held.test')).ariCheckAfter).toBeNull();
+  });
+});
+
+describe('what is never checked', () => {
+  it('skips expired certificates (RFC 9773 §4.3) and removed domains', async () => {
+    const now = clock.now().getTime();
+    await seed('expired.test', { certNotAfter: new Date(now - MINUTE) });
+    await seed('parked.test', { status: 'Parked' });
+    await seed('gone.test', { status: 'Expired' });
+    await seed('not-owned.test', { owned: false });
+    await seed('live.test');
+    await refresher.refresh();
+    expect(ca.asked).toEqual(['live.test']);
+    await refresher.refreshNow();
+    expect(ca.asked).toEqual(['live.test', 'live.test']);
+
+    // A certificate that expires between two checks drops out.
+    clock.set(new Date(now + 61 * DAY));
+    await refresher.refreshNow();
+    expect(ca.asked).toEqual(['live.test', 'live.test']);
+  });
+});
+
+describe('what a check records', () => {
+  it('moves the renewal time to now for a window in the past, and keeps a time that is still inside the window', async () => {
+    const now = clock.now().getTime();
+    await seed('revoked.test');
+    await seed('steady.test', { nextRenewalAt: new Date(now + 41 * DAY) });
+    ca.answers.set('revoked.test', { suggestedWindow: { start: new Date(now - 2 * DAY), end: new Date(now - DAY) }, retryAfterSeconds: 21_600 });
+    const results = await refresher.refreshNow({ concurrency: 1 });
+    expect(results).toEqual([
+      expect.objectContaining({ domain: 'revoked.test', status: 'moved', after: new Date(now) }),
+      expect.objectContaining({ domain: 'steady.test', status: 'unchanged', after: new Date(now + 41 * DAY) }),
+    ]);
+    expect((await row('revoked.test')).nextRenewalAt).toEqual(new Date(now));
+    expect((await row('steady.test')).nextRenewalAt).toEqual(new Date(now + 41 * DAY));
+  });
+
+  it('after a failed check keeps the renewal time and asks again in an hour', async () => {
+    const now = clock.now().getTime();
+    await seed('flaky.test');
+    ca.answers.set('flaky.test', new Error('socket hang up'));
+    const [result] = await refresher.refreshDue();
+    expect(result).toMatchObject({ status: 'failed', error: expect.stringContaining('asking the CA for renewal information about flaky.test: socket hang up') });
+    const r = await row('flaky.test');
+    expect(r.nextRenewalAt).toEqual(new Date(now + 30 * DAY));
+    expect(r.ariCheckAfter).toEqual(new Date(now + HOUR));
+  });
+
+  it('does not overwrite the schedule of a certificate a run recorded meanwhile', async () => {
+    const id = await seed('raced.test');
+    // A run renews between the read and the write: the recorded certificate is another one.
+    const written = await state.recordAriCheck(id, { certId: 'cert-older', nextRenewalAt: clock.now(), ariCheckAfter: clock.now() });
+    expect(written).toBe(false);
+    expect((await row('raced.test')).nextRenewalAt).toEqual(new Date(clock.now().getTime() + 30 * DAY));
+  });
+
+  it('one domain on request, whatever its next check says', async () => {
+    const now = clock.now().getTime();
+    await seed('one.test', { ariCheckAfter: new Date(now + 20 * HOUR) });
+    await seed('other.test', { ariCheckAfter: new Date(now + 20 * HOUR) });
+    expect(await refresher.refresh()).toBe(0);
+    const results = await refresher.refreshNow({ domain: 'one.test' });
+    expect(results.map((r) => r.domain)).toEqual(['one.test']);
+    expect(ca.asked).toEqual(['one.test']);
+    expect(await refresher.nextCheckAt()).toEqual(new Date(now + 6 * HOUR));
+  });
+});
