@@ -1,6 +1,6 @@
 // AriRefresher over SQLite and the in-memory CA's ARI (RFC 9773).
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ARI_ERROR_RETRY_MS } from '../../../src/certificates/renewal-policy.js';
+import { ARI_ERROR_RETRY_MS, nextAriCheck } from '../../../src/certificates/renewal-policy.js';
 import { MemoryCa } from '../../fakes/memory-ca.js';
 import { closeSharedDatabase, createHarness, type Harness, type HarnessOptions } from './harness.js';
 
