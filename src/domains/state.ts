@@ -1,4 +1,4 @@
-import type { Db } from '../db/client.js';
+import type { Db, DbTx } from '../db/client.js';
 import type { Clock } from '../clock.js';
 import type { DomainState } from '../generated/postgres/client.js';
 
@@ -10,8 +10,10 @@ export type { DomainState };
  *
  *   due ─▶ ordered ─▶ stored ─▶ uploaded ─▶ recorded
  *
- * - `ordered`: an ACME order exists; nothing is kept yet (a crash here costs the
- *   order, never a certificate: the key only ever lives in memory before `stored`).
+ * - `ordered`: an ACME order exists. Its freshly generated key and CSR were put
+ *   in the secrets store (`<base>/<domain>/pending`) before the phase moved here,
+ *   so a crash costs neither the order nor the key: the next run finds the order
+ *   (`latestOrderUrl`) and finalises or downloads it with the pending key.
  * - `stored`: the certificate and its key are in the secrets store. From here on
  *   the next run resumes from the stored material; it never orders again.
  * - `uploaded`: Fastly serves it; only the database record is missing.
@@ -21,11 +23,38 @@ export type Phase = 'due' | 'ordered' | 'stored' | 'uploaded' | 'recorded';
 
 export type StatePatch = Partial<Omit<DomainState, 'domainId' | 'updatedAt' | 'leaseOwner' | 'leaseExpiresAt'>> & { phase?: Phase };
 
+/** What the ARI refresh may change (RFC 9773): the renewal time and when to ask again. */
+export interface AriCheck {
+  /** Omitted: the renewal time stays as it is (no window, or an unchanged one). */
+  nextRenewalAt?: Date;
+  ariCheckAfter: Date;
+}
+
+/** A certificate just recorded in `tls`/`domains` (DomainRepository.recordCertificate). */
+export interface RecordedState {
+  nextRenewalAt: Date;
+  ariCheckAfter: Date | null;
+}
+
+/** Recorded certificates whose ARI check is due. */
+export interface AriCandidate {
+  domainId: number;
+  domain: string;
+  nextRenewalAt: Date | null;
+}
+
 /**
- * Per-domain leases and state. A lease is claimed with one conditional UPDATE
- * (free, expired, or already ours), so two runs — in this process or on another
- * instance sharing the database — never work on one domain at once. Every write
- * made under a lease checks that the lease is still ours.
+ * The only writer of `autotls_domain_state`: per-domain leases and state.
+ *
+ * A lease is claimed with one conditional UPDATE (free, expired, or already
+ * ours), so two runs — in this process or on another instance sharing the
+ * database — never work on one domain at once. Every write of a run goes through
+ * `update` (or `markRecorded`), which checks that the lease is still ours.
+ *
+ * Lease-free by design, and only these: `recordAriCheck` and `patch`. They never
+ * hold a lease because they take no decision a run could contradict; instead
+ * each is one conditional UPDATE that writes only while no other run holds a
+ * live lease, so they cannot overwrite what a renewal in flight is writing.
  */
 export class DomainStateStore {
   constructor(
@@ -78,20 +107,85 @@ export class DomainStateStore {
 
   /** Writes state under the lease; throws LeaseLostError when the lease is no longer ours. */
   async update(domainId: number, owner: string, patch: StatePatch): Promise<void> {
-    const { count } = await this.db.domainState.updateMany({ where: { domainId, leaseOwner: owner }, data: patch });
-    if (count !== 1) throw new LeaseLostError(domainId);
+    await updateUnderLease(this.db, domainId, owner, patch);
   }
 
-  /** Writes state without a lease (e.g. refreshing the next renewal time from a probe). */
-  async patch(domainId: number, patch: StatePatch): Promise<void> {
+  /**
+   * The state half of recording a certificate, inside the caller's transaction
+   * (DomainRepository.recordCertificate): phase `recorded`, the new renewal
+   * time, failures cleared. Under the lease: a lost lease rolls the whole
+   * transaction back.
+   */
+  async markRecorded(tx: DbTx, domainId: number, owner: string, recorded: RecordedState): Promise<void> {
+    await updateUnderLease(tx, domainId, owner, {
+      phase: 'recorded',
+      nextRenewalAt: recorded.nextRenewalAt,
+      ariCheckAfter: recorded.ariCheckAfter,
+      failureCount: 0,
+      backoffUntil: null,
+      lastError: null,
+    });
+  }
+
+  /**
+   * Lease-free by design: state written outside a run (seeding, operator tools).
+   * Writes only while no other run holds a live lease; returns whether it wrote.
+   */
+  async patch(domainId: number, patch: StatePatch): Promise<boolean> {
     await this.ensureRow(domainId);
-    await this.db.domainState.update({ where: { domainId }, data: patch });
+    return this.writeUnlessLeased(domainId, patch);
+  }
+
+  /**
+   * The ARI refresh's write (RFC 9773), lease-free by design: it runs on its own
+   * timer across the fleet and must not block renewals. One conditional UPDATE
+   * that writes only when no other run holds a live lease on the domain (a
+   * renewal in flight will set its own renewal time); returns whether it wrote.
+   */
+  async recordAriCheck(domainId: number, check: AriCheck): Promise<boolean> {
+    const data: StatePatch = { ariCheckAfter: check.ariCheckAfter };
+    if (check.nextRenewalAt !== undefined) data.nextRenewalAt = check.nextRenewalAt;
+    return this.writeUnlessLeased(domainId, data);
+  }
+
+  /**
+   * Recorded Let's Encrypt certificates whose ARI check is due and that no run
+   * holds, earliest renewal first.
+   */
+  async dueForAriCheck(limit: number, issuer: string): Promise<AriCandidate[]> {
+    const now = this.clock.now();
+    const rows = await this.db.domainState.findMany({
+      where: {
+        phase: 'recorded',
+        certId: { not: null },
+        OR: [{ leaseOwner: null }, { leaseExpiresAt: { lt: now } }],
+        AND: [{ OR: [{ ariCheckAfter: null }, { ariCheckAfter: { lte: now } }] }],
+        domain: { tlsIssuer: issuer },
+      },
+      select: { domainId: true, nextRenewalAt: true, domain: { select: { name: true } } },
+      orderBy: { nextRenewalAt: 'asc' },
+      take: limit,
+    });
+    return rows.map((r) => ({ domainId: r.domainId, domain: r.domain.name, nextRenewalAt: r.nextRenewalAt }));
+  }
+
+  private async writeUnlessLeased(domainId: number, data: StatePatch): Promise<boolean> {
+    const { count } = await this.db.domainState.updateMany({
+      where: { domainId, OR: [{ leaseOwner: null }, { leaseExpiresAt: null }, { leaseExpiresAt: { lt: this.clock.now() } }] },
+      data,
+    });
+    return count === 1;
   }
 
   private async ensureRow(domainId: number): Promise<void> {
     // INSERT … ON CONFLICT DO NOTHING is race-free on both databases, unlike upsert.
     await this.db.$executeRaw`INSERT INTO autotls_domain_state (domain_id) VALUES (${domainId}) ON CONFLICT (domain_id) DO NOTHING`;
   }
+}
+
+async function updateUnderLease(db: Db | DbTx, domainId: number, owner: string, patch: StatePatch): Promise<void> {
+  const { count } = await db.domainState.updateMany({ where: { domainId, leaseOwner: owner }, data: patch });
+  if (count !== 1) throw new LeaseLostError(domainId);
 }
 
 export class LeaseLostError extends Error {

@@ -297,7 +297,7 @@ export class Orchestrator {
         testmode: doc.testmode,
         explicit: claimed,
       });
-      await state.patch(candidate.id, { lastOutcome: result.outcome }).catch(() => undefined);
+      await state.update(candidate.id, owner, { lastOutcome: result.outcome }).catch(() => undefined);
       return result;
     } finally {
       clearInterval(keepAlive);
