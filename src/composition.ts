@@ -87,8 +87,8 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const fastly = options.overrides?.fastly ?? (settings.fastly.apiToken
     ? createFastlyTls({ apiToken: settings.fastly.apiToken, apiUrl: settings.fastly.apiUrl, logger, allowUntrustedRoot: settings.fastly.allowUntrustedRoot })
     : undefined);
-  const repository = new DomainRepository(db, settings.database.provider, clock);
   const state = new DomainStateStore(db, clock);
+  const repository = new DomainRepository(db, settings.database.provider, clock, state);
   const runs = new RunStore(db, clock);
 
   // Each is looked up once and shared, but a failure is not kept: the next call
