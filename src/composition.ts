@@ -16,6 +16,7 @@ import type { Notifier } from './notify/notifier.js';
 import { AcmeIssuer, accountKeyFromSecret } from './certificates/acme.js';
 import type { CertificateIssuer } from './certificates/issuer.js';
 import { OrderBudget } from './certificates/budget.js';
+import { PrismaOrderLedger } from './db/order-ledger.js';
 import { probeLiveCertificate } from './domains/probe.js';
 import { DomainRepository } from './domains/repository.js';
 import { DomainStateStore } from './domains/state.js';
@@ -55,6 +56,8 @@ export interface Components {
   instanceId: string;
   /** The connected ACME client (connects on first use). */
   issuer(): Promise<CertificateIssuer>;
+  /** The order budget of the configured ACME account (needs its key; retried after a failure). */
+  budget(): Promise<OrderBudget>;
   close(): Promise<void>;
 }
 
@@ -91,6 +94,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   if (options.migrate ?? true) await applyMigrations(settings.database.url, settings.database.provider, logger);
   // Enough PostgreSQL connections for every domain in flight plus the API and leases.
   const database = await openDatabase(settings.database.url, settings.database.provider, { poolSize: Math.max(10, settings.concurrency + 5) });
+  logger.info(databaseLogFields(database, settings.database.url), 'database opened');
   const db = database.client;
   const metrics = new Metrics();
   const notifier = options.overrides?.notifier ?? createNotifier(settings, logger);
@@ -100,43 +104,27 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const fastly = options.overrides?.fastly ?? (settings.fastly.apiToken
     ? createFastlyTls({ apiToken: settings.fastly.apiToken, apiUrl: settings.fastly.apiUrl, logger, allowUntrustedRoot: settings.fastly.allowUntrustedRoot })
     : undefined);
-  const repository = new DomainRepository(db, settings.database.provider, clock);
   const state = new DomainStateStore(db, clock);
+  const repository = new DomainRepository(db, settings.database.provider, clock, state);
   const runs = new RunStore(db, clock);
 
-  let accountKeyPem: Promise<string> | undefined;
-  const accountKey = (): Promise<string> => {
-    accountKeyPem ??= loadAccountKey(settings, secrets).catch((error: unknown) => {
-      accountKeyPem = undefined;
-      throw error;
-    });
-    return accountKeyPem;
-  };
-  let issuerPromise: Promise<CertificateIssuer> | undefined;
+  // Each is looked up once and shared, but a failure is not kept: the next call
+  // tries again, so `autotls account create` takes effect without a restart.
+  const accountKey = cachedUntilFailure(() => loadAccountKey(settings, secrets));
   const issuerOverride = options.overrides?.issuer;
-  const issuer = (): Promise<CertificateIssuer> => {
-    if (issuerOverride) return Promise.resolve(issuerOverride);
-    issuerPromise ??= accountKey()
-      .then((pem) =>
+  const issuer: () => Promise<CertificateIssuer> = issuerOverride
+    ? () => Promise.resolve(issuerOverride)
+    : cachedUntilFailure(async () =>
         AcmeIssuer.connect({
           directoryUrl: settings.acme.directoryUrl,
-          accountKeyPem: pem,
+          accountKeyPem: await accountKey(),
           logger,
           clock,
           onRequest: (endpoint, status) => metrics.acmeRequests.inc({ endpoint, status: String(status) }),
         }),
-      )
-      .catch((error: unknown) => {
-        issuerPromise = undefined;
-        throw error;
-      });
-    return issuerPromise;
-  };
-  let budgetPromise: Promise<OrderBudget> | undefined;
-  const budget = (): Promise<OrderBudget> => {
-    budgetPromise ??= accountKey().then((pem) => new OrderBudget(db, clock, accountId(pem), settings.acme.orderBudget));
-    return budgetPromise;
-  };
+      );
+  const ledger = new PrismaOrderLedger(db);
+  const budget = cachedUntilFailure(async () => new OrderBudget(ledger, clock, accountId(await accountKey()), settings.acme.orderBudget));
 
   const probe: Probe =
     options.overrides?.probe ??
@@ -165,7 +153,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       fastlyConfigurationId: settings.fastly.tlsConfigurationId,
     },
   });
-  const ari = new AriRefresher({ db, state, secrets, issuer, clock, random, logger, pemSecretBasePath: settings.pemSecretBasePath });
+  const ari = new AriRefresher({ state, secrets, issuer, clock, random, logger, pemSecretBasePath: settings.pemSecretBasePath });
   const orchestrator = new Orchestrator({
     ari,
     repository,
@@ -230,8 +218,35 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     pendingEvents,
     instanceId,
     issuer,
+    budget,
     close: () => database.close(),
   };
+}
+
+/**
+ * `load` once, its promise shared by concurrent callers; a rejected promise is
+ * dropped, so the next call loads again instead of failing forever.
+ */
+export function cachedUntilFailure<T>(load: () => Promise<T>): () => Promise<T> {
+  let cached: Promise<T> | undefined;
+  return () => {
+    cached ??= load().catch((error: unknown) => {
+      cached = undefined;
+      throw error;
+    });
+    return cached;
+  };
+}
+
+/** Which database was opened, for the start-up log: the SQLite file, or PostgreSQL's host and name (never the password). */
+function databaseLogFields(database: Database, url: string): Record<string, string> {
+  if (database.file !== undefined) return { provider: 'sqlite', file: database.file };
+  try {
+    const parsed = new URL(url);
+    return { provider: database.provider, host: parsed.host, name: decodeURIComponent(parsed.pathname.replace(/^\//, '')) };
+  } catch {
+    return { provider: database.provider };
+  }
 }
 
 /** The ACME account key: from the secrets store when a name is set, else inline. */

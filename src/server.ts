@@ -27,7 +27,7 @@ export async function startServer(components: Components, options: { port?: numb
     apiKey: settings.apiKey,
     forceTestmode: settings.appEnv !== 'production',
     ready: async () => {
-      await database.client.$queryRawUnsafe('SELECT 1');
+      await database.ping();
       return true;
     },
     openapi: options.openapi,

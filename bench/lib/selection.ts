@@ -133,8 +133,8 @@ export function generate(rows: number, scenario: Scenario, now: number): Dataset
   return { now, domains, states, excluded };
 }
 
-/** The eligibility rules of DomainRepository.selectDue, in plain code, with the dialect's NULL ordering. */
-export function reference(ds: Dataset, provider: DbProvider): number[] {
+/** The eligibility rules and urgency order of DomainRepository.selectDue, in plain code. */
+export function reference(ds: Dataset, _provider?: DbProvider): number[] {
   const now = ds.now;
   const cutoff = now + WINDOW_DAYS * DAY;
   const excluded = new Set(ds.excluded);
@@ -145,27 +145,33 @@ export function reference(ds: Dataset, provider: DbProvider): number[] {
     return d.owned && (d.status === null || (d.status !== 'Parked' && d.status !== 'Expired')) && d.zoneId !== null && d.zoneId !== '' && !excluded.has(d.name) &&
       (s === undefined || s.backoffUntil === null || s.backoffUntil <= now || resumable(s));
   };
-  const order = (a: DomainRow, b: DomainRow): number => {
-    if (a.tlsExpDate === b.tlsExpDate) return 0;
-    // SQLite sorts NULL first in ASC order, PostgreSQL last.
-    if (a.tlsExpDate === null) return provider === 'sqlite' ? -1 : 1;
-    if (b.tlsExpDate === null) return provider === 'sqlite' ? 1 : -1;
-    return a.tlsExpDate - b.tlsExpDate;
+  // Contract section 4: no certificate first, then by deadline (AutoTLS's
+  // renewal time where it has a usable one, else tls_exp_date), ties by id.
+  const deadline = (d: DomainRow): number | null => {
+    if (d.tlsIssuer !== LETS_ENCRYPT_ISSUER) return d.tlsExpDate;
+    const s = state.get(d.id);
+    if (!s || s.nextRenewalAt === null || s.certNotAfter === null || (d.tlsExpDate !== null && d.tlsExpDate < s.certNotAfter)) return d.tlsExpDate;
+    return s.nextRenewalAt;
   };
-  const nonLe = ds.domains.filter((d) => base(d) && d.tlsIssuer !== LETS_ENCRYPT_ISSUER).sort(order).slice(0, LIMIT);
-  const remaining = LIMIT - nonLe.length;
-  if (remaining <= 0) return nonLe.map((d) => d.id);
-  const le = ds.domains
-    .filter((d) => {
-      if (!base(d) || d.tlsIssuer !== LETS_ENCRYPT_ISSUER) return false;
-      const s = state.get(d.id);
-      if (s?.nextRenewalAt != null && s.nextRenewalAt <= now) return true;
-      if (resumable(s)) return true;
-      return d.tlsExpDate !== null && d.tlsExpDate < cutoff && (s === undefined || s.nextRenewalAt === null || s.certNotAfter === null || d.tlsExpDate < s.certNotAfter);
-    })
-    .sort(order)
-    .slice(0, remaining);
-  return [...nonLe, ...le].map((d) => d.id);
+  const order = (a: DomainRow, b: DomainRow): number => {
+    const x = deadline(a);
+    const y = deadline(b);
+    if (x === null || y === null) {
+      if (x !== y) return x === null ? -1 : 1;
+    } else if (x !== y) {
+      return x - y;
+    }
+    return a.id - b.id;
+  };
+  const due = (d: DomainRow): boolean => {
+    if (!base(d)) return false;
+    if (d.tlsIssuer !== LETS_ENCRYPT_ISSUER) return true;
+    const s = state.get(d.id);
+    if (s?.nextRenewalAt != null && s.nextRenewalAt <= now) return true;
+    if (resumable(s)) return true;
+    return d.tlsExpDate !== null && d.tlsExpDate < cutoff && (s === undefined || s.nextRenewalAt === null || s.certNotAfter === null || d.tlsExpDate < s.certNotAfter);
+  };
+  return ds.domains.filter(due).sort(order).slice(0, LIMIT).map((d) => d.id);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,4 +1,3 @@
-import type { Db } from '../db/client.js';
 import type { Clock } from '../clock.js';
 
 export const BUDGET_WINDOW_MS = 3 * 60 * 60 * 1000;
@@ -6,6 +5,28 @@ export const BUDGET_WINDOW_MS = 3 * 60 * 60 * 1000;
 export type BudgetDecision =
   | { ok: true; reservationId: number }
   | { ok: false; reason: string; retryAt: Date };
+
+/**
+ * Where the order budget keeps its rows, shared by every instance (the Prisma
+ * implementation is src/db/order-ledger.ts). Reservation ids grow in the order
+ * reservations are made.
+ */
+export interface OrderLedger {
+  /** The account's pause (a 429's Retry-After), if any was recorded. */
+  pause(account: string): Promise<{ until: Date; reason: string | null } | undefined>;
+  setPause(account: string, until: Date, reason: string): Promise<void>;
+  /** Inserts a reservation row; returns its id. */
+  reserve(account: string, domain: string, replaces: string | null, createdAt: Date): Promise<number>;
+  /** Counting reservations (not exempt, created after `since`), optionally only those up to id `upTo`. */
+  count(account: string, since: Date, upTo?: number): Promise<number>;
+  /** When the oldest counting reservation after `since` was made. */
+  oldest(account: string, since: Date): Promise<Date | undefined>;
+  remove(reservationId: number): Promise<void>;
+  confirm(reservationId: number, orderUrl: string, exempt: boolean): Promise<void>;
+  /** Removes the reservation only if no order URL was recorded for it. */
+  removeUnconfirmed(reservationId: number): Promise<void>;
+  latestOrderUrl(account: string, domain: string): Promise<string | undefined>;
+}
 
 /**
  * The order-rate budget of one ACME account, shared through the database by
@@ -20,67 +41,53 @@ export type BudgetDecision =
  */
 export class OrderBudget {
   constructor(
-    private readonly db: Db,
+    private readonly ledger: OrderLedger,
     private readonly clock: Clock,
     private readonly account: string,
     private readonly limit: number,
   ) {}
 
   async pausedUntil(): Promise<{ until: Date; reason: string } | undefined> {
-    const row = await this.db.acmeAccountState.findUnique({ where: { account: this.account } });
-    if (row?.pausedUntil && row.pausedUntil > this.clock.now()) {
-      return { until: row.pausedUntil, reason: row.pauseReason ?? 'rate limited by the CA' };
-    }
+    const pause = await this.ledger.pause(this.account);
+    if (pause && pause.until > this.clock.now()) return { until: pause.until, reason: pause.reason ?? 'rate limited by the CA' };
     return undefined;
   }
 
   async pause(until: Date, reason: string): Promise<void> {
-    await this.db.acmeAccountState.upsert({
-      where: { account: this.account },
-      create: { account: this.account, pausedUntil: until, pauseReason: reason },
-      update: { pausedUntil: until, pauseReason: reason },
-    });
+    await this.ledger.setPause(this.account, until, reason);
   }
 
   async reserve(domain: string, replaces: string | undefined): Promise<BudgetDecision> {
     const paused = await this.pausedUntil();
     if (paused) return { ok: false, reason: `ACME account paused until ${paused.until.toISOString()}: ${paused.reason}`, retryAt: paused.until };
     const now = this.clock.now();
-    const row = await this.db.acmeOrder.create({ data: { account: this.account, domain, replaces: replaces ?? null, createdAt: now } });
+    const id = await this.ledger.reserve(this.account, domain, replaces ?? null, now);
     const since = new Date(now.getTime() - BUDGET_WINDOW_MS);
     // Only reservations made before this one count, so concurrent reservers near
     // the limit are served in order instead of all backing off.
-    const used = await this.db.acmeOrder.count({ where: { account: this.account, exempt: false, createdAt: { gt: since }, id: { lte: row.id } } });
-    if (used <= this.limit) return { ok: true, reservationId: row.id };
-    await this.db.acmeOrder.delete({ where: { id: row.id } });
-    const oldest = await this.db.acmeOrder.findFirst({
-      where: { account: this.account, exempt: false, createdAt: { gt: since } },
-      orderBy: { createdAt: 'asc' },
-    });
-    const retryAt = new Date((oldest?.createdAt ?? now).getTime() + BUDGET_WINDOW_MS);
+    const used = await this.ledger.count(this.account, since, id);
+    if (used <= this.limit) return { ok: true, reservationId: id };
+    await this.ledger.remove(id);
+    const oldest = await this.ledger.oldest(this.account, since);
+    const retryAt = new Date((oldest ?? now).getTime() + BUDGET_WINDOW_MS);
     return { ok: false, reason: `order budget of ${this.limit} new orders per 3 hours is used up`, retryAt };
   }
 
   async confirm(reservationId: number, orderUrl: string, acceptedAsReplacement: boolean): Promise<void> {
-    await this.db.acmeOrder.update({ where: { id: reservationId }, data: { orderUrl, exempt: acceptedAsReplacement } });
+    await this.ledger.confirm(reservationId, orderUrl, acceptedAsReplacement);
   }
 
   /** The order was never created at the CA (e.g. the request failed): give the slot back. */
   async cancel(reservationId: number): Promise<void> {
-    await this.db.acmeOrder.deleteMany({ where: { id: reservationId, orderUrl: null } });
+    await this.ledger.removeUnconfirmed(reservationId);
   }
 
   /** The most recent order created at the CA for a domain (to resume it after a crash). */
   async latestOrderUrl(domain: string): Promise<string | undefined> {
-    const row = await this.db.acmeOrder.findFirst({
-      where: { account: this.account, domain, orderUrl: { not: null } },
-      orderBy: { id: 'desc' },
-    });
-    return row?.orderUrl ?? undefined;
+    return this.ledger.latestOrderUrl(this.account, domain);
   }
 
   async used(): Promise<number> {
-    const since = new Date(this.clock.now().getTime() - BUDGET_WINDOW_MS);
-    return this.db.acmeOrder.count({ where: { account: this.account, exempt: false, createdAt: { gt: since } } });
+    return this.ledger.count(this.account, new Date(this.clock.now().getTime() - BUDGET_WINDOW_MS));
   }
 }

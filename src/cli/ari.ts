@@ -82,7 +82,6 @@ export function registerAriCommands(program: Command, deps: AriCommandDeps): voi
       const out = createOutput(Boolean(opts.json));
       await deps.withComponents(async (c) => {
         const refresher = new AriRefresher({
-          db: c.database.client,
           state: c.state,
           secrets: c.secrets,
           issuer: () => c.issuer(),

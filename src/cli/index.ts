@@ -152,10 +152,9 @@ export function buildProgram(): Command {
       if (!opts.zoneId.trim() || /[\p{Cc}\s]/u.test(opts.zoneId) || opts.zoneId.length > 255) throw new CliError('--zone-id must be a non-empty identifier without whitespace', 2);
       const out = createOutput(Boolean(opts.json));
       await withComponents(async (c) => {
-        const existing = await c.database.client.domain.findUnique({ where: { name } });
-        if (existing) throw new CliError(`Domain ${name} already exists (zone ${existing.zoneId ?? '-'})`, 1);
-        const row = await c.database.client.domain.create({ data: { name, tld: tldOf(name), zoneId: opts.zoneId, owned: true } });
-        out.print(`Added ${name} (zone ${opts.zoneId})`, { id: row.id, name, zoneId: opts.zoneId });
+        const result = await c.repository.addDomain(name, opts.zoneId);
+        if ('existing' in result) throw new CliError(`Domain ${name} already exists (zone ${result.existing.zoneId ?? '-'})`, 1);
+        out.print(`Added ${name} (zone ${opts.zoneId})`, { id: result.added.id, name, zoneId: opts.zoneId });
       });
     });
 
@@ -166,7 +165,7 @@ export function buildProgram(): Command {
     .action(async (opts: { json?: boolean }) => {
       const out = createOutput(Boolean(opts.json));
       await withComponents(async (c) => {
-        const rows = await c.database.client.domain.findMany({ orderBy: { name: 'asc' } });
+        const rows = await c.repository.listDomains();
         out.print(
           table(
             ['DOMAIN', 'ZONE', 'STATUS', 'OWNED', 'ISSUER', 'EXPIRES'],
@@ -197,25 +196,7 @@ export function buildProgram(): Command {
         throw new CliError(`${problems.length} invalid row(s) in ${file}; nothing was imported (use --skip-invalid to import the rest):\n${detail}`, 2);
       }
       await withComponents(async (c) => {
-        const db = c.database.client;
-        const result = await out.progress(
-          `Importing ${rows.length} domains`,
-          db.$transaction(async (tx) => {
-            let added = 0;
-            let updated = 0;
-            for (const row of rows) {
-              const existing = await tx.domain.findUnique({ where: { name: row.name } });
-              if (existing) {
-                await tx.domain.update({ where: { name: row.name }, data: { zoneId: row.zoneId, status: row.status } });
-                updated++;
-              } else {
-                await tx.domain.create({ data: { name: row.name, tld: tldOf(row.name), zoneId: row.zoneId, status: row.status, owned: true } });
-                added++;
-              }
-            }
-            return { added, updated };
-          }),
-        );
+        const result = await out.progress(`Importing ${rows.length} domains`, c.repository.importDomains(rows));
         out.print(
           `Imported ${rows.length} domain(s): ${result.added} added, ${result.updated} updated${problems.length ? `; skipped ${problems.length} invalid row(s): ${problems.map((p) => `line ${p.line} (${p.message})`).join(', ')}` : ''}`,
           { ...result, skipped: problems },
@@ -230,7 +211,7 @@ export function buildProgram(): Command {
     .action(async (opts: { json?: boolean }) => {
       const out = createOutput(Boolean(opts.json));
       await withComponents(async (c) => {
-        const rows = await c.database.client.domain.findMany({ orderBy: { tlsExpDate: 'asc' }, include: { state: true } });
+        const rows = await c.repository.statusRows();
         const data = rows.map((d) => ({
           domain: d.name,
           issuer: d.tlsIssuer,
@@ -330,10 +311,6 @@ function packageVersion(): string {
   } catch {
     return 'unknown';
   }
-}
-
-function tldOf(name: string): string {
-  return name.slice(name.lastIndexOf('.') + 1);
 }
 
 export async function main(argv: string[]): Promise<number> {

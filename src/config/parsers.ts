@@ -264,6 +264,19 @@ function sqliteUrl(raw: string): DatabaseTarget | Invalid {
 }
 
 /**
+ * A `SQLALCHEMY_DATABASE_URI` as the Python AutoTLS reads it: Flask-SQLAlchemy 3
+ * resolves a relative SQLite path against the app's instance folder
+ * (`<cwd>/instance/`), so `sqlite:///tlstool.db` is `instance/tlstool.db` and
+ * `sqlite:///instance/tlstool.db` is `instance/instance/tlstool.db`. Absolute
+ * paths (four slashes), in-memory databases and other schemes are unchanged.
+ */
+export function flaskSqlalchemyUri(raw: string): string {
+  const relative = /^sqlite:\/\/\/(?!\/)(.+)$/i.exec(raw)?.[1];
+  if (relative === undefined || relative === ':memory:') return raw;
+  return `sqlite:///instance/${relative}`;
+}
+
+/**
  * `file:` and `sqlite:` mean SQLite; `postgres://`, `postgresql://` and
  * SQLAlchemy's `postgresql+driver://` mean PostgreSQL. The value may carry a
  * password, so messages name only the scheme.

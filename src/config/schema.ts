@@ -3,6 +3,7 @@ import type { Settings } from './settings.js';
 import {
   Invalid,
   composePostgresUrl,
+  flaskSqlalchemyUri,
   parseAccountKey,
   parseBase64Secret,
   parseBoolean,
@@ -167,7 +168,8 @@ export const VARIABLES = {
   DATABASE_URL: variable({
     group: 'database',
     aliases: ['SQLALCHEMY_DATABASE_URI'],
-    description: 'file:/sqlite: URL for SQLite (sqlite:///rel.db, sqlite:////abs.db) or postgres(ql)[+driver]:// for PostgreSQL',
+    description:
+      'file:/sqlite: URL for SQLite (sqlite:///rel.db, sqlite:////abs.db) or postgres(ql)[+driver]:// for PostgreSQL. Given as SQLALCHEMY_DATABASE_URI, a relative sqlite:/// path is under ./instance/, as Flask-SQLAlchemy 3 reads it',
     // May carry a password, so it is never quoted.
     secret: true,
     defaultText: DEFAULT_DATABASE.url,
@@ -506,7 +508,7 @@ export function readEnvironment(env: Readonly<Record<string, string | undefined>
       .filter((entry) => entry.value.length > 0);
     const chosen = given[0];
     if (chosen === undefined) continue;
-    reading.values[name] = chosen.value;
+    reading.values[name] = chosen.source === 'SQLALCHEMY_DATABASE_URI' ? flaskSqlalchemyUri(chosen.value) : chosen.value;
     if (chosen.source !== name) reading.sources[name] = chosen.source;
     for (const other of given.slice(1)) {
       if (other.value !== chosen.value) {

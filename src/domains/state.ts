@@ -1,5 +1,6 @@
-import type { Db } from '../db/client.js';
+import type { Db, DbTx } from '../db/client.js';
 import type { Clock } from '../clock.js';
+import { LETS_ENCRYPT_ISSUER } from './repository.js';
 import type { DomainState } from '../generated/postgres/client.js';
 
 export type { DomainState };
@@ -10,8 +11,10 @@ export type { DomainState };
  *
  *   due ─▶ ordered ─▶ stored ─▶ uploaded ─▶ recorded
  *
- * - `ordered`: an ACME order exists; nothing is kept yet (a crash here costs the
- *   order, never a certificate: the key only ever lives in memory before `stored`).
+ * - `ordered`: an ACME order exists. Its freshly generated key and CSR were put
+ *   in the secrets store (`<base>/<domain>/pending`) before the phase moved here,
+ *   so a crash costs neither the order nor the key: the next run finds the order
+ *   (`latestOrderUrl`) and finalises or downloads it with the pending key.
  * - `stored`: the certificate and its key are in the secrets store. From here on
  *   the next run resumes from the stored material; it never orders again.
  * - `uploaded`: Fastly serves it; only the database record is missing.
@@ -21,11 +24,53 @@ export type Phase = 'due' | 'ordered' | 'stored' | 'uploaded' | 'recorded';
 
 export type StatePatch = Partial<Omit<DomainState, 'domainId' | 'updatedAt' | 'leaseOwner' | 'leaseExpiresAt'>> & { phase?: Phase };
 
+/** What the ARI refresh may change (RFC 9773): the renewal time and when to ask again. */
+export interface AriCheck {
+  /** The certificate that was checked: nothing is written once another is recorded. */
+  certId: string;
+  /** Omitted: the renewal time stays as it is (no window, or an unchanged one). */
+  nextRenewalAt?: Date;
+  ariCheckAfter: Date;
+}
+
+/** A certificate just recorded in `tls`/`domains` (DomainRepository.recordCertificate). */
+export interface RecordedState {
+  nextRenewalAt: Date;
+  ariCheckAfter: Date | null;
+}
+
+/** A recorded certificate ARI can be asked about. */
+export interface AriCandidate {
+  domainId: number;
+  domain: string;
+  certId: string;
+  nextRenewalAt: Date | null;
+  ariCheckAfter: Date | null;
+}
+
+/** Which certificates a page of ARI candidates holds. */
+export interface AriPageQuery {
+  /** `due`: only those whose next check has come and that no run holds, in order of next check. `all`: every one, by id. */
+  which: 'due' | 'all';
+  /** Only this domain. */
+  domain?: string;
+  /** The last candidate of the previous page (keyset paging). */
+  after?: AriCandidate;
+  take: number;
+}
+
 /**
- * Per-domain leases and state. A lease is claimed with one conditional UPDATE
- * (free, expired, or already ours), so two runs — in this process or on another
- * instance sharing the database — never work on one domain at once. Every write
- * made under a lease checks that the lease is still ours.
+ * The only writer of `autotls_domain_state`: per-domain leases and state.
+ *
+ * A lease is claimed with one conditional UPDATE (free, expired, or already
+ * ours), so two runs — in this process or on another instance sharing the
+ * database — never work on one domain at once. Every write of a run goes through
+ * `update` (or `markRecorded`), which checks that the lease is still ours.
+ *
+ * Lease-free by design, and only these: `recordAriCheck` and `patch`. They never
+ * hold a lease because they take no decision a run could contradict; instead
+ * each is one conditional UPDATE that writes only while no other run holds a
+ * live lease, so they cannot overwrite what a renewal in flight is writing.
  */
 export class DomainStateStore {
   constructor(
@@ -78,14 +123,38 @@ export class DomainStateStore {
 
   /** Writes state under the lease; throws LeaseLostError when the lease is no longer ours. */
   async update(domainId: number, owner: string, patch: StatePatch): Promise<void> {
-    const { count } = await this.db.domainState.updateMany({ where: { domainId, leaseOwner: owner }, data: patch });
-    if (count !== 1) throw new LeaseLostError(domainId);
+    await updateUnderLease(this.db, domainId, owner, patch);
   }
 
-  /** Writes state without a lease (e.g. refreshing the next renewal time from a probe). */
-  async patch(domainId: number, patch: StatePatch): Promise<void> {
+  /**
+   * The state half of recording a certificate, inside the caller's transaction
+   * (DomainRepository.recordCertificate): phase `recorded`, the new renewal
+   * time, failures cleared. Under the lease: a lost lease rolls the whole
+   * transaction back.
+   */
+  async markRecorded(tx: DbTx, domainId: number, owner: string, recorded: RecordedState): Promise<void> {
+    await updateUnderLease(tx, domainId, owner, {
+      phase: 'recorded',
+      nextRenewalAt: recorded.nextRenewalAt,
+      ariCheckAfter: recorded.ariCheckAfter,
+      failureCount: 0,
+      backoffUntil: null,
+      lastError: null,
+    });
+  }
+
+  /**
+   * Lease-free by design: state written outside a run (seeding, operator tools).
+   * Writes only while no other run holds a live lease; returns whether it wrote.
+   */
+  async patch(domainId: number, patch: StatePatch): Promise<boolean> {
     await this.ensureRow(domainId);
-    await this.db.domainState.update({ where: { domainId }, data: patch });
+    return this.writeUnlessLeased(domainId, patch);
+  }
+
+  private async writeUnlessLeased(domainId: number, data: StatePatch): Promise<boolean> {
+    const { count } = await this.db.domainState.updateMany({ where: { domainId, ...this.unleased() }, data });
+    return count === 1;
   }
 
   private async ensureRow(domainId: number): Promise<void> {
@@ -94,19 +163,93 @@ export class DomainStateStore {
   }
 
   /**
-   * Records an ARI check outside any run: the next check and, when given, the
-   * renewal time taken from the window. Writes only when no run holds the
-   * lease, and only while the recorded certificate is still `certId` (a run
-   * that renewed meanwhile has recorded a newer certificate with its own
-   * schedule), in phase `recorded`. Returns false when nothing was written.
+   * The ARI refresh's write (RFC 9773), lease-free by design: it runs on its own
+   * timer across the fleet and must not block renewals. Writes only while no run
+   * holds a live lease, and only while the recorded certificate is still the one
+   * checked (`certId`, phase `recorded`): a run that renewed meanwhile has
+   * recorded a newer certificate with its own schedule. Returns whether it wrote.
    */
-  async recordAriCheck(domainId: number, check: { certId: string; nextRenewalAt?: Date; ariCheckAfter: Date }): Promise<boolean> {
+  async recordAriCheck(domainId: number, check: AriCheck): Promise<boolean> {
     const { count } = await this.db.domainState.updateMany({
-      where: { domainId, phase: 'recorded', certId: check.certId, OR: [{ leaseOwner: null }, { leaseExpiresAt: { lt: this.clock.now() } }] },
+      where: { domainId, phase: 'recorded', certId: check.certId, ...this.unleased() },
       data: { ariCheckAfter: check.ariCheckAfter, ...(check.nextRenewalAt ? { nextRenewalAt: check.nextRenewalAt } : {}) },
     });
     return count === 1;
   }
+
+  /**
+   * A page of the certificates ARI can be asked about: recorded Let's Encrypt
+   * certificates of managed domains (owned, not Parked or Expired) that have not
+   * expired (RFC 9773 §4.3: do not check expired certificates). Keyset paging,
+   * so the fleet is never read at once.
+   */
+  async ariCandidates(query: AriPageQuery): Promise<AriCandidate[]> {
+    const now = this.clock.now();
+    const only = query.domain !== undefined ? [{ domain: { name: query.domain } }] : [];
+    const rows =
+      query.which === 'due'
+        ? await this.db.domainState.findMany({
+            where: {
+              AND: [this.ariCheckable(now), this.unleased(), { OR: [{ ariCheckAfter: null }, { ariCheckAfter: { lte: now } }] }, afterAriCursor(query.after), ...only],
+            },
+            select: ARI_SELECT,
+            orderBy: [{ ariCheckAfter: { sort: 'asc', nulls: 'first' } }, { domainId: 'asc' }],
+            take: query.take,
+          })
+        : await this.db.domainState.findMany({
+            where: { AND: [this.ariCheckable(now), ...only, query.after ? { domainId: { gt: query.after.domainId } } : {}] },
+            select: ARI_SELECT,
+            orderBy: { domainId: 'asc' },
+            take: query.take,
+          });
+    return rows.map((r) => ({ domainId: r.domainId, domain: r.domain.name, certId: r.certId as string, nextRenewalAt: r.nextRenewalAt, ariCheckAfter: r.ariCheckAfter }));
+  }
+
+  /** The earliest pending ARI check among checkable certificates; undefined when there is none. */
+  async nextAriCheckAt(): Promise<Date | undefined> {
+    const now = this.clock.now();
+    const first = await this.db.domainState.findFirst({
+      where: this.ariCheckable(now),
+      select: { ariCheckAfter: true },
+      orderBy: [{ ariCheckAfter: { sort: 'asc', nulls: 'first' } }, { domainId: 'asc' }],
+    });
+    if (!first) return undefined;
+    return first.ariCheckAfter ?? now;
+  }
+
+  private ariCheckable(now: Date) {
+    return {
+      phase: 'recorded',
+      certId: { not: null },
+      certNotAfter: { gt: now },
+      domain: {
+        tlsIssuer: LETS_ENCRYPT_ISSUER,
+        owned: true,
+        OR: [{ status: null }, { status: { notIn: ['Parked', 'Expired'] } }],
+      },
+    };
+  }
+
+  /** No run holds a live lease. */
+  private unleased() {
+    return { OR: [{ leaseOwner: null }, { leaseExpiresAt: null }, { leaseExpiresAt: { lt: this.clock.now() } }] };
+  }
+}
+
+const ARI_SELECT = { domainId: true, nextRenewalAt: true, ariCheckAfter: true, certId: true, domain: { select: { name: true } } } as const;
+
+/** Keyset condition for paging in (ariCheckAfter nulls first, domainId) order. */
+function afterAriCursor(after: AriCandidate | undefined) {
+  if (!after) return {};
+  if (after.ariCheckAfter === null) {
+    return { OR: [{ ariCheckAfter: null, domainId: { gt: after.domainId } }, { ariCheckAfter: { not: null } }] };
+  }
+  return { OR: [{ ariCheckAfter: { gt: after.ariCheckAfter } }, { ariCheckAfter: after.ariCheckAfter, domainId: { gt: after.domainId } }] };
+}
+
+async function updateUnderLease(db: Db | DbTx, domainId: number, owner: string, patch: StatePatch): Promise<void> {
+  const { count } = await db.domainState.updateMany({ where: { domainId, leaseOwner: owner }, data: patch });
+  if (count !== 1) throw new LeaseLostError(domainId);
 }
 
 export class LeaseLostError extends Error {

@@ -1,17 +1,13 @@
-import type { Db } from '../db/client.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { SecretsStore } from '../secrets/provider.js';
 import type { CertificateIssuer } from '../certificates/issuer.js';
 import { ARI_ERROR_RETRY_MS, ARI_MAX_CHECK_INTERVAL_MS, scheduleFromAri } from '../certificates/renewal-policy.js';
-import type { DomainStateStore } from '../domains/state.js';
-import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
+import type { AriCandidate, DomainStateStore } from '../domains/state.js';
 import { errorMessage, secretName } from './domain-flow.js';
 import { forEachConcurrent } from '../util/pool.js';
 
 export interface AriRefreshDeps {
-  /** Read-only here: every write goes through `state`. */
-  db: Db;
   state: DomainStateStore;
   secrets: SecretsStore;
   issuer: () => Promise<CertificateIssuer>;
@@ -54,16 +50,6 @@ export interface RefreshOptions {
   onResult?: (result: AriCheckResult) => void;
 }
 
-interface Row {
-  domainId: number;
-  nextRenewalAt: Date | null;
-  ariCheckAfter: Date | null;
-  certId: string | null;
-  domain: { name: string };
-}
-
-const ROW_SELECT = { domainId: true, nextRenewalAt: true, ariCheckAfter: true, certId: true, domain: { select: { name: true } } } as const;
-
 /**
  * ACME Renewal Information (RFC 9773) for the whole fleet, on its own schedule.
  *
@@ -90,18 +76,7 @@ export class AriRefresher {
 
   /** As refresh(), returning what each check found. */
   async refreshDue(options: RefreshOptions = {}): Promise<AriCheckResult[]> {
-    const now = this.deps.clock.now();
-    const due = { OR: [{ ariCheckAfter: null }, { ariCheckAfter: { lte: now } }] };
-    return this.sweep(
-      (after, take) =>
-        this.deps.db.domainState.findMany({
-          where: { AND: [this.checkable(now), { OR: [{ leaseOwner: null }, { leaseExpiresAt: { lt: now } }] }, due, afterCursor(after)] },
-          select: ROW_SELECT,
-          orderBy: [{ ariCheckAfter: { sort: 'asc', nulls: 'first' } }, { domainId: 'asc' }],
-          take,
-        }),
-      options,
-    );
+    return this.sweep((after, take) => this.deps.state.ariCandidates({ which: 'due', take, ...(after ? { after } : {}) }), options);
   }
 
   /**
@@ -110,59 +85,31 @@ export class AriRefresher {
    * unmanaged certificates are still left out.
    */
   async refreshNow(options: RefreshOptions & { domain?: string } = {}): Promise<AriCheckResult[]> {
-    const now = this.deps.clock.now();
-    const only = options.domain !== undefined ? { domain: { name: options.domain } } : {};
+    const domain = options.domain;
     return this.sweep(
-      (after, take) =>
-        this.deps.db.domainState.findMany({
-          where: { AND: [this.checkable(now), only, after ? { domainId: { gt: after.domainId } } : {}] },
-          select: ROW_SELECT,
-          orderBy: { domainId: 'asc' },
-          take,
-        }),
+      (after, take) => this.deps.state.ariCandidates({ which: 'all', take, ...(after ? { after } : {}), ...(domain !== undefined ? { domain } : {}) }),
       options,
     );
   }
 
   /** Whether `domain` has a certificate that ARI can be asked about (recorded, managed, not expired). */
   async isCheckable(domain: string): Promise<boolean> {
-    const now = this.deps.clock.now();
-    return (await this.deps.db.domainState.count({ where: { AND: [this.checkable(now), { domain: { name: domain } }] } })) > 0;
+    return (await this.deps.state.ariCandidates({ which: 'all', domain, take: 1 })).length > 0;
   }
 
   /** The earliest pending check among checkable certificates (for a timer); undefined when there is none. */
   async nextCheckAt(): Promise<Date | undefined> {
-    const now = this.deps.clock.now();
-    const first = await this.deps.db.domainState.findFirst({
-      where: this.checkable(now),
-      select: { ariCheckAfter: true },
-      orderBy: [{ ariCheckAfter: { sort: 'asc', nulls: 'first' } }, { domainId: 'asc' }],
-    });
-    if (!first) return undefined;
-    return first.ariCheckAfter ?? now;
-  }
-
-  private checkable(now: Date) {
-    return {
-      phase: 'recorded',
-      certId: { not: null },
-      certNotAfter: { gt: now },
-      domain: {
-        tlsIssuer: LETS_ENCRYPT_ISSUER,
-        owned: true,
-        OR: [{ status: null }, { status: { notIn: ['Parked', 'Expired'] } }],
-      },
-    };
+    return this.deps.state.nextAriCheckAt();
   }
 
   /** Pages through `page` (a keyset query after the last row seen) and checks each row. */
-  private async sweep(page: (after: Row | undefined, take: number) => Promise<Row[]>, options: RefreshOptions): Promise<AriCheckResult[]> {
+  private async sweep(page: (after: AriCandidate | undefined, take: number) => Promise<AriCandidate[]>, options: RefreshOptions): Promise<AriCheckResult[]> {
     const { logger } = this.deps;
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const pageSize = Math.max(1, options.pageSize ?? DEFAULT_PAGE_SIZE);
     const results: AriCheckResult[] = [];
     let issuer: CertificateIssuer | undefined;
-    let after: Row | undefined;
+    let after: AriCandidate | undefined;
     while (results.length < limit) {
       const rows = await page(after, Math.min(pageSize, limit - results.length));
       if (rows.length === 0) break;
@@ -186,10 +133,9 @@ export class AriRefresher {
     return results;
   }
 
-  private async checkOne(issuer: CertificateIssuer, row: Row): Promise<AriCheckResult> {
+  private async checkOne(issuer: CertificateIssuer, row: AriCandidate): Promise<AriCheckResult> {
     const { clock, secrets, pemSecretBasePath, logger, random, state } = this.deps;
-    const domain = row.domain.name;
-    const certId = row.certId as string;
+    const { domain, certId } = row;
     const base: AriCheckResult = { domain, status: 'failed', before: row.nextRenewalAt, after: row.nextRenewalAt };
     const record = async (result: AriCheckResult, check: { nextRenewalAt?: Date; ariCheckAfter: Date }): Promise<AriCheckResult> => {
       const written = await state.recordAriCheck(row.domainId, { certId, ...check });
@@ -222,13 +168,4 @@ export class AriRefresher {
       return failed.status === 'busy' ? { ...failed, status: 'failed', error: message } : failed;
     }
   }
-}
-
-/** Keyset condition for paging in (ariCheckAfter nulls first, domainId) order. */
-function afterCursor(after: Row | undefined) {
-  if (!after) return {};
-  if (after.ariCheckAfter === null) {
-    return { OR: [{ ariCheckAfter: null, domainId: { gt: after.domainId } }, { ariCheckAfter: { not: null } }] };
-  }
-  return { OR: [{ ariCheckAfter: { gt: after.ariCheckAfter } }, { ariCheckAfter: after.ariCheckAfter, domainId: { gt: after.domainId } }] };
 }

@@ -152,7 +152,7 @@ export class DomainFlow {
           result.outcome = 'skipped';
           result.notAfter = probe.notAfter?.toISOString() ?? null;
           result.messages.push(`Not due for renewal: ${candidate.name}`);
-          await step('recording the live certificate', () => this.recordLiveCertificate(candidate, probe));
+          await step('recording the live certificate', () => this.recordLiveCertificate(candidate, probe, ctx));
         }
       }
       if (material) {
@@ -359,6 +359,7 @@ export class DomainFlow {
     const { nextRenewalAt, ariCheckAfter } = await this.nextRenewal(material);
     await step('recording the certificate in the database', () => this.deps.repository.recordCertificate({
       domainId: candidate.id,
+      leaseOwner: ctx.leaseOwner,
       fastlyId,
       notBefore: material.notBefore,
       notAfter: material.notAfter,
@@ -450,11 +451,11 @@ export class DomainFlow {
    * (e.g. renewed outside AutoTLS): the records follow the live certificate, so
    * the domain is not selected again run after run.
    */
-  private async recordLiveCertificate(candidate: DomainCandidate, probe: ProbeResult): Promise<void> {
+  private async recordLiveCertificate(candidate: DomainCandidate, probe: ProbeResult, ctx: DomainRunContext): Promise<void> {
     if (!probe.notBefore || !probe.notAfter || candidate.tlsIssuer !== LETS_ENCRYPT_ISSUER) return;
     const { windowDays, windowExplicit } = this.deps.settings;
     const nextRenewalAt = renewalTime({ notBefore: probe.notBefore, notAfter: probe.notAfter, windowDays, windowExplicit });
-    await this.deps.state.patch(candidate.id, { nextRenewalAt, certNotAfter: probe.notAfter, certNotBefore: probe.notBefore });
+    await this.deps.state.update(candidate.id, ctx.leaseOwner, { nextRenewalAt, certNotAfter: probe.notAfter, certNotBefore: probe.notBefore });
     await this.deps.repository.updateExpiry(candidate.id, probe.notAfter);
   }
 

@@ -305,7 +305,7 @@ export class Orchestrator {
         explicit: claimed,
         signal: this.abort.signal,
       });
-      await state.patch(candidate.id, { lastOutcome: result.outcome }).catch(() => undefined);
+      await state.update(candidate.id, owner, { lastOutcome: result.outcome }).catch(() => undefined);
       return result;
     } finally {
       clearInterval(keepAlive);

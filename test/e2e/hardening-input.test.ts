@@ -18,6 +18,8 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY, challengeRecords, startHarness, type Harness } from './harness.js';
 import { ensureBuilt, runCli, show, type CliResult } from './cli-helpers.js';
+import type { Command } from 'commander';
+import { buildProgram } from '../../src/cli/index.js';
 
 const KNOWN = 'z31.test'; // in the domains table and eligible: anything that slips through would issue it
 const OTHER = 'www.z32.test';
@@ -384,6 +386,7 @@ const cliCases: CliCase[] = [
   { name: 'domains import: control character in zone_id', args: ['domains', 'import', csv('ctl.csv', `name,zone_id\nc.${KNOWN},z31\u0007test\n`)], says: /line 2: zone_id is too long or contains whitespace/ },
   { name: 'domains import: binary garbage', args: ['domains', 'import', csv('garbage.csv', Buffer.from([0x00, 0xff, 0xfe, 0x0a, 0x00, 0x2c, 0x00, 0x0a]))], says: /must name the columns/ },
   { name: 'domains import: a 1 MB name', args: ['domains', 'import', csv('huge.csv', `name,zone_id\n${long(1024 * 1024)},z31.test\n`)], says: /line 2: invalid domain name/ },
+  { name: 'fastly cleanup-keys: a value for a switch', args: ['fastly', 'cleanup-keys', '--dry-run=yes'], says: /error: unknown option '--dry-run=yes'/ },
   { name: 'account create: not an email', args: ['account', 'create', '--email', 'not-an-email'], says: /--email "not-an-email" is not an email address/ },
   { name: 'unknown command', args: ['frobnicate'], says: /error: unknown command 'frobnicate'/ },
 ];
@@ -404,6 +407,21 @@ describe('hostile CLI arguments and CSV imports', () => {
 
   it('has a case for every command that takes input', () => {
     expect(cliCases.length).toBeGreaterThanOrEqual(20);
+    // Every leaf command of the real program, by name: those that take an argument
+    // or an option beyond --json need a case; the others are listed here, so a new
+    // command must be placed on one side or the other.
+    const withoutInput = ['migrate', 'serve', 'domains list', 'status', 'fastly certs'];
+    const leaves = (command: Command, path: string[]): Array<{ path: string[]; takesInput: boolean }> =>
+      command.commands.length > 0
+        ? command.commands.flatMap((sub) => leaves(sub, [...path, sub.name()]))
+        : [{ path, takesInput: command.registeredArguments.length > 0 || command.options.some((o) => o.long !== '--json') }];
+    const commands = leaves(buildProgram(), []);
+    expect(commands.filter((c) => !c.takesInput).map((c) => c.path.join(' '))).toEqual(withoutInput);
+    const needCases = commands.filter((c) => c.takesInput).map((c) => c.path);
+    expect(needCases.map((p) => p.join(' '))).toEqual(['process', 'single', 'domains add', 'domains import', 'account create', 'fastly cleanup-keys']);
+    for (const path of needCases) {
+      expect(cliCases.filter((c) => path.every((part, i) => c.args[i] === part)).length, `a case for "${path.join(' ')}"`).toBeGreaterThan(0);
+    }
   });
 
   it.each(cliCases.map((c) => [c.name, c] as const))('%s', (_name, c) => {

@@ -70,7 +70,20 @@ describe('three instances on one PostgreSQL', () => {
     const issuedResults = responses.flatMap((r) => (r.status === 200 ? r.body.results : [])).filter((x) => x.outcome === 'issued');
     expect(issuedResults.length).toBeLessThanOrEqual(domains.length);
     const runs = await (instances[1] as Harness).request('/runs?limit=50');
-    expect(((await runs.json()) as { runs: RunDocument[] }).runs.length).toBeGreaterThanOrEqual(20);
+    const listed = ((await runs.json()) as { runs: RunDocument[] }).runs;
+    expect(listed.length).toBeGreaterThanOrEqual(20);
+    // Every one of the 20 runs, started on any instance, is listed by another, final.
+    const byId = new Map(listed.map((doc) => [doc.runId, doc]));
+    for (const r of responses) {
+      expect(byId.get(r.body.runId)?.status, `run ${r.body.runId}`).toMatch(/^(succeeded|nothing-to-do)$/);
+    }
+    // Across the 20 runs, each domain was issued by exactly one; the others saw it held or done.
+    const ours = responses.map((r) => byId.get(r.body.runId) as RunDocument);
+    for (const d of domains) {
+      const outcomes = ours.flatMap((doc) => doc.results.filter((x) => x.domain === d).map((x) => x.outcome));
+      expect(outcomes.filter((o) => o === 'issued'), `${d}: ${outcomes.join(', ')}`).toHaveLength(1);
+      expect(outcomes.every((o) => o === 'issued' || o === 'in-progress' || o === 'skipped'), `${d}: ${outcomes.join(', ')}`).toBe(true);
+    }
   });
 });
 

@@ -1,36 +1,16 @@
-// Eligibility (contract section 4) and leases on both databases.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { applyMigrations } from '../../../src/db/migrate.js';
-import { openDatabase, type Database, type DbProvider } from '../../../src/db/client.js';
-import { createLogger } from '../../../src/logger.js';
+// Eligibility and urgency order (contract section 4) on both databases.
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Database, DbProvider } from '../../../src/db/client.js';
 import { FakeClock } from '../../../src/clock.js';
 import { DomainRepository } from '../../../src/domains/repository.js';
 import { DomainStateStore } from '../../../src/domains/state.js';
-import { OrderBudget } from '../../../src/certificates/budget.js';
-import { createDatabase } from '../../testbed/helpers.js';
+import { freshDatabases } from '../db/fresh-database.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'autotls-eligibility-'));
-const logger = createLogger({ level: 'silent' });
-const opened: Database[] = [];
-afterAll(async () => {
-  await Promise.all(opened.map((d) => d.close()));
-  rmSync(dir, { recursive: true, force: true });
-});
+const databases = freshDatabases('elig');
+afterAll(() => databases.cleanup());
 
 const NOW = new Date('2026-11-28T00:00:00Z');
 const days = (n: number): Date => new Date(NOW.getTime() + n * 86_400_000);
-
-async function freshDatabase(provider: DbProvider): Promise<Database> {
-  const name = `elig_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
-  const url = provider === 'sqlite' ? `file:${join(dir, `${name}.db`)}` : await createDatabase(inject('testbed').postgres.adminUrl, name);
-  await applyMigrations(url, provider, logger);
-  const db = await openDatabase(url, provider);
-  opened.push(db);
-  return db;
-}
 
 describe.each<DbProvider>(['sqlite', 'postgresql'])('eligibility on %s', (provider) => {
   let db: Database;
@@ -41,14 +21,21 @@ describe.each<DbProvider>(['sqlite', 'postgresql'])('eligibility on %s', (provid
   const add = async (name: string, data: Record<string, unknown> = {}): Promise<number> =>
     (await db.client.domain.create({ data: { name, tld: 'test', zoneId: 'zone', owned: true, ...data } })).id;
 
+  /** Writes a date column as text, the way SQLAlchemy's DateTime stores it on SQLite. */
+  const setLegacyDate = async (table: 'domains', column: 'tls_exp_date', id: number, text: string): Promise<void> => {
+    const value = provider === 'sqlite' ? '?' : 'CAST($1 AS timestamp)';
+    await db.client.$executeRawUnsafe(`UPDATE ${table} SET ${column} = ${value} WHERE id = ${provider === 'sqlite' ? '?' : '$2'}`, text, id);
+  };
+
   beforeEach(async () => {
-    db = await freshDatabase(provider);
+    db = await databases.fresh(provider);
     clock = new FakeClock(NOW);
     repo = new DomainRepository(db.client, provider, clock);
     state = new DomainStateStore(db.client, clock);
   });
 
-  it('follows the seed: non-Let\'s Encrypt first, then due Let\'s Encrypt domains, by expiry', async () => {
+  it('orders by urgency: no certificate first, then by deadline (renewal time, else tls_exp_date)', async () => {
+    await add('never-had-one.test', { tlsIssuer: null });
     await add('other-ca.test', { tlsIssuer: 'DigiCert', tlsExpDate: days(200) });
     await add('no-cert.test', { tlsIssuer: null, tlsExpDate: days(100) });
     const due = await add('le-due.test', { tlsIssuer: 'Lets Encrypt', tlsExpDate: days(20) });
@@ -66,14 +53,15 @@ describe.each<DbProvider>(['sqlite', 'postgresql'])('eligibility on %s', (provid
     await add('excluded.test');
 
     const names = (await repo.selectDue({ limit: 10, excluded: ['excluded.test'], windowDays: 15 })).map((d) => d.name);
-    expect(names).toEqual(['no-cert.test', 'other-ca.test', 'active.test', 'legacy-in-window.test', 'le-due.test']);
+    // Contract section 4 (issue 13) replaced the seed's "every other issuer first".
+    expect(names).toEqual(['never-had-one.test', 'le-due.test', 'legacy-in-window.test', 'no-cert.test', 'other-ca.test', 'active.test']);
   });
 
-  it('honours the per-run cap, filling it with non-Let\'s Encrypt domains first', async () => {
+  it('honours the per-run cap, filling it with the most urgent domains', async () => {
     for (let i = 0; i < 5; i++) await add(`n${i}.test`, { tlsExpDate: days(i) });
     const le = await add('le.test', { tlsIssuer: 'Lets Encrypt', tlsExpDate: days(1) });
     await state.patch(le, { nextRenewalAt: days(-1), certNotAfter: days(1) });
-    expect((await repo.selectDue({ limit: 3, excluded: [], windowDays: 15 })).map((d) => d.name)).toEqual(['n0.test', 'n1.test', 'n2.test']);
+    expect((await repo.selectDue({ limit: 3, excluded: [], windowDays: 15 })).map((d) => d.name)).toEqual(['le.test', 'n0.test', 'n1.test']);
     expect(await repo.selectDue({ limit: 6, excluded: [], windowDays: 15 })).toHaveLength(6);
   });
 
@@ -100,44 +88,37 @@ describe.each<DbProvider>(['sqlite', 'postgresql'])('eligibility on %s', (provid
     expect((await repo.selectDue({ limit: 10, excluded: [], windowDays: 15 })).map((d) => d.name).sort()).toEqual(['backoff.test', 'stored.test']);
   });
 
-  it('gives a lease to one holder at a time, and lets an expired one be taken over', async () => {
-    const id = await add('lease.test');
-    const claims = await Promise.all(['a', 'b', 'c', 'd'].map((owner) => state.claimLease(id, owner, 60_000)));
-    expect(claims.filter(Boolean)).toHaveLength(1);
-    const holder = ['a', 'b', 'c', 'd'][claims.indexOf(true)] as string;
-    const other = holder === 'a' ? 'b' : 'a';
-    expect(await state.claimLease(id, other, 60_000)).toBe(false);
-    expect(await state.extendLease(id, holder, 60_000)).toBe(true);
-    clock.advance(61_000);
-    expect(await state.claimLease(id, other, 60_000)).toBe(true);
-    expect(await state.extendLease(id, holder, 60_000)).toBe(false);
-    await expect(state.update(id, holder, { phase: 'ordered' })).rejects.toThrow(/lost/);
-    await state.releaseLease(id, other);
-    expect(await state.claimLease(id, holder, 60_000)).toBe(true);
+  it('compares dates as instants, in the Python AutoTLS\'s form and in ours', async () => {
+    // Cutoff of a 15-day window: 2026-12-13T00:00:00Z. This one expires an hour
+    // later on the same calendar day, stored as the Python AutoTLS stores it.
+    const late = await add('le-after-cutoff.test', { tlsIssuer: 'Lets Encrypt' });
+    await setLegacyDate('domains', 'tls_exp_date', late, '2026-12-13 01:00:00.000000');
+    const early = await add('le-before-cutoff.test', { tlsIssuer: 'Lets Encrypt' });
+    await setLegacyDate('domains', 'tls_exp_date', early, '2026-12-12 23:00:00.000000');
+    // AutoTLS's renewal time (in 20 days) holds: tls_exp_date is the expiry it recorded, only in the other text form.
+    const recorded = await add('le-recorded.test', { tlsIssuer: 'Lets Encrypt' });
+    await setLegacyDate('domains', 'tls_exp_date', recorded, '2026-12-12 12:00:00.000000');
+    await state.patch(recorded, { nextRenewalAt: days(20), certNotAfter: new Date('2026-12-12T12:00:00Z') });
+    // Other issuers, ordered by instant whatever the text: 22:00 in our form before 23:00 in theirs.
+    const theirs = await add('other-theirs.test', { tlsIssuer: 'DigiCert' });
+    await setLegacyDate('domains', 'tls_exp_date', theirs, '2027-03-01 23:00:00.000000');
+    await add('other-ours.test', { tlsIssuer: 'DigiCert', tlsExpDate: new Date('2027-03-01T22:00:00Z') });
+
+    const due = await repo.selectDue({ limit: 10, excluded: [], windowDays: 15 });
+    expect(due.map((d) => d.name)).toEqual(['le-before-cutoff.test', 'other-ours.test', 'other-theirs.test']);
+    // Read back as the instant stored, in UTC.
+    expect(due[0]?.tlsExpDate?.toISOString()).toBe('2026-12-12T23:00:00.000Z');
+    expect(due[2]?.tlsExpDate?.toISOString()).toBe('2027-03-01T23:00:00.000Z');
+    expect(await repo.isStillDue(late, { excluded: [], windowDays: 15 })).toBe(false);
   });
 
-  it('keeps the order budget across instances and honours a pause', async () => {
-    const budgetA = new OrderBudget(db.client, clock, 'acct', 3);
-    const budgetB = new OrderBudget(db.client, clock, 'acct', 3);
-    const results = await Promise.all([1, 2, 3, 4, 5].map((i) => (i % 2 ? budgetA : budgetB).reserve(`d${i}.test`, undefined)));
-    const granted = results.filter((r) => r.ok);
-    expect(granted.length).toBeLessThanOrEqual(3);
-    expect(granted.length).toBeGreaterThan(0);
-    // Accepted ARI replacements stop counting.
-    for (const r of granted) if (r.ok) await budgetA.confirm(r.reservationId, `https://ca/order/${r.reservationId}`, true);
-    expect(await budgetA.used()).toBe(0);
-    expect((await budgetA.reserve('x.test', undefined)).ok).toBe(true);
-    // The window slides: three hours later the budget is back.
-    for (let i = 0; i < 3; i++) await budgetB.reserve(`y${i}.test`, undefined);
-    const exhausted = await budgetA.reserve('z.test', undefined);
-    expect(exhausted.ok).toBe(false);
-    if (!exhausted.ok) expect(exhausted.reason).toMatch(/budget/);
-    clock.advance(3 * 3600_000 + 1000);
-    expect((await budgetA.reserve('z.test', undefined)).ok).toBe(true);
-    // A 429 pauses every instance until Retry-After.
-    await budgetA.pause(new Date(clock.now().getTime() + 600_000), 'rateLimited');
-    const paused = await budgetB.reserve('p.test', undefined);
-    expect(paused.ok).toBe(false);
-    if (!paused.ok) expect(paused.retryAt.getTime()).toBe(clock.now().getTime() + 600_000);
+  it('puts a Let\'s Encrypt renewal due now ahead of another CA\'s certificate that runs for months', async () => {
+    await add('digicert-months.test', { tlsIssuer: 'DigiCert', tlsExpDate: days(120) });
+    const due = await add('le-now.test', { tlsIssuer: 'Lets Encrypt', tlsExpDate: days(25) });
+    await state.patch(due, { nextRenewalAt: days(-0.5), certNotAfter: days(25) });
+    await add('never-had.test', { tlsIssuer: null });
+    expect((await repo.selectDue({ limit: 1, excluded: [], windowDays: 15 })).map((d) => d.name)).toEqual(['never-had.test']);
+    expect((await repo.selectDue({ limit: 2, excluded: [], windowDays: 15 })).map((d) => d.name)).toEqual(['never-had.test', 'le-now.test']);
+    expect((await repo.selectDue({ limit: 10, excluded: [], windowDays: 15 })).map((d) => d.name)).toEqual(['never-had.test', 'le-now.test', 'digicert-months.test']);
   });
 });

@@ -144,7 +144,8 @@ describe('the Python AutoTLS .env.example', () => {
     const s = loadSettings(parseDotenv(PYTHON_ENV_EXAMPLE));
     expect(s).toEqual({
       ...DEFAULTS,
-      database: { url: 'file:./instance/tlstool.db', provider: 'sqlite' },
+      // As the original reads it: Flask-SQLAlchemy 3 resolves the relative path in its instance folder (issue 14 item 9).
+      database: { url: 'file:./instance/instance/tlstool.db', provider: 'sqlite' },
       renewal: { windowDays: 15, windowExplicit: true },
     });
   });

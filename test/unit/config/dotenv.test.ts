@@ -36,7 +36,8 @@ describe('loadSettingsFromProcess', () => {
 
   it('loads the Python AutoTLS .env.example file', () => {
     const settings = loadSettingsFromProcess({ dotenvPath: writeEnv(PYTHON_ENV_EXAMPLE), env: {} });
-    expect(settings.database).toEqual({ url: 'file:./instance/tlstool.db', provider: 'sqlite' });
+    // The original itself opens instance/instance/tlstool.db with this line (Flask-SQLAlchemy 3, issue 14 item 9).
+    expect(settings.database).toEqual({ url: 'file:./instance/instance/tlstool.db', provider: 'sqlite' });
     expect(settings.slack.enabled).toBe(false);
     expect(settings.acme.accountKeyInline).toBeUndefined();
   });

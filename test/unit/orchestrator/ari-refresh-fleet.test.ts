@@ -64,7 +64,6 @@ beforeEach(async () => {
   ca = new AriCa();
   state = new DomainStateStore(database.client, clock);
   refresher = new AriRefresher({
-    db: database.client,
     state,
     secrets,
     issuer: async () => ca as unknown as CertificateIssuer,

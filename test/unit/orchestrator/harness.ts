@@ -14,6 +14,7 @@ import { createLogger } from '../../../src/logger.js';
 import { Metrics } from '../../../src/metrics.js';
 import { DomainRepository, type DomainCandidate } from '../../../src/domains/repository.js';
 import { DomainStateStore, type DomainState } from '../../../src/domains/state.js';
+import { PrismaOrderLedger } from '../../../src/db/order-ledger.js';
 import { OrderBudget } from '../../../src/certificates/budget.js';
 import type { ChallengePublisher } from '../../../src/dns/challenge.js';
 import { DomainFlow, secretName, type DomainFlowSettings } from '../../../src/orchestrator/domain-flow.js';
@@ -100,7 +101,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const repository = options.repository ? options.repository(db, clock) : new DomainRepository(db, 'sqlite', clock);
   const state = new DomainStateStore(db, clock);
   const runs = new RunStore(db, clock);
-  const budget = new OrderBudget(db, clock, ACCOUNT, options.orderBudget ?? 300);
+  const budget = new OrderBudget(new PrismaOrderLedger(db), clock, ACCOUNT, options.orderBudget ?? 300);
   const issuer = options.issuer ? options.issuer(world) : world.ca;
   const publisher = options.publisher ? options.publisher(world.publisher, { db }) : world.publisher;
   const flow = new DomainFlow({
@@ -126,7 +127,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       ...options.flow,
     },
   });
-  const ari = new AriRefresher({ db, state, secrets: world.secrets, issuer: async () => issuer, clock, random, logger, pemSecretBasePath: PEM_BASE });
+  const ari = new AriRefresher({ state, secrets: world.secrets, issuer: async () => issuer, clock, random, logger, pemSecretBasePath: PEM_BASE });
   const instanceId = randomUUID();
   const orchestrator = new Orchestrator({
     repository,
