@@ -13,7 +13,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,18 +31,23 @@ interface Options {
   repeat: number;
   build: boolean;
   out: string;
+  /** Checkout whose dist/main.js runs (default this one), e.g. a build of an older commit. */
+  root: string;
+  label: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { domains: 100_000, repeat: 3, build: true, out: path.join(repoRoot, 'bench', 'results') };
+  const options: Options = { domains: 100_000, repeat: 3, build: true, out: path.join(repoRoot, 'bench', 'results'), root: repoRoot, label: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--domains') options.domains = Number(argv[++i]);
     else if (a === '--repeat') options.repeat = Number(argv[++i]);
     else if (a === '--no-build') options.build = false;
     else if (a === '--out') options.out = path.resolve(argv[++i] ?? '.');
+    else if (a === '--root') [options.root, options.build] = [path.resolve(argv[++i] ?? '.'), false];
+    else if (a === '--label') options.label = argv[++i] ?? '';
     else if (a === '--help') {
-      process.stdout.write('npm run bench:footprint -- [--domains N] [--repeat K] [--no-build] [--out DIR]\n');
+      process.stdout.write('npm run bench:footprint -- [--domains N] [--repeat K] [--no-build] [--out DIR] [--root CHECKOUT --label NAME]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -92,15 +97,18 @@ function seed(file: string, domains: number, now: number): { watched: number } {
   return { watched };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
+/** `n` distinct free loopback ports (held open together while chosen, so they differ). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 interface Sample {
@@ -127,9 +135,19 @@ async function waitReady(url: string, proc: ChildProcess, timeoutMs: number): Pr
   }
 }
 
-async function measure(dir: string, dbFile: string, accountKeyPem: string, withRun: boolean): Promise<Sample> {
-  const port = await freePort();
-  const closed = await freePort(); // nothing listens: the CA, DNS and probe are unreachable
+async function measure(root: string, dir: string, dbFile: string, accountKeyPem: string, withRun: boolean): Promise<Sample> {
+  try {
+    return await measureOnce(root, dir, dbFile, accountKeyPem, withRun);
+  } catch (error) {
+    // Another process on this shared machine took the port between choosing and listening.
+    if (!String(error).includes('EADDRINUSE')) throw error;
+    return measureOnce(root, dir, dbFile, accountKeyPem, withRun);
+  }
+}
+
+async function measureOnce(root: string, dir: string, dbFile: string, accountKeyPem: string, withRun: boolean): Promise<Sample> {
+  // `closed`: nothing listens there, so the CA, DNS and probe are unreachable.
+  const [port, closed] = (await freePorts(2)) as [number, number];
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: dir,
@@ -153,7 +171,7 @@ async function measure(dir: string, dbFile: string, accountKeyPem: string, withR
     RUN_TIMEOUT: '300',
   };
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [path.join(repoRoot, 'dist', 'main.js')], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [path.join(root, 'dist', 'main.js')], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString('utf8')).slice(-4000);
@@ -220,8 +238,8 @@ async function main(): Promise<void> {
     // Interleaved, so a noisy neighbour on the shared machine hits both alike.
     for (let i = 0; i < options.repeat; i++) {
       const last = i === options.repeat - 1;
-      empty.push(await measure(dir, emptyDb, accountKeyPem, last));
-      fleet.push(await measure(dir, fleetDb, accountKeyPem, last));
+      empty.push(await measure(options.root, dir, emptyDb, accountKeyPem, last));
+      fleet.push(await measure(options.root, dir, fleetDb, accountKeyPem, last));
       process.stderr.write(`round ${i + 1}/${options.repeat}: start-up empty ${Math.round(empty[i]!.startupMs)} ms, fleet ${Math.round(fleet[i]!.startupMs)} ms\n`);
     }
     const lastEmpty = empty[empty.length - 1] as Sample;
@@ -230,6 +248,8 @@ async function main(): Promise<void> {
     const startupFleet = median(fleet.map((s) => s.startupMs));
     const result = {
       date: new Date().toISOString(),
+      root: path.relative(repoRoot, options.root) || '.',
+      label: options.label || undefined,
       node: process.version,
       domains: options.domains,
       watchedDomains: watched,
@@ -250,7 +270,7 @@ async function main(): Promise<void> {
       },
     };
     mkdirSync(options.out, { recursive: true });
-    const file = path.join(options.out, `footprint-${result.date.slice(0, 10)}.json`);
+    const file = path.join(options.out, `footprint-${result.date.slice(0, 10)}${options.label ? `-${options.label}` : ''}.json`);
     writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     const t = result;
     process.stdout.write(
