@@ -113,6 +113,9 @@ async function freePorts(n: number): Promise<number[]> {
 
 interface Sample {
   startupMs: number;
+  /** VmHWM when /readyz first answered, and after the first scrape. */
+  peakAtReadyMb: number;
+  peakAfterScrapeMb: number;
   peakRssMb: number;
   scrapeBytes: number;
   scrapeMs: number;
@@ -180,9 +183,11 @@ async function measureOnce(root: string, dir: string, dbFile: string, accountKey
   try {
     await waitReady(url, proc, 120_000);
     const startupMs = performance.now() - t0;
+    const peakAtReadyMb = (procStatusKb(proc.pid as number, 'VmHWM') ?? 0) / 1024;
     const s0 = performance.now();
     const scrape = await httpCall(`${url}/metrics`, { timeoutMs: 60_000 });
     const scrapeMs = performance.now() - s0;
+    const peakAfterScrapeMb = (procStatusKb(proc.pid as number, 'VmHWM') ?? 0) / 1024;
     if (scrape.status !== 200) throw new Error(`/metrics answered ${scrape.status}`);
     let processMs = 0;
     let processStatus = 0;
@@ -197,7 +202,7 @@ async function measureOnce(root: string, dir: string, dbFile: string, accountKey
       await httpCall(`${url}/metrics`, { timeoutMs: 60_000 });
     }
     const peakKb = procStatusKb(proc.pid as number, 'VmHWM') ?? 0;
-    return { startupMs, peakRssMb: peakKb / 1024, scrapeBytes: Buffer.byteLength(scrape.body), scrapeMs, processMs, processStatus, processResults };
+    return { startupMs, peakAtReadyMb, peakAfterScrapeMb, peakRssMb: peakKb / 1024, scrapeBytes: Buffer.byteLength(scrape.body), scrapeMs, processMs, processStatus, processResults };
   } catch (error) {
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- AutoTLS stderr ---\n${stderr}`);
   } finally {
@@ -256,7 +261,15 @@ async function main(): Promise<void> {
       repeat: options.repeat,
       seedMs: Math.round(seedMs),
       startupMs: { empty: Math.round(startupEmpty), fleet: Math.round(startupFleet), ratio: Math.round((startupFleet / startupEmpty) * 100) / 100, samplesEmpty: empty.map((s) => Math.round(s.startupMs)), samplesFleet: fleet.map((s) => Math.round(s.startupMs)) },
-      peakRssMb: { empty: r1(lastEmpty.peakRssMb), fleet: r1(lastFleet.peakRssMb), ratio: Math.round((lastFleet.peakRssMb / lastEmpty.peakRssMb) * 100) / 100 },
+      peakRssMb: {
+        empty: r1(lastEmpty.peakRssMb),
+        fleet: r1(lastFleet.peakRssMb),
+        ratio: Math.round((lastFleet.peakRssMb / lastEmpty.peakRssMb) * 100) / 100,
+        steps: {
+          empty: { ready: r1(lastEmpty.peakAtReadyMb), afterScrape: r1(lastEmpty.peakAfterScrapeMb), afterProcess: r1(lastEmpty.peakRssMb) },
+          fleet: { ready: r1(lastFleet.peakAtReadyMb), afterScrape: r1(lastFleet.peakAfterScrapeMb), afterProcess: r1(lastFleet.peakRssMb) },
+        },
+      },
       scrapeBytes: { empty: lastEmpty.scrapeBytes, fleet: lastFleet.scrapeBytes, ratio: Math.round((lastFleet.scrapeBytes / lastEmpty.scrapeBytes) * 100) / 100 },
       scrapeMs: { empty: Math.round(lastEmpty.scrapeMs), fleet: Math.round(lastFleet.scrapeMs) },
       process: {
@@ -279,6 +292,7 @@ async function main(): Promise<void> {
         '|---|---|---|---|---|',
         `| start-up to /readyz (median of ${t.repeat}) | ${t.startupMs.empty} ms | ${t.startupMs.fleet} ms | ${t.startupMs.ratio}× | ≤ 1.5× ${t.targets.startupWithin1_5x ? '✓' : '✗'} |`,
         `| peak RSS (VmHWM), start → /metrics → /process → /metrics | ${t.peakRssMb.empty} MB | ${t.peakRssMb.fleet} MB | ${t.peakRssMb.ratio}× | < 200 MB ${t.targets.peakRssUnder200Mb ? '✓' : '✗'} |`,
+        `| peak RSS at /readyz → after the scrape → after /process | ${t.peakRssMb.steps.empty.ready} → ${t.peakRssMb.steps.empty.afterScrape} → ${t.peakRssMb.steps.empty.afterProcess} MB | ${t.peakRssMb.steps.fleet.ready} → ${t.peakRssMb.steps.fleet.afterScrape} → ${t.peakRssMb.steps.fleet.afterProcess} MB | | |`,
         `| /metrics scrape | ${(t.scrapeBytes.empty / 1024).toFixed(1)} KB in ${t.scrapeMs.empty} ms | ${(t.scrapeBytes.fleet / 1024).toFixed(1)} KB in ${t.scrapeMs.fleet} ms | ${t.scrapeBytes.ratio}× | < 2 MB ${t.targets.scrapeUnder2Mb ? '✓' : '✗'} |`,
         `| /process run | HTTP ${t.process.empty.status}, ${t.process.empty.results} domains, ${t.process.empty.ms} ms | HTTP ${t.process.fleet.status}, ${t.process.fleet.results} domains, ${t.process.fleet.ms} ms | | |`,
         '',
