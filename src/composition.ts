@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Settings } from './config/settings.js';
 import { createLogger, type Logger } from './logger.js';
 import { systemClock, type Clock } from './clock.js';
-import { Metrics } from './metrics.js';
+import { Metrics, REMAINING_LIFETIME_BUCKETS } from './metrics.js';
 import { openDatabase, type Database } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
+import { fleetSnapshot } from './db/fleet-metrics.js';
 import { createDnsProvider, createChallengePublisher } from './dns/index.js';
 import type { DnsProvider } from './dns/provider.js';
 import type { ChallengePublisher } from './dns/challenge.js';
@@ -194,7 +195,8 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     excluded: settings.excludedDomains,
     windowDays: settings.renewal.windowDays,
   });
-  await refreshCertificateMetrics(database, metrics);
+  refreshCertificateMetrics(database, metrics, clock, logger);
+  metrics.attachCapacity(() => planner.last);
   const staleBefore = new Date(clock.now().getTime() - 2 * settings.runTimeoutSeconds * 1000);
   const closed = await runs.closeStale(staleBefore);
   if (closed > 0) logger.warn({ closed }, 'closed runs left unfinished by an instance that stopped');
@@ -268,13 +270,15 @@ export function accountId(accountKeyPem: string): string {
   return createHash('sha256').update(accountKeyPem.trim()).digest('hex').slice(0, 32);
 }
 
-/** Gauges survive restarts: they are filled from the database at start-up. */
-async function refreshCertificateMetrics(database: Database, metrics: Metrics): Promise<void> {
-  const rows = await database.client.domainState.findMany({
-    where: { certNotAfter: { not: null } },
-    select: { certNotAfter: true, nextRenewalAt: true, domain: { select: { name: true } } },
-  });
-  for (const row of rows) {
-    if (row.certNotAfter && row.nextRenewalAt) metrics.recordCertificate(row.domain.name, row.certNotAfter, row.nextRenewalAt);
-  }
+/**
+ * The certificate series come from the database at scrape time, so they
+ * survive restarts and agree across instances; start-up reads nothing (it used
+ * to load every certificate, which at 100,000 domains cost seconds and hundreds
+ * of MB). See src/db/fleet-metrics.ts.
+ */
+function refreshCertificateMetrics(database: Database, metrics: Metrics, clock: Clock, logger: Logger): void {
+  metrics.attachFleet(
+    () => fleetSnapshot(database.client, database.provider, { now: clock.now(), bounds: REMAINING_LIFETIME_BUCKETS }),
+    logger.child({ component: 'metrics' }),
+  );
 }

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
@@ -89,20 +91,45 @@ function bodyPolicy(req: Request, _res: Response, next: NextFunction): void {
   next();
 }
 
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * One concise line per request: method, path (no query string), status,
+ * duration and request id — not the request and response headers pino-http
+ * writes by default (about 1.6 KB a request). Nothing that could hold a
+ * credential (headers, query, body) is logged; the logger redacts the rest.
+ * A well-formed incoming X-Request-Id is kept, so a proxy's id can be followed.
+ */
+export function requestLogger(logger: Logger): express.RequestHandler {
+  const line = (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, val: Record<string, unknown>): Record<string, unknown> => ({
+    method: req.method,
+    path: (req.originalUrl ?? req.url ?? '').split('?')[0],
+    status: res.statusCode,
+    durationMs: val.durationMs,
+  });
+  return pinoHttp<IncomingMessage & { originalUrl?: string }, ServerResponse>({
+    logger,
+    quietReqLogger: true,
+    quietResLogger: true,
+    customAttributeKeys: { reqId: 'requestId', responseTime: 'durationMs' },
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    customSuccessObject: line,
+    customErrorObject: (req, res, _error, val) => line(req, res, val),
+    customSuccessMessage: () => 'request completed',
+    customErrorMessage: () => 'request failed',
+  });
+}
+
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(helmet());
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-      serializers: {
-        req: (req: { method: string; url: string; id: unknown }) => ({ id: req.id, method: req.method, url: req.url }),
-      },
-    }),
-  );
+  app.use(requestLogger(deps.logger));
 
   app.get('/healthcheck', (_req, res) => {
     res.json({ status: 'ok' });

@@ -132,6 +132,82 @@ export function runText(report: RunReport, maxDomainLines = 30): string {
   return lines.join('\n');
 }
 
+/**
+ * How a run summary is cut for Slack. Slack truncates a message's `text` past
+ * 40,000 characters (https://api.slack.com/changelog/2018-04-truncating-really-long-messages)
+ * and recommends keeping it under 4,000 (https://api.slack.com/methods/chat.postMessage,
+ * "text": "we recommend ... no more than 4,000 characters"); a section block holds
+ * 3,000 and a message 50 blocks (https://api.slack.com/reference/block-kit/blocks).
+ * We send plain `text` (mrkdwn), so the 4,000 recommendation is the one that binds.
+ */
+export interface SummaryLimits {
+  /** Characters per message, under Slack's recommended 4,000. */
+  maxChars: number;
+  /** Messages per run summary; past it the rest is counted, and `GET /runs/<id>` has it all. */
+  maxMessages: number;
+  /** One domain's block is cut to this many characters. */
+  maxDomainChars: number;
+}
+
+export const DEFAULT_SUMMARY_LIMITS: SummaryLimits = { maxChars: 3_500, maxMessages: 5, maxDomainChars: 1_000 };
+
+/** Failures first (what someone must look at), then work in flight, then what went well. */
+const SUMMARY_ORDER: Record<string, number> = { failed: 0, deferred: 1, 'in-progress': 1, issued: 3, renewed: 3 };
+
+/** One domain in a run summary: successes in one line, anything else with its messages and errors. */
+function summaryBlock(report: DomainReport, maxChars: number): string {
+  const expiry = dateOnly(report.notAfter);
+  const head = `${outcomeEmoji(report.outcome)} *${report.domain}*: ${report.outcome}${expiry ? ` (expires ${expiry})` : ''}`;
+  const lines = [head];
+  if (report.outcome !== 'issued' && report.outcome !== 'renewed') {
+    for (const e of report.errors) lines.push(`    • :warning: ${e}`);
+    for (const m of report.messages) lines.push(`    • ${m}`);
+  }
+  const block = lines.join('\n');
+  return block.length > maxChars ? `${block.slice(0, maxChars - 3)}...` : block;
+}
+
+/**
+ * The run summary as Slack messages: the counts line, then one block per
+ * domain that did something (skipped domains are only counted), failures
+ * first. Long runs are split on block boundaries over at most `maxMessages`
+ * messages; what does not fit is counted in a last line that points to the
+ * run document.
+ */
+export function runSummaryTexts(report: RunReport, limits: Partial<SummaryLimits> = {}): string[] {
+  const { maxChars, maxMessages, maxDomainChars } = { ...DEFAULT_SUMMARY_LIMITS, ...limits };
+  const header = runText(report, 0).split('\n')[0] ?? '';
+  const notable = report.results
+    .filter((r) => r.outcome !== 'skipped')
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => (SUMMARY_ORDER[a.r.outcome] ?? 2) - (SUMMARY_ORDER[b.r.outcome] ?? 2) || a.i - b.i)
+    .map(({ r }) => summaryBlock(r, Math.min(maxDomainChars, maxChars - 200)));
+  const messages: string[][] = [[header]];
+  let size = header.length;
+  let shown = 0;
+  // Room kept in the last message for the "... and N more" line.
+  const tailRoom = 120;
+  for (const block of notable) {
+    const current = messages[messages.length - 1] as string[];
+    const last = messages.length === maxMessages;
+    if (size + 1 + block.length <= maxChars - (last ? tailRoom : 0)) {
+      current.push(block);
+      size += 1 + block.length;
+      shown++;
+      continue;
+    }
+    if (last) break;
+    const continued = `(run ${report.runId}, continued)`;
+    messages.push([continued, block]);
+    size = continued.length + 1 + block.length;
+    shown++;
+  }
+  if (shown < notable.length) {
+    (messages[messages.length - 1] as string[]).push(`... and ${notable.length - shown} more domain${notable.length - shown === 1 ? '' : 's'}: see GET /runs/${report.runId}`);
+  }
+  return messages.map((m) => m.join('\n'));
+}
+
 export function alertText(message: string): string {
   return `:rotating_light: *AutoTLS alert*: ${message}`;
 }

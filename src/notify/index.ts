@@ -4,6 +4,7 @@ import { RateLimitedAlerts } from './alerts.js';
 import { Redactor } from './format.js';
 import { LogNotifier } from './log.js';
 import type { DomainReport, Notifier, RunReport } from './notifier.js';
+import type { SlackPacer } from './pacing.js';
 import { SlackNotifier } from './slack.js';
 import { WebhookNotifier } from './webhook.js';
 
@@ -11,6 +12,7 @@ export type { DomainReport, Notifier, RunReport } from './notifier.js';
 export { RateLimitedAlerts } from './alerts.js';
 export { LogNotifier } from './log.js';
 export { SlackNotifier } from './slack.js';
+export { processSlackPacer, SlackPacer } from './pacing.js';
 export { signWebhookBody, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookNotifier, type WebhookEvent } from './webhook.js';
 
 /** What `createNotifier` reads. Passing the whole Settings works; apiKey and the Fastly token are kept out of messages. */
@@ -24,6 +26,8 @@ export interface NotifierOptions {
   alertWindowMs?: number;
   /** More literal secrets to keep out of every message. */
   secrets?: string[];
+  /** Slack pacing; default the process-wide pacer (about 1 message a second). */
+  slackPacer?: SlackPacer;
 }
 
 /** A Notifier over several notifiers, with alert aggregation; `close()` sends pending alert counts. */
@@ -95,7 +99,8 @@ export function combineNotifiers(notifiers: readonly Notifier[], logger: Logger,
 /**
  * Every enabled notifier behind one Notifier:
  * - Slack when ENABLE_SLACK_NOTIFICATIONS is on, a webhook URL is configured and
- *   APP_ENV is production; otherwise the log notifier takes its place (seed behaviour).
+ *   APP_ENV is production (one paced summary per run, plus alerts); otherwise the
+ *   log notifier takes its place (seed behaviour).
  * - The generic JSON webhook whenever NOTIFY_WEBHOOK_URL is set.
  * Alerts are aggregated: the same text at most once per window, with a count.
  */
@@ -115,7 +120,7 @@ export function createNotifier(settings: NotifierSettings, logger: Logger, optio
     log.warn('Slack notifications are enabled but no webhook URL is configured; logging them instead');
   }
   if (settings.slack.enabled && slackUrl && settings.appEnv === 'production') {
-    notifiers.push(new SlackNotifier({ webhookUrl: slackUrl, logger: log, redactor }));
+    notifiers.push(new SlackNotifier({ webhookUrl: slackUrl, logger: log, redactor, ...(options.slackPacer ? { pacer: options.slackPacer } : {}) }));
   } else {
     if (settings.slack.enabled && slackUrl) log.info({ appEnv: settings.appEnv }, 'Slack notifications are logged instead outside production');
     notifiers.push(new LogNotifier(log, redactor));

@@ -30,3 +30,22 @@ export interface Notifier {
   /** Something operators should know that is not tied to one domain (e.g. repeated bad API keys). */
   alert(message: string): Promise<void>;
 }
+
+/**
+ * Waits for a notification at most `ms`; past that it carries on in the
+ * background. A run's answer must not wait on Slack's rate limit (a paced
+ * summary in parts, or a 429's Retry-After), yet normally the message is out
+ * by the time the run document is returned.
+ */
+export async function notifyWithin(notification: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref?.();
+  });
+  try {
+    await Promise.race([notification.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

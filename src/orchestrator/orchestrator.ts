@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
-import type { Notifier } from '../notify/notifier.js';
+import { notifyWithin, type Notifier } from '../notify/notifier.js';
 import type { DomainCandidate, DomainRepository } from '../domains/repository.js';
 import type { DomainStateStore } from '../domains/state.js';
 import { errorMessage, type DomainFlow } from './domain-flow.js';
@@ -231,7 +231,8 @@ export class Orchestrator {
     endTimer();
     const final: RunDocument = { ...doc, status, finishedAt: finishedAt.toISOString(), results };
     log.info({ status, results: results.map((r) => ({ domain: r.domain, outcome: r.outcome })) }, 'run finished');
-    await this.deps.notifier.runFinished(final);
+    // Slack paces its summary (about 1 message a second, 429 Retry-After): the run's answer waits 10 s at most.
+    await notifyWithin(this.deps.notifier.runFinished(final), 10_000);
     return final;
   }
 

@@ -8,6 +8,8 @@ import { startHarness, type Harness } from './harness.js';
 import { parsePrometheusText, samplesOf, valueOf, type MetricFamily } from './prom-parse.js';
 
 const DOMAINS = ['z43.test', 'z44.test', 'z45.test'];
+/** Made to need attention after the run (one failing, one in backoff), so they have per-domain series; z43 stays healthy. */
+const WATCHED = ['z44.test', 'z45.test'];
 
 describe('the Prometheus text parser', () => {
   it('reads HELP/TYPE, labels with escapes, special values, timestamps and histogram parts', () => {
@@ -49,6 +51,8 @@ describe('the Prometheus text parser', () => {
 describe('/metrics after a run', () => {
   let h: Harness;
   let families: Map<string, MetricFamily>;
+  /** The scrape right after the run, when every certificate is fresh and healthy. */
+  let healthy: Map<string, MetricFamily>;
   let contentType: string | null;
 
   beforeAll(async () => {
@@ -60,7 +64,13 @@ describe('/metrics after a run', () => {
     const res = await h.request('/metrics', { key: null });
     expect(res.status).toBe(200);
     contentType = res.headers.get('content-type');
-    families = parsePrometheusText(await res.text());
+    healthy = parsePrometheusText(await res.text());
+    // Per-domain series are kept for domains that need attention: make two of them so.
+    const db = h.components.database.client;
+    const id = async (d: string): Promise<number> => (await h.components.repository.findByName(d))?.id as number;
+    await db.domainState.update({ where: { domainId: await id('z44.test') }, data: { lastOutcome: 'failed' } });
+    await db.domainState.update({ where: { domainId: await id('z45.test') }, data: { backoffUntil: new Date(Date.now() + 3600_000), failureCount: 1 } });
+    families = parsePrometheusText(await (await h.request('/metrics', { key: null })).text());
   });
   afterAll(async () => {
     await h?.stop();
@@ -85,15 +95,29 @@ describe('/metrics after a run', () => {
     }
   });
 
+  it('healthy fresh certificates have no per-domain series; the fleet histogram counts them', () => {
+    expect(samplesOf(healthy, 'autotls_certificate_expiration_timestamp_seconds')).toEqual([]);
+    expect(samplesOf(healthy, 'autotls_certificate_renewal_timestamp_seconds')).toEqual([]);
+    expect(healthy.get('autotls_certificate_remaining_lifetime_seconds')?.type).toBe('histogram');
+    expect(valueOf(healthy, 'autotls_certificate_remaining_lifetime_seconds_count')).toBe(DOMAINS.length);
+    expect(valueOf(healthy, 'autotls_certificate_remaining_lifetime_seconds_bucket', { le: String(14 * 86400) })).toBe(0);
+    expect(valueOf(healthy, 'autotls_certificate_remaining_lifetime_seconds_bucket', { le: '+Inf' })).toBe(DOMAINS.length);
+  });
+
+  it('only the domains that need attention get per-domain series', () => {
+    const domains = samplesOf(families, 'autotls_certificate_expiration_timestamp_seconds').map((s) => s.labels.domain);
+    expect(domains.sort()).toEqual(WATCHED);
+  });
+
   it("autotls_certificate_expiration_timestamp_seconds is each certificate's notAfter", async () => {
-    for (const domain of DOMAINS) {
+    for (const domain of WATCHED) {
       const notAfter = new Date((await leaf(domain)).validTo).getTime() / 1000;
       expect(valueOf(families, 'autotls_certificate_expiration_timestamp_seconds', { domain })).toBe(notAfter);
     }
   });
 
   it('autotls_certificate_renewal_timestamp_seconds lies between notBefore and notAfter', async () => {
-    for (const domain of DOMAINS) {
+    for (const domain of WATCHED) {
       const cert = await leaf(domain);
       const renewal = valueOf(families, 'autotls_certificate_renewal_timestamp_seconds', { domain });
       expect(renewal).toBeGreaterThan(new Date(cert.validFrom).getTime() / 1000);
@@ -132,7 +156,7 @@ describe('/metrics after a run', () => {
     const restarted = await startHarness({ shared: h.shared });
     try {
       const after = parsePrometheusText(await (await restarted.request('/metrics', { key: null })).text());
-      for (const domain of DOMAINS) {
+      for (const domain of WATCHED) {
         for (const name of ['autotls_certificate_expiration_timestamp_seconds', 'autotls_certificate_renewal_timestamp_seconds']) {
           expect(valueOf(after, name, { domain }), `${name} ${domain}`).toBe(valueOf(families, name, { domain }));
         }

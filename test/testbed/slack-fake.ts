@@ -4,6 +4,15 @@
 //   JSON without text/blocks/attachments  -> 400 "no_text"
 //   any other path                        -> 404 "no_service"
 //   failNext(n) / setFailing(true)        -> 500 "internal_error"
+//   more than ~1 post a second per webhook -> 429 with Retry-After (seconds)
+// Rate limit, from https://api.slack.com/docs/rate-limits: "Posting messages:
+// 1 per second. Short bursts >1 allowed." and "If you go over these limits when
+// using our HTTP based APIs, including Incoming Webhooks, Slack will start
+// returning a HTTP 429 Too Many Requests error ... and a Retry-After header
+// containing the number of seconds until you can retry." Slack does not publish
+// the burst size; the fake allows a burst of `burst` (default 5) and refills
+// `perSecond` (default 1) per second, per webhook (each webhook posts to one
+// channel). The 429 body text is ours: Slack documents the status and header only.
 // Every request to a /services/... path is recorded in `posts`, with the status
 // it was answered with (so retries after a 500 show up as separate entries).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -38,21 +47,49 @@ export interface SlackFake {
   setFailing(failing: boolean): void;
   /** Resolves when at least `n` delivered posts have arrived. */
   waitForPosts(n: number, timeoutMs?: number): Promise<SlackPost[]>;
-  /** Forget recorded posts and failure settings. */
+  /** Rate limit per webhook: sustained posts per second and burst size; null turns it off. */
+  setRateLimit(limit: RateLimit | null): void;
+  /** Forget recorded posts, failure settings and rate-limit state (the limit itself returns to the default). */
   reset(): void;
   stop(): Promise<void>;
 }
 
+export interface RateLimit {
+  perSecond: number;
+  burst: number;
+}
+
+export const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 1, burst: 5 };
+
 const SERVICE_PATH = /^\/services\/([^/]+)\/([^/]+\/[^/]+)\/?$/;
 
-export async function startSlackFake(): Promise<SlackFake> {
+export async function startSlackFake(options: { rateLimit?: RateLimit | null } = {}): Promise<SlackFake> {
   const posts: SlackPost[] = [];
   let failCount = 0;
   let failing = false;
+  const initialLimit = options.rateLimit === undefined ? DEFAULT_RATE_LIMIT : options.rateLimit;
+  let rateLimit = initialLimit;
+  /** Token buckets per webhook key. */
+  const buckets = new Map<string, { tokens: number; at: number }>();
   const waiters = new Set<() => void>();
 
-  const reply = (res: ServerResponse, status: number, text: string): void => {
-    res.writeHead(status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(text) });
+  /** Takes a token from the webhook's bucket; answers the seconds to wait when there is none. */
+  const throttle = (key: string): number | undefined => {
+    if (!rateLimit) return undefined;
+    const now = Date.now();
+    const bucket = buckets.get(key) ?? { tokens: rateLimit.burst, at: now };
+    bucket.tokens = Math.min(rateLimit.burst, bucket.tokens + ((now - bucket.at) / 1000) * rateLimit.perSecond);
+    bucket.at = now;
+    buckets.set(key, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return undefined;
+    }
+    return Math.max(1, Math.ceil((1 - bucket.tokens) / rateLimit.perSecond));
+  };
+
+  const reply = (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void => {
+    res.writeHead(status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(text), ...headers });
     res.end(text);
   };
 
@@ -78,7 +115,13 @@ export async function startSlackFake(): Promise<SlackFake> {
       } catch {
         body = undefined;
       }
-      if (failing || failCount > 0) {
+      const wait = throttle(m[2] ?? '');
+      let headers: Record<string, string> = {};
+      if (wait !== undefined) {
+        status = 429;
+        answer = 'rate_limited';
+        headers = { 'retry-after': String(wait) };
+      } else if (failing || failCount > 0) {
         if (!failing) failCount--;
         status = 500;
         answer = 'internal_error';
@@ -105,7 +148,7 @@ export async function startSlackFake(): Promise<SlackFake> {
       const text = body && typeof body === 'object' ? (body as Record<string, unknown>).text : undefined;
       if (typeof text === 'string') rec.text = text;
       posts.push(rec);
-      reply(res, status, answer);
+      reply(res, status, answer, headers);
       for (const w of waiters) w();
     });
   });
@@ -142,10 +185,16 @@ export async function startSlackFake(): Promise<SlackFake> {
         check();
       });
     },
+    setRateLimit(limit) {
+      rateLimit = limit;
+      buckets.clear();
+    },
     reset() {
       posts.length = 0;
       failCount = 0;
       failing = false;
+      rateLimit = initialLimit;
+      buckets.clear();
     },
     stop() {
       return new Promise<void>((resolve) => {

@@ -48,6 +48,20 @@ describe('slack fake', () => {
     await expect(slack.waitForPosts(1, 100)).resolves.toHaveLength(1);
   });
 
+  it('answers 429 with Retry-After past a short burst, per webhook, as Slack documents (1 message a second)', async () => {
+    slack.setRateLimit({ perSecond: 1, burst: 2 });
+    const post = (url: string) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text":"x"}' });
+    expect((await post(slack.url())).status).toBe(200);
+    expect((await post(slack.url())).status).toBe(200);
+    const limited = await post(slack.url());
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('1');
+    expect((await post(slack.url('T000', 'B999/OTHER'))).status).toBe(200); // another webhook has its own allowance
+    await new Promise((r) => setTimeout(r, 1_050));
+    expect((await post(slack.url())).status).toBe(200);
+    expect(slack.posts.map((p) => p.status)).toEqual([200, 200, 429, 200, 200]);
+  });
+
   it('answers like Slack for bad JSON, empty messages and unknown paths', async () => {
     const bad = await fetch(slack.url(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
     expect(bad.status).toBe(400);
