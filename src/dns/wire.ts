@@ -9,32 +9,21 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, RecordType } from 'dns-packet';
+import { formatHostPort, splitHostPort, type HostPort } from '../util/host-port.js';
 
-export interface DnsServer {
-  host: string;
-  port: number;
-}
+export type DnsServer = HostPort;
 
-/** Parses `host`, `host:port`, `[v6]:port` or a bare IPv6 address. */
+/** Parses `host`, `host:port`, `[v6]:port` or a bare IPv6 address (the configuration's own parser). */
 export function parseServer(text: string, defaultPort = 53): DnsServer {
-  const s = text.trim();
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
-  if (bracketed) return { host: bracketed[1] ?? '', port: toPort(bracketed[2], defaultPort, text) };
-  if (net.isIPv6(s)) return { host: s, port: defaultPort };
-  const hostPort = /^([^:]+)(?::(\d+))?$/.exec(s);
-  if (!hostPort || !hostPort[1]) throw new Error(`Invalid DNS server "${text}": expected host:port`);
-  return { host: hostPort[1], port: toPort(hostPort[2], defaultPort, text) };
-}
-
-function toPort(text: string | undefined, defaultPort: number, whole: string): number {
-  if (text === undefined) return defaultPort;
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`Invalid port in DNS server "${whole}"`);
-  return port;
+  const value = splitHostPort(text, defaultPort);
+  if ('problem' in value) {
+    throw new Error(value.problem === 'port' ? `Invalid port in DNS server "${text}"` : `Invalid DNS server "${text}": expected host:port`);
+  }
+  return value;
 }
 
 export function formatServer(server: DnsServer): string {
-  return net.isIPv6(server.host) ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
+  return formatHostPort(server);
 }
 
 /** Lower case, no trailing dot: the one form names are compared in. */

@@ -89,8 +89,12 @@ describe('PropagationChecker', () => {
     expect((error as Error).message).toMatch(/is missing "v1" \(last error: DNS over UDP to 127\.0\.0\.1:\d+ timed out/);
   });
 
-  it('does nothing when disabled', async () => {
-    await checker([dropping], 100, false).waitForTxt(FQDN, ['never']);
+  it('does nothing when disabled: returns at once, without a single query', async () => {
+    const before = dropping.queries.length;
+    const started = performance.now();
+    await expect(checker([dropping], 100, false).waitForTxt(FQDN, ['never'])).resolves.toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(50);
+    expect(dropping.queries.length).toBe(before);
   });
 
   it('asks the authoritative nameservers when no resolvers are configured', async () => {
