@@ -70,8 +70,8 @@ function lazyDnsProvider(name: string, load: () => Promise<DnsProvider>): DnsPro
   const get = (): Promise<DnsProvider> => (loaded ??= load());
   return {
     name,
-    setTxt: async (zone, fqdn, values) => (await get()).setTxt(zone, fqdn, values),
-    removeTxt: async (zone, fqdn) => (await get()).removeTxt(zone, fqdn),
+    addTxt: async (zone, fqdn, values) => (await get()).addTxt(zone, fqdn, values),
+    removeTxt: async (zone, fqdn, values) => (await get()).removeTxt(zone, fqdn, values),
     listTxt: async (zone, fqdn) => (await get()).listTxt(zone, fqdn),
     findZone: async (fqdn) => (await get()).findZone(fqdn),
   };

@@ -226,3 +226,44 @@ export function txtValuesAt(answers: readonly Answer[] | undefined, name: string
   for (const a of list) if (a.type === 'TXT' && names.has(normalizeName(a.name))) values.push(txtValue(a.data));
   return values;
 }
+
+/**
+ * A TXT value in presentation format (RFC 1035 §5.1), as Route 53 and Cloudflare take it:
+ * each ≤255-byte piece quoted, `"` and `\` escaped, pieces space-separated.
+ */
+export function quoteTxt(value: string): string {
+  const pieces: string[] = [];
+  let piece = '';
+  for (const ch of value) {
+    if (Buffer.byteLength(piece + ch, 'utf8') > 255) {
+      pieces.push(piece);
+      piece = '';
+    }
+    piece += ch;
+  }
+  pieces.push(piece);
+  return pieces.map((p) => `"${p.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(' ');
+}
+
+/** Inverse of quoteTxt; also reads the `\NNN` octal escapes Route 53 uses for other bytes. */
+export function unquoteTxt(value: string): string {
+  const pieces = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
+  if (pieces.length === 0) return value;
+  const bytes: number[] = [];
+  for (const piece of pieces) {
+    const text = piece[1] ?? '';
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i] ?? '';
+      if (c === '\\' && /^[0-7]{3}$/.test(text.slice(i + 1, i + 4))) {
+        bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
+        i += 3;
+      } else if (c === '\\' && i + 1 < text.length) {
+        bytes.push(...Buffer.from(text[i + 1] ?? '', 'utf8'));
+        i += 1;
+      } else {
+        bytes.push(...Buffer.from(c, 'utf8'));
+      }
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}

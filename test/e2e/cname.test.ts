@@ -27,7 +27,7 @@ const TARGET = 'cn.validation.test';
 const ACCOUNT = 'acme/cname-e2e-account';
 
 interface Call {
-  op: 'setTxt' | 'removeTxt' | 'listTxt';
+  op: 'addTxt' | 'removeTxt' | 'listTxt';
   zone: string;
   fqdn: string;
 }
@@ -42,9 +42,9 @@ class RecordingProvider implements DnsProvider {
     this.name = `recording(${inner.name})`;
   }
 
-  async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
-    this.calls.push({ op: 'setTxt', zone, fqdn });
-    await this.inner.setTxt(zone, fqdn, values);
+  async addTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    this.calls.push({ op: 'addTxt', zone, fqdn });
+    await this.inner.addTxt(zone, fqdn, values);
     const alias = await dnsQuery(tb.dns.host, tb.dns.port, ALIAS, 'TXT');
     this.atPublish.push({
       values: [...values],
@@ -53,9 +53,9 @@ class RecordingProvider implements DnsProvider {
     });
   }
 
-  removeTxt(zone: string, fqdn: string): Promise<void> {
+  removeTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
     this.calls.push({ op: 'removeTxt', zone, fqdn });
-    return this.inner.removeTxt(zone, fqdn);
+    return this.inner.removeTxt(zone, fqdn, values);
   }
 
   listTxt(zone: string, fqdn: string): Promise<string[]> {
@@ -121,7 +121,7 @@ describe('CNAME-delegated _acme-challenge', () => {
     // Every write and removal went to the CNAME target in validation.test; nothing to z14.test.
     expect(dns.calls.length).toBeGreaterThan(0);
     expect(dns.calls.filter((c) => c.zone !== 'validation.test' || c.fqdn !== TARGET)).toEqual([]);
-    expect(dns.calls.filter((c) => c.op === 'setTxt')).toHaveLength(1);
+    expect(dns.calls.filter((c) => c.op === 'addTxt')).toHaveLength(1);
     expect(dns.calls.at(-1)).toEqual({ op: 'removeTxt', zone: 'validation.test', fqdn: TARGET });
 
     // While published: BIND served both values at the target, and only the CNAME at the alias.
