@@ -16,6 +16,7 @@ command -v pebble >/dev/null 2>&1 || [ -x /usr/bin/pebble ] || need+=(pebble)
 command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need+=(bind9)
 command -v nsupdate >/dev/null 2>&1 || need+=(bind9-dnsutils)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || need+=(unbound)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "The test suite needs these Debian packages: ${need[*]}. Install them: sudo apt-get install -y ${need[*]}" >&2
@@ -27,7 +28,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # The Debian packages start system services we do not use; the suite starts its own.
-systemctl stop named postgresql >/dev/null 2>&1 || true
+systemctl stop named postgresql unbound >/dev/null 2>&1 || true
 
 command -v moto_server >/dev/null 2>&1 || { echo "moto_server not found: pip install 'moto[server]==5.2.1'" >&2; exit 1; }
 
