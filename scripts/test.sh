@@ -28,7 +28,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # The Debian packages start system services we do not use; the suite starts its own.
-systemctl stop named postgresql unbound >/dev/null 2>&1 || true
+systemctl stop named postgresql >/dev/null 2>&1 || true
 
 command -v moto_server >/dev/null 2>&1 || { echo "moto_server not found: pip install 'moto[server]==5.2.1'" >&2; exit 1; }
 
