@@ -5,8 +5,9 @@
 // BIND (`recursion no`) does not follow a CNAME out of the zone and Pebble asks
 // its DNS server directly, so a second Pebble validates through the chasing
 // resolver (test/testbed/chasing-resolver.ts), as Let's Encrypt does through
-// Unbound. DNS_RESOLVERS points at the same resolver: the propagation check
-// and the publisher's CNAME lookup then see exactly what the CA sees.
+// Unbound. DNS_RESOLVERS points at BIND: the publisher follows the CNAME there
+// and, BIND being authoritative for validation.test, asks it for the TXT (a
+// resolver is only used to find the authoritative servers, issue 14 item 6).
 import { X509Certificate } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -85,7 +86,7 @@ beforeAll(async () => {
   );
   h = await startHarness({
     registerAccount: false,
-    env: { LE_DIRECTORY_URL: pebble.directoryUrl, LE_ACCOUNT_KEY_SECRET_NAME: ACCOUNT, DNS_RESOLVERS: resolver.address },
+    env: { LE_DIRECTORY_URL: pebble.directoryUrl, LE_ACCOUNT_KEY_SECRET_NAME: ACCOUNT, DNS_RESOLVERS: `${tb.dns.host}:${tb.dns.port}` },
     compose: { overrides: { dns } },
   });
   const account = await AcmeIssuer.register({ directoryUrl: pebble.directoryUrl, email: 'cname-e2e@example.test' });
