@@ -78,8 +78,9 @@ function lazyDnsProvider(name: string, load: () => Promise<DnsProvider>): DnsPro
 }
 
 /**
- * The DNS-01 publisher over `provider`, checking propagation on DNS_RESOLVERS
- * (or the authoritative nameservers) unless DNS_PROPAGATION_CHECK is false.
+ * The DNS-01 publisher over `provider`, checking propagation on the zone's
+ * authoritative nameservers (found through DNS_RESOLVERS, else the system's
+ * resolvers) unless DNS_PROPAGATION_CHECK is false.
  */
 export function createChallengePublisher(
   settings: Settings['dns'] | Pick<Settings, 'dns'>,
