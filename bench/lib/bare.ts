@@ -49,7 +49,7 @@ export async function runBare(tb: BenchTestbed, concurrency: number): Promise<Ba
     });
     const values = await Promise.all(challenges.map((c) => client.getChallengeKeyAuthorization(c)));
     const fqdn = `_acme-challenge.${domain}`;
-    await dns.setTxt(domain, fqdn, values);
+    await dns.addTxt(domain, fqdn, values);
     try {
       for (const c of challenges) await client.completeChallenge(c);
       await Promise.all(authorizations.map((a) => client.waitForValidStatus(a)));
@@ -58,7 +58,7 @@ export async function runBare(tb: BenchTestbed, concurrency: number): Promise<Ba
       const pem = await client.getCertificate(valid);
       if (!pem.includes('BEGIN CERTIFICATE')) throw new Error('no certificate downloaded');
     } finally {
-      await dns.removeTxt(domain, fqdn);
+      await dns.removeTxt(domain, fqdn, values);
     }
   };
 

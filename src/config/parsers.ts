@@ -1,5 +1,7 @@
 import { isIP } from 'node:net';
 import { Cron } from 'croner';
+import { findTsigAlgorithm, SUPPORTED_TSIG_ALGORITHMS } from '../dns/tsig.js';
+import { formatHostPort, isHost, splitHostPort, type HostPort } from '../util/host-port.js';
 
 /**
  * Parsers from one environment string to one typed value. They never see an
@@ -72,51 +74,18 @@ export function parseHttpUrl(options: { example: string; base?: boolean }): Pars
   };
 }
 
-const HOST_LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/i;
-
-/** A DNS name (trailing dot allowed) or an IPv4/IPv6 address. */
-export function isHost(host: string): boolean {
-  if (isIP(host) !== 0) return true;
-  const name = host.endsWith('.') ? host.slice(0, -1) : host;
-  if (name.length === 0 || name.length > 253) return false;
-  return name.split('.').every((label) => HOST_LABEL.test(label));
-}
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
-/** `host:port` with IPv6 in brackets, the form every consumer of these settings splits. */
-export function formatHostPort({ host, port }: HostPort): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { formatHostPort, isHost, type HostPort } from '../util/host-port.js';
 
 /**
  * `host`, `host:port`, `[v6]:port` or a bare IPv6 address; `defaultPort` applies
- * when the port is omitted.
+ * when the port is omitted (src/util/host-port.ts, shared with the DNS plugin).
  */
 export function parseHostPortValue(raw: string, defaultPort: number): HostPort | Invalid {
   const usage = `must be host or host:port (IPv6 as [address]:port); the port defaults to ${defaultPort}`;
-  let host: string;
-  let portText: string | undefined;
-  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(raw);
-  if (bracketed) {
-    host = bracketed[1] ?? '';
-    portText = bracketed[2];
-    if (isIP(host) !== 6) return new Invalid(usage, raw);
-  } else if (isIP(raw) === 6) {
-    host = raw;
-  } else {
-    const colon = raw.lastIndexOf(':');
-    host = colon === -1 ? raw : raw.slice(0, colon);
-    portText = colon === -1 ? undefined : raw.slice(colon + 1);
-  }
-  if (!isHost(host)) return new Invalid(usage, raw);
-  if (portText === undefined) return { host, port: defaultPort };
-  const port = parsePort(portText);
-  if (port instanceof Invalid) return new Invalid(`has an invalid port; ${usage.replace('must be', 'use')}`, raw);
-  return { host, port };
+  const value = splitHostPort(raw, defaultPort);
+  if (!('problem' in value)) return value;
+  if (value.problem === 'port') return new Invalid(`has an invalid port; ${usage.replace('must be', 'use')}`, raw);
+  return new Invalid(usage, raw);
 }
 
 export function parseHostPort(defaultPort: number): Parser<string> {
@@ -199,15 +168,17 @@ export const parseSecretBasePath: Parser<string> = (raw) => {
   return path;
 };
 
-const TSIG_ALGORITHMS = ['hmac-md5', 'hmac-sha1', 'hmac-sha224', 'hmac-sha256', 'hmac-sha384', 'hmac-sha512'];
-
-/** lego's spelling (`hmac-sha256.`), with or without the trailing dot. */
+/**
+ * lego's spelling (`hmac-sha256.`), with or without the trailing dot, checked
+ * against the table the RFC2136 provider signs with (src/dns/tsig.ts).
+ */
 export const parseTsigAlgorithm: Parser<string> = (raw) => {
-  const name = raw.toLowerCase().replace(/\.$/, '').replace(/\.sig-alg\.reg\.int$/, '');
-  if (!TSIG_ALGORITHMS.includes(name)) {
-    return new Invalid(`is not a TSIG algorithm; use one of ${TSIG_ALGORITHMS.map((a) => `${a}.`).join(', ')}`);
+  const algorithm = findTsigAlgorithm(raw);
+  if (algorithm === undefined) {
+    const md5 = /^hmac-md5(\.sig-alg\.reg\.int)?\.?$/i.test(raw) ? ' (HMAC-MD5 must not be used: RFC 8945 §6)' : '';
+    return new Invalid(`is not a supported TSIG algorithm${md5}; use one of ${SUPPORTED_TSIG_ALGORITHMS.join(', ')}`);
   }
-  return name === 'hmac-md5' ? 'hmac-md5.sig-alg.reg.int.' : `${name}.`;
+  return `${algorithm}.`;
 };
 
 /** TSIG secrets are base64 (what `tsig-keygen` prints). */

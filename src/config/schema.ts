@@ -234,7 +234,7 @@ export const VARIABLES = {
   RFC2136_TSIG_ALGORITHM: variable({ group: 'dns', description: 'TSIG algorithm', default: 'hmac-sha256.', parse: parseTsigAlgorithm }),
   CLOUDFLARE_DNS_API_TOKEN: variable({ group: 'dns', description: 'Cloudflare API token with Zone.DNS edit rights', secret: true, parse: parseToken('the token exactly as Cloudflare issued it') }),
   CLOUDFLARE_API_URL: variable({ group: 'dns', description: 'Base URL of the Cloudflare API', default: 'https://api.cloudflare.com/client/v4', parse: parseHttpUrl({ example: 'https://api.cloudflare.com/client/v4', base: true }) }),
-  DNS_RESOLVERS: variable({ group: 'dns', description: 'Comma-separated host[:port] resolvers that must see the TXT record (port 53 when omitted)', default: [] as string[], defaultText: 'the authoritative nameservers', parse: parseHostPortList(53) }),
+  DNS_RESOLVERS: variable({ group: 'dns', description: 'Comma-separated host[:port] resolvers used to find the authoritative nameservers (and CNAMEs) of the challenge name, which are then asked for the TXT record (port 53 when omitted)', default: [] as string[], defaultText: 'the system resolvers', parse: parseHostPortList(53) }),
   DNS_PROPAGATION_TIMEOUT: variable({ group: 'dns', description: 'Seconds to wait for the TXT record to propagate', default: 120, parse: parsePositiveInteger }),
   DNS_PROPAGATION_CHECK: variable({ group: 'dns', description: 'Wait until the TXT record is visible before asking the CA to validate', default: true, parse: parseBoolean }),
 

@@ -16,10 +16,15 @@ export interface PublishedChallenge {
 }
 
 export interface ChallengePublisher {
-  /** Removes any `_acme-challenge` TXT record left for `domain` (e.g. by a crash). */
+  /**
+   * Removes challenge values this publisher wrote for `domain` earlier and could
+   * not remove then (a failed cleanup). Only values proven ours are removed:
+   * other TXT values at the name, including those of a crashed earlier process,
+   * are left (a CA accepts any matching value among several).
+   */
   clearStale(domain: string, zone: string): Promise<void>;
-  /** Writes `values` at `_acme-challenge.<domain>` (or its CNAME target) and waits until visible. */
+  /** Adds `values` at `_acme-challenge.<domain>` (or its CNAME target), leaving other values, and waits until visible. */
   publish(domain: string, zone: string, values: string[]): Promise<PublishedChallenge>;
-  /** Removes what `publish` wrote. Never throws for a record that is already gone. */
+  /** Removes the values `publish` added, and only those. Never throws for values already gone. */
   cleanup(published: PublishedChallenge): Promise<void>;
 }

@@ -16,7 +16,7 @@ import type { Logger } from '../logger.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
 import { parseRetryAfter, withRetry, type RetryDecision, type RetryPolicy } from '../util/retry.js';
 import { safeJson } from '../util/json.js';
-import { ancestorsOf, normalizeName } from './wire.js';
+import { ancestorsOf, normalizeName, quoteTxt } from './wire.js';
 
 export interface CloudflareConfig {
   apiToken: string;
@@ -108,23 +108,22 @@ export class CloudflareProvider implements DnsProvider {
     this.retry = { attempts: config.attempts ?? 4, baseDelayMs: 250, maxDelayMs: this.maxRetryAfterMs };
   }
 
-  /** Adds the missing values first, then deletes the others, so the set never goes empty midway. */
-  async setTxt(zoneId: string, fqdn: string, values: string[]): Promise<void> {
-    const existing = await this.records(zoneId, fqdn);
-    const keep = new Set<string>();
-    const toAdd: string[] = [];
-    for (const value of new Set(values)) {
-      const found = existing.find((r) => !keep.has(r.id) && txtContent(r.content) === value);
-      if (found) keep.add(found.id);
-      else toAdd.push(value);
-    }
-    await Promise.all(toAdd.map((value) => this.createRecord(zoneId, fqdn, value)));
-    await Promise.all(existing.filter((r) => !keep.has(r.id)).map((r) => this.deleteRecord(zoneId, r.id)));
+  /**
+   * Cloudflare keeps one TXT record per value, several at one name: each of our
+   * values missing there gets a record of its own; records already there (ours
+   * from an earlier attempt, or anyone else's) are not touched.
+   */
+  async addTxt(zoneId: string, fqdn: string, values: string[]): Promise<void> {
+    const present = new Set((await this.records(zoneId, fqdn)).map((r) => txtContent(r.content)));
+    const missing = [...new Set(values)].filter((value) => !present.has(value));
+    await Promise.all(missing.map((value) => this.createRecord(zoneId, fqdn, value)));
   }
 
-  async removeTxt(zoneId: string, fqdn: string): Promise<void> {
+  /** Deletes, by id, exactly the records holding one of `values`; every other record at the name stays. */
+  async removeTxt(zoneId: string, fqdn: string, values: string[]): Promise<void> {
+    const ours = new Set(values);
     const existing = await this.records(zoneId, fqdn);
-    await Promise.all(existing.map((r) => this.deleteRecord(zoneId, r.id)));
+    await Promise.all(existing.filter((r) => ours.has(txtContent(r.content))).map((r) => this.deleteRecord(zoneId, r.id)));
   }
 
   async listTxt(zoneId: string, fqdn: string): Promise<string[]> {
@@ -160,7 +159,9 @@ export class CloudflareProvider implements DnsProvider {
   private async createRecord(zoneId: string, fqdn: string, value: string): Promise<void> {
     try {
       await this.request('POST', `/zones/${encodeURIComponent(zoneId)}/dns_records`, {
-        body: { type: 'TXT', name: normalizeName(fqdn), content: value, ttl: this.ttl },
+        // "The content must consist of quoted character strings (RFC 1035), each with a length of up
+        // to 255 bytes" (Cloudflare API, TXTRecord.content; issue 14 item 8).
+        body: { type: 'TXT', name: normalizeName(fqdn), content: quoteTxt(value), ttl: this.ttl },
       });
     } catch (error) {
       // A retried POST whose first attempt went through finds its own record.

@@ -1,7 +1,14 @@
 /**
  * The ChallengePublisher on top of any DnsProvider: CNAME delegation of
- * `_acme-challenge.<domain>`, one record set with every value, and a wait
- * (polling, no fixed sleep) until the values are visible.
+ * `_acme-challenge.<domain>`, our values added beside whatever else is there
+ * (and only ours removed again), and a wait (polling, no fixed sleep) until
+ * the values are visible.
+ *
+ * Which values are ours: the ones `publish` was given. A value whose removal
+ * failed is remembered (in this process) and removed by the next `clearStale`
+ * of that domain. Nothing else is ever removed: a value we cannot prove is ours
+ * may be another client's validation in progress, and losing it costs that
+ * client a failed authorisation (5 per name per hour at Let's Encrypt).
  *
  * Delegation works as in certbot and lego: when `_acme-challenge.<domain>` is a
  * CNAME (chains followed up to 10 hops), the TXT record is written at the end
@@ -28,8 +35,14 @@ export function challengeName(domain: string): string {
   return `_acme-challenge.${normalizeName(domain).replace(/^\*\./, '')}`;
 }
 
+function leftoverKey(target: Target): string {
+  return `${target.zone}|${target.fqdn}`;
+}
+
 export class Dns01Publisher implements ChallengePublisher {
   private readonly maxCnameHops: number;
+  /** Values we added and failed to remove, by `zone|fqdn`. */
+  private readonly leftovers = new Map<string, Set<string>>();
 
   constructor(
     private readonly provider: DnsProvider,
@@ -42,23 +55,28 @@ export class Dns01Publisher implements ChallengePublisher {
   }
 
   async clearStale(domain: string, zone: string): Promise<void> {
+    if (this.leftovers.size === 0) return;
     const target = await this.target(domain, zone);
-    // removeTxt of a record set that does not exist is a no-op for every provider.
-    await this.provider.removeTxt(target.zone, target.fqdn);
-    this.logger.debug({ domain, fqdn: target.fqdn }, 'cleared any stale _acme-challenge TXT record');
+    const key = leftoverKey(target);
+    const leftover = this.leftovers.get(key);
+    if (!leftover || leftover.size === 0) return;
+    const values = [...leftover];
+    await this.provider.removeTxt(target.zone, target.fqdn, values);
+    this.leftovers.delete(key);
+    this.logger.info({ domain, fqdn: target.fqdn, values: values.length }, 'removed challenge values left by an earlier failed cleanup');
   }
 
   async publish(domain: string, zone: string, values: string[]): Promise<PublishedChallenge> {
     if (values.length === 0) throw new DnsProviderError(`No challenge values to publish for ${domain}`);
     const target = await this.target(domain, zone);
     const started = performance.now();
-    await this.provider.setTxt(target.zone, target.fqdn, values);
+    await this.provider.addTxt(target.zone, target.fqdn, values);
     const written = performance.now();
     try {
       await this.propagation.waitForTxt(target.fqdn, values);
     } catch (error) {
-      // Leave nothing behind: the caller only cleans up what publish returned.
-      await this.provider.removeTxt(target.zone, target.fqdn).catch((cleanupError: unknown) =>
+      // Leave nothing of ours behind: the caller only cleans up what publish returned.
+      await this.removeOurs(target, values).catch((cleanupError: unknown) =>
         this.logger.warn({ fqdn: target.fqdn, err: (cleanupError as Error).message }, 'could not remove TXT after failed propagation'),
       );
       throw error;
@@ -78,7 +96,20 @@ export class Dns01Publisher implements ChallengePublisher {
   }
 
   async cleanup(published: PublishedChallenge): Promise<void> {
-    await this.provider.removeTxt(published.zone, published.fqdn);
+    await this.removeOurs(published, published.values);
+  }
+
+  /** Removes `values` at `target`; when that fails, remembers them for the next clearStale. */
+  private async removeOurs(target: Target, values: string[]): Promise<void> {
+    try {
+      await this.provider.removeTxt(target.zone, target.fqdn, values);
+    } catch (error) {
+      const key = leftoverKey(target);
+      const set = this.leftovers.get(key) ?? new Set<string>();
+      for (const v of values) set.add(v);
+      this.leftovers.set(key, set);
+      throw error;
+    }
   }
 
   /** Where the TXT record for `domain` lives: `_acme-challenge.<domain>`, or the end of its CNAME chain. */

@@ -76,16 +76,17 @@ function lazyDnsProvider(name: string, load: () => Promise<DnsProvider>): DnsPro
   const get = (): Promise<DnsProvider> => (loaded ??= load());
   return {
     name,
-    setTxt: async (zone, fqdn, values) => (await get()).setTxt(zone, fqdn, values),
-    removeTxt: async (zone, fqdn) => (await get()).removeTxt(zone, fqdn),
+    addTxt: async (zone, fqdn, values) => (await get()).addTxt(zone, fqdn, values),
+    removeTxt: async (zone, fqdn, values) => (await get()).removeTxt(zone, fqdn, values),
     listTxt: async (zone, fqdn) => (await get()).listTxt(zone, fqdn),
     findZone: async (fqdn) => (await get()).findZone(fqdn),
   };
 }
 
 /**
- * The DNS-01 publisher over `provider`, checking propagation on DNS_RESOLVERS
- * (or the authoritative nameservers) unless DNS_PROPAGATION_CHECK is false.
+ * The DNS-01 publisher over `provider`, checking propagation on the zone's
+ * authoritative nameservers (found through DNS_RESOLVERS, else the system's
+ * resolvers) unless DNS_PROPAGATION_CHECK is false.
  */
 export function createChallengePublisher(
   settings: Settings['dns'] | Pick<Settings, 'dns'>,

@@ -6,10 +6,15 @@
  *   hosted-zone id, a Cloudflare zone id, or an RFC2136 zone name.
  * - `fqdn` is a fully qualified record name without the trailing dot, e.g.
  *   `_acme-challenge.example.com`.
- * - `setTxt` makes the record set at `fqdn` hold exactly `values` (one record set,
- *   all values), replacing whatever TXT values were there. It is idempotent.
- * - `removeTxt` deletes the whole TXT record set at `fqdn`. Removing a record set
- *   that does not exist is not an error.
+ * - `addTxt` adds `values` to the TXT values at `fqdn` (one record set, or one
+ *   record per value where the provider keeps them so). Values already there stay
+ *   once; every other TXT value at `fqdn` (another client's challenge, a
+ *   verification token) is left exactly as it is. It is idempotent.
+ * - `removeTxt` removes exactly `values` from `fqdn` and leaves every other TXT
+ *   value there. Removing values that are not there is not an error.
+ * - Both are safe against a concurrent writer at the same name (another AutoTLS
+ *   domain delegated to the same CNAME target, another ACME client): neither
+ *   call may lose a value it was not asked to remove.
  * - `listTxt` returns the TXT values the provider currently holds at `fqdn`
  *   (from its API, not from DNS), [] when there are none.
  * - `findZone` returns the zone handle of the zone that contains `fqdn`, or
@@ -20,8 +25,8 @@
  */
 export interface DnsProvider {
   readonly name: string;
-  setTxt(zone: string, fqdn: string, values: string[]): Promise<void>;
-  removeTxt(zone: string, fqdn: string): Promise<void>;
+  addTxt(zone: string, fqdn: string, values: string[]): Promise<void>;
+  removeTxt(zone: string, fqdn: string, values: string[]): Promise<void>;
   listTxt(zone: string, fqdn: string): Promise<string[]>;
   findZone(fqdn: string): Promise<string | undefined>;
 }

@@ -6,11 +6,10 @@
  * handle is the zone name.
  */
 import * as dnsPacket from 'dns-packet';
-import type { Answer } from 'dns-packet';
 import type { Logger } from '../logger.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
 import { withRetry, type RetryPolicy } from '../util/retry.js';
-import { createTsigKey, signMessage, TsigError, verifyMessage, type TsigKey } from './tsig.js';
+import { createTsigKey, encodeCanonicalName, signMessage, TsigError, verifyMessage, type TsigKey } from './tsig.js';
 import {
   ancestorsOf,
   decodeResponse,
@@ -45,6 +44,24 @@ export interface Rfc2136Config {
 }
 
 const OPCODE_UPDATE = 5 << 11;
+const TYPE_TXT = 16;
+const CLASS_IN = 1;
+const CLASS_NONE = 254;
+
+/** TXT RDATA: the value as ≤255-byte character-strings, each with its length byte. */
+function txtRdata(value: string): Buffer {
+  return Buffer.concat(txtChunks(value).flatMap((chunk) => [Buffer.from([chunk.length]), chunk]));
+}
+
+/** One resource record in wire format, name uncompressed. */
+function encodeRr(name: string, klass: number, ttl: number, rdata: Buffer): Buffer {
+  const fixed = Buffer.alloc(10);
+  fixed.writeUInt16BE(TYPE_TXT, 0);
+  fixed.writeUInt16BE(klass, 2);
+  fixed.writeUInt32BE(ttl, 4);
+  fixed.writeUInt16BE(rdata.length, 8);
+  return Buffer.concat([encodeCanonicalName(name), fixed, rdata]);
+}
 
 /** SERVFAIL means "try again"; every other error rcode is a definite answer. */
 class RetryableRcode extends Error {}
@@ -72,17 +89,23 @@ export class Rfc2136Provider implements DnsProvider {
     this.retry = { attempts: config.attempts ?? 3, baseDelayMs: 200, maxDelayMs: 2_000 };
   }
 
-  async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
-    const updates: Answer[] = [this.deleteRrset(fqdn)];
-    for (const value of new Set(values)) {
-      updates.push({ type: 'TXT', name: normalizeName(fqdn), class: 'IN', ttl: this.ttl, data: txtChunks(value) });
-    }
-    await this.update(zone, fqdn, updates);
+  /** `update add` of each value (RFC 2136 §2.5.1): BIND adds them to the RRset, beside any other value. */
+  async addTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    const name = normalizeName(fqdn);
+    const adds = [...new Set(values)].map((value) => encodeRr(name, CLASS_IN, this.ttl, txtRdata(value)));
+    await this.update(zone, fqdn, adds);
   }
 
-  async removeTxt(zone: string, fqdn: string): Promise<void> {
-    // Deleting an RRset that does not exist is a no-op for the server (RFC 2136 §3.4.2.3).
-    await this.update(zone, fqdn, [this.deleteRrset(fqdn)]);
+  /**
+   * "Delete an RR from an RRset" for each value (class NONE, TTL 0, RFC 2136 §2.5.4):
+   * only those RRs go, the rest of the RRset stays. Deleting an RR that is not
+   * there is a no-op for the server (§3.4.2.4).
+   */
+  async removeTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    const name = normalizeName(fqdn);
+    const deletes = [...new Set(values)].map((value) => encodeRr(name, CLASS_NONE, 0, txtRdata(value)));
+    if (deletes.length === 0) return;
+    await this.update(zone, fqdn, deletes);
   }
 
   async listTxt(_zone: string, fqdn: string): Promise<string[]> {
@@ -112,24 +135,21 @@ export class Rfc2136Provider implements DnsProvider {
     return undefined;
   }
 
-  private deleteRrset(fqdn: string): Answer {
-    // Class ANY, TTL 0, empty RDATA: "delete an RRset" (RFC 2136 §2.5.2).
-    return { type: 'TXT', name: normalizeName(fqdn), class: 'ANY', ttl: 0, data: [] };
-  }
-
-  private async update(zone: string, fqdn: string, updates: Answer[]): Promise<void> {
+  private async update(zone: string, fqdn: string, updates: Buffer[]): Promise<void> {
     const zoneName = normalizeName(zone);
     if (!isInZone(fqdn, zoneName)) throw new DnsProviderError(`RFC2136: ${fqdn} is not inside zone ${zoneName}`);
     const started = performance.now();
     await this.withRetries(`update of ${fqdn}`, async () => {
       // Zone section (encoded as the question): the zone's SOA. Update section (encoded as authorities).
-      const message = dnsPacket.encode({
+      // dns-packet knows no class NONE, so the update RRs are encoded here and appended.
+      const header = dnsPacket.encode({
         type: 'query',
         id: newMessageId(),
         flags: OPCODE_UPDATE,
         questions: [{ type: 'SOA', name: zoneName, class: 'IN' }],
-        authorities: updates,
       });
+      const message = Buffer.concat([header, ...updates]);
+      message.writeUInt16BE(updates.length, 8); // NSCOUNT: the update section
       const signed = signMessage(message, this.key);
       const raw = await exchangeTcp(this.server, signed.message, this.timeoutMs);
       const response = decodeResponse(raw);
@@ -143,7 +163,7 @@ export class Rfc2136Provider implements DnsProvider {
       }
     });
     this.logger.debug(
-      { fqdn, zone: zoneName, records: updates.length - 1, ms: Math.round(performance.now() - started) },
+      { fqdn, zone: zoneName, records: updates.length, ms: Math.round(performance.now() - started) },
       'rfc2136 update applied',
     );
   }

@@ -1,8 +1,9 @@
 /**
  * Amazon Route 53 through the AWS SDK v3.
  *
- * Like lego's route53 provider: one UPSERT per challenge with every value in
- * one record set, then wait until the change is INSYNC. The zone handle is the
+ * Like lego's route53 provider: read the TXT record set, write it back with our
+ * values added (or removed), then wait until the change is INSYNC. Other values
+ * in the set are kept. The zone handle is the
  * hosted-zone id (`Z…`, `/hostedzone/Z…` is accepted too).
  *
  * Route 53 allows five API requests per second per account. Every request this
@@ -25,8 +26,8 @@ import type { ScopedCredentials } from '../aws/credentials.js';
 import type { Logger } from '../logger.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
 import { TokenBucket } from './ratelimiter.js';
-import { withRetry, type RetryPolicy } from '../util/retry.js';
-import { ancestorsOf, normalizeName } from './wire.js';
+import { backoffDelay, sleep, withRetry, type RetryPolicy } from '../util/retry.js';
+import { ancestorsOf, normalizeName, quoteTxt, unquoteTxt } from './wire.js';
 
 export interface Route53Config {
   region: string;
@@ -88,55 +89,22 @@ function isTransient(error: unknown): boolean {
 }
 
 /**
- * A DELETE that no longer matches the record set (gone, or changed since we read it).
- * Real AWS answers InvalidChangeBatch ("Tried to delete resource record set … but it
- * was not found" / "… the values provided do not match the current values"); moto
- * answers InvalidInput naming the DELETE. The caller reads the record set again.
+ * A DELETE refused because the record set is no longer what we read (gone, or
+ * changed). Real AWS answers InvalidChangeBatch ("Tried to delete resource record
+ * set … but it was not found" / "… the values provided do not match the current
+ * values"); moto answers InvalidInput naming the DELETE. The caller reads again.
  */
-function isStaleDelete(error: unknown): boolean {
+function isLostRace(error: unknown): boolean {
   const e = (error ?? {}) as AwsLikeError;
   const message = e.message ?? '';
   if (e.name === 'InvalidChangeBatch') return /not found|do not match|does not exist/i.test(message);
   return e.name === 'InvalidInput' && /Action=DELETE|not found/i.test(message);
 }
 
-/** Route 53 TXT value: each ≤255-byte piece quoted, `"` and `\` escaped, pieces space-separated. */
-export function quoteTxt(value: string): string {
-  const pieces: string[] = [];
-  let piece = '';
-  for (const ch of value) {
-    if (Buffer.byteLength(piece + ch, 'utf8') > 255) {
-      pieces.push(piece);
-      piece = '';
-    }
-    piece += ch;
-  }
-  pieces.push(piece);
-  return pieces.map((p) => `"${p.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(' ');
-}
+/** Read-modify-write rounds of one addTxt/removeTxt before giving up. */
+const CAS_ROUNDS = 6;
 
-/** Inverse of quoteTxt; also reads the `\NNN` octal escapes Route 53 uses for other bytes. */
-export function unquoteTxt(value: string): string {
-  const pieces = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
-  if (pieces.length === 0) return value;
-  const bytes: number[] = [];
-  for (const piece of pieces) {
-    const text = piece[1] ?? '';
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i] ?? '';
-      if (c === '\\' && /^[0-7]{3}$/.test(text.slice(i + 1, i + 4))) {
-        bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
-        i += 3;
-      } else if (c === '\\' && i + 1 < text.length) {
-        bytes.push(...Buffer.from(text[i + 1] ?? '', 'utf8'));
-        i += 1;
-      } else {
-        bytes.push(...Buffer.from(c, 'utf8'));
-      }
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
+export { quoteTxt, unquoteTxt } from './wire.js';
 
 /** `/hostedzone/Z123` → `Z123`. */
 export function bareZoneId(id: string): string {
@@ -152,6 +120,8 @@ export class Route53Provider implements DnsProvider {
   private readonly ttl: number;
   private readonly maxWaitSeconds: number;
   private readonly retry: RetryPolicy;
+  /** The last write queued per `zone|name`, so that writes at one name take turns. */
+  private readonly writers = new Map<string, Promise<void>>();
 
   constructor(
     config: Route53Config,
@@ -199,34 +169,99 @@ export class Route53Provider implements DnsProvider {
     this.client = this.clientFor(undefined);
   }
 
-  async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
-    const recordSet: ResourceRecordSet = {
-      Name: normalizeName(fqdn),
-      Type: 'TXT',
-      TTL: this.ttl,
-      ResourceRecords: [...new Set(values)].map((v) => ({ Value: quoteTxt(v) })),
-    };
-    const changeId = await this.change(zone, { Action: 'UPSERT', ResourceRecordSet: recordSet });
-    await this.waitInSync(zone, changeId, fqdn);
+  /**
+   * Adds `values` to the TXT record set at `fqdn`, keeping every value already
+   * there, as lego's route53 provider does: read the set, UPSERT the union.
+   * Route 53 has no conditional UPSERT, so a concurrent writer between our read
+   * and our write can undo one of the two: writers inside this process take
+   * turns per name, and every write is checked by reading the set back and
+   * retried (bounded) when our values are missing.
+   */
+  async addTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    const wanted = [...new Set(values)];
+    await this.serialized(zone, fqdn, () =>
+      this.readModifyWrite(zone, fqdn, 'add', (current) => {
+        const missing = wanted.filter((v) => !current.includes(v));
+        return missing.length === 0 ? undefined : [...current, ...missing];
+      }, (after) => wanted.every((v) => after.includes(v))),
+    );
   }
 
-  async removeTxt(zone: string, fqdn: string): Promise<void> {
-    // DELETE must name the record set exactly; if it changes between our read and
-    // our DELETE, read it again. Bounded: three rounds.
-    for (let round = 1; round <= 3; round++) {
+  /**
+   * Removes exactly `values`: an UPSERT of the remainder when other values stay,
+   * a DELETE of exactly the current set when nothing else is left. A DELETE
+   * refused because the set changed since our read (InvalidChangeBatch on AWS,
+   * InvalidInput on moto) means: read again. Values that are not there: nothing to do.
+   */
+  async removeTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    const unwanted = new Set(values);
+    await this.serialized(zone, fqdn, () =>
+      this.readModifyWrite(zone, fqdn, 'remove', (current) => {
+        const remainder = current.filter((v) => !unwanted.has(v));
+        return remainder.length === current.length ? undefined : remainder;
+      }, (after) => after.every((v) => !unwanted.has(v))),
+    );
+  }
+
+  /** One write at a time per record name in this process (AutoTLS validates several domains at once, possibly at one CNAME target). */
+  private serialized<T>(zone: string, fqdn: string, fn: () => Promise<T>): Promise<T> {
+    const key = `${bareZoneId(zone)}|${normalizeName(fqdn)}`;
+    const previous = this.writers.get(key) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.writers.set(key, settled);
+    void settled.then(() => {
+      if (this.writers.get(key) === settled) this.writers.delete(key);
+    });
+    return run;
+  }
+
+  /**
+   * Reads the set, asks `next` for the values it should hold (undefined: nothing to
+   * change), writes them, waits for INSYNC and checks the result with `done`. A
+   * refused DELETE or a failed check means: read again. Bounded: `CAS_ROUNDS` rounds.
+   */
+  private async readModifyWrite(
+    zone: string,
+    fqdn: string,
+    what: 'add' | 'remove',
+    next: (current: string[]) => string[] | undefined,
+    done: (after: string[]) => boolean,
+  ): Promise<void> {
+    for (let round = 1; round <= CAS_ROUNDS; round++) {
       const existing = await this.recordSet(zone, fqdn);
-      if (!existing) return;
+      const current = (existing?.ResourceRecords ?? []).map((r) => unquoteTxt(r.Value ?? ''));
+      const values = next(current);
+      if (values === undefined) return;
+      // The remainder (or the union) as an UPSERT; a DELETE, which must name the set
+      // exactly as Route 53 holds it, only when nothing else is left.
+      // Values already there keep their record exactly as written (e.g. another client's "a" "b").
+      const raw = new Map((existing?.ResourceRecords ?? []).map((r) => [unquoteTxt(r.Value ?? ''), r.Value ?? '']));
+      const records = values.map((v) => ({ Value: raw.get(v) ?? quoteTxt(v) }));
+      const changes: Change[] =
+        values.length > 0
+          ? [{ Action: 'UPSERT', ResourceRecordSet: { Name: normalizeName(fqdn), Type: 'TXT', TTL: existing?.TTL ?? this.ttl, ResourceRecords: records } }]
+          : existing
+            ? [{ Action: 'DELETE', ResourceRecordSet: existing }]
+            : [];
+      if (changes.length === 0) return;
       try {
-        await this.change(zone, { Action: 'DELETE', ResourceRecordSet: existing });
-        return;
+        const changeId = await this.change(zone, fqdn, changes);
+        await this.waitInSync(zone, changeId, fqdn);
       } catch (error) {
-        if (!(error instanceof DnsProviderError && isStaleDelete(error.cause))) throw error;
-        this.logger.debug({ fqdn, round }, 'route53: record set changed or vanished before DELETE; reading it again');
+        if (!(error instanceof DnsProviderError && isLostRace(error.cause))) throw error;
+        this.logger.debug({ fqdn, round, what }, 'route53: the record set changed since it was read; reading it again');
+        await sleep(backoffDelay(round - 1, { attempts: CAS_ROUNDS, baseDelayMs: 100, maxDelayMs: 1_000 }));
+        continue;
       }
+      const after = await this.listTxt(zone, fqdn);
+      if (done(after)) return;
+      this.logger.debug({ fqdn, round, what }, 'route53: a concurrent write undid ours; writing again');
     }
-    if (await this.recordSet(zone, fqdn)) {
-      throw new DnsProviderError(`Route53: could not delete TXT ${fqdn}: it kept changing under us`);
-    }
+    throw new DnsProviderError(`Route53: could not ${what} TXT values at ${fqdn}: the record set kept changing under us (${CAS_ROUNDS} rounds)`);
   }
 
   async listTxt(zone: string, fqdn: string): Promise<string[]> {
@@ -257,16 +292,17 @@ export class Route53Provider implements DnsProvider {
     return (out.ResourceRecordSets ?? []).find((s) => s.Type === 'TXT' && normalizeName(unquoteOctal(s.Name ?? '')) === name);
   }
 
-  private async change(zone: string, change: Change): Promise<string> {
-    const out = await this.send(`ChangeResourceRecordSets ${change.Action}`, () =>
-      this.clientFor(zone).send(
+  private async change(zone: string, fqdn: string, changes: Change[]): Promise<string> {
+    const actions = changes.map((c) => c.Action).join('+');
+    const out = await this.send(`ChangeResourceRecordSets ${actions}`, () =>
+      this.client.send(
         new ChangeResourceRecordSetsCommand({
           HostedZoneId: bareZoneId(zone),
-          ChangeBatch: { Comment: 'autotls dns-01', Changes: [change] },
+          ChangeBatch: { Comment: 'autotls dns-01', Changes: changes },
         }),
       ),
     );
-    this.logger.debug({ zone, fqdn: change.ResourceRecordSet?.Name, action: change.Action, change: out.ChangeInfo?.Id }, 'route53 change');
+    this.logger.debug({ zone, fqdn, actions, change: out.ChangeInfo?.Id }, 'route53 change');
     return out.ChangeInfo?.Id ?? '';
   }
 

@@ -13,6 +13,11 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
+/**
+ * The TSIG algorithms AutoTLS signs with: the one table that the configuration
+ * (RFC2136_TSIG_ALGORITHM) and the RFC2136 provider both read. HMAC-MD5 is left
+ * out on purpose: RFC 8945 §6 lists it as "Implementation: MAY, Use: MUST NOT".
+ */
 const HASHES = {
   'hmac-sha1': 'sha1',
   'hmac-sha224': 'sha224',
@@ -22,6 +27,9 @@ const HASHES = {
 } as const;
 
 export type TsigAlgorithm = keyof typeof HASHES;
+
+/** The supported algorithms, in lego's spelling (`hmac-sha256.`), for messages and docs. */
+export const SUPPORTED_TSIG_ALGORITHMS: readonly string[] = Object.keys(HASHES).map((name) => `${name}.`);
 
 export const TSIG_TYPE = 250;
 const CLASS_ANY = 255;
@@ -53,11 +61,17 @@ export class TsigError extends Error {
   }
 }
 
+/** The algorithm a spelling names (`hmac-sha256.`, `HMAC-SHA256`, `hmac-sha256`), or undefined when unsupported. */
+export function findTsigAlgorithm(text: string): TsigAlgorithm | undefined {
+  const name = text.trim().toLowerCase().replace(/\.$/, '');
+  return Object.hasOwn(HASHES, name) ? (name as TsigAlgorithm) : undefined;
+}
+
 /** Accepts lego/BIND spellings: `hmac-sha256.`, `HMAC-SHA256`, `hmac-sha256`. */
 export function parseTsigAlgorithm(text: string): TsigAlgorithm {
-  const name = text.trim().toLowerCase().replace(/\.$/, '');
-  if (name in HASHES) return name as TsigAlgorithm;
-  throw new Error(`Unsupported TSIG algorithm "${text}": use one of ${Object.keys(HASHES).join(', ')}`);
+  const algorithm = findTsigAlgorithm(text);
+  if (algorithm) return algorithm;
+  throw new Error(`Unsupported TSIG algorithm "${text}": use one of ${SUPPORTED_TSIG_ALGORITHMS.join(', ')}`);
 }
 
 /** Builds a key; the secret is base64 as `tsig-keygen` prints it. Errors never contain the secret. */

@@ -9,32 +9,21 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, RecordType } from 'dns-packet';
+import { formatHostPort, splitHostPort, type HostPort } from '../util/host-port.js';
 
-export interface DnsServer {
-  host: string;
-  port: number;
-}
+export type DnsServer = HostPort;
 
-/** Parses `host`, `host:port`, `[v6]:port` or a bare IPv6 address. */
+/** Parses `host`, `host:port`, `[v6]:port` or a bare IPv6 address (the configuration's own parser). */
 export function parseServer(text: string, defaultPort = 53): DnsServer {
-  const s = text.trim();
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
-  if (bracketed) return { host: bracketed[1] ?? '', port: toPort(bracketed[2], defaultPort, text) };
-  if (net.isIPv6(s)) return { host: s, port: defaultPort };
-  const hostPort = /^([^:]+)(?::(\d+))?$/.exec(s);
-  if (!hostPort || !hostPort[1]) throw new Error(`Invalid DNS server "${text}": expected host:port`);
-  return { host: hostPort[1], port: toPort(hostPort[2], defaultPort, text) };
-}
-
-function toPort(text: string | undefined, defaultPort: number, whole: string): number {
-  if (text === undefined) return defaultPort;
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`Invalid port in DNS server "${whole}"`);
-  return port;
+  const value = splitHostPort(text, defaultPort);
+  if ('problem' in value) {
+    throw new Error(value.problem === 'port' ? `Invalid port in DNS server "${text}"` : `Invalid DNS server "${text}": expected host:port`);
+  }
+  return value;
 }
 
 export function formatServer(server: DnsServer): string {
-  return net.isIPv6(server.host) ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`;
+  return formatHostPort(server);
 }
 
 /** Lower case, no trailing dot: the one form names are compared in. */
@@ -236,4 +225,45 @@ export function txtValuesAt(answers: readonly Answer[] | undefined, name: string
   const values: string[] = [];
   for (const a of list) if (a.type === 'TXT' && names.has(normalizeName(a.name))) values.push(txtValue(a.data));
   return values;
+}
+
+/**
+ * A TXT value in presentation format (RFC 1035 §5.1), as Route 53 and Cloudflare take it:
+ * each ≤255-byte piece quoted, `"` and `\` escaped, pieces space-separated.
+ */
+export function quoteTxt(value: string): string {
+  const pieces: string[] = [];
+  let piece = '';
+  for (const ch of value) {
+    if (Buffer.byteLength(piece + ch, 'utf8') > 255) {
+      pieces.push(piece);
+      piece = '';
+    }
+    piece += ch;
+  }
+  pieces.push(piece);
+  return pieces.map((p) => `"${p.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(' ');
+}
+
+/** Inverse of quoteTxt; also reads the `\NNN` octal escapes Route 53 uses for other bytes. */
+export function unquoteTxt(value: string): string {
+  const pieces = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
+  if (pieces.length === 0) return value;
+  const bytes: number[] = [];
+  for (const piece of pieces) {
+    const text = piece[1] ?? '';
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i] ?? '';
+      if (c === '\\' && /^[0-7]{3}$/.test(text.slice(i + 1, i + 4))) {
+        bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
+        i += 3;
+      } else if (c === '\\' && i + 1 < text.length) {
+        bytes.push(...Buffer.from(text[i + 1] ?? '', 'utf8'));
+        i += 1;
+      } else {
+        bytes.push(...Buffer.from(c, 'utf8'));
+      }
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
 }

@@ -12,6 +12,12 @@ export interface DnsProviderContractSetup {
   /** A name inside that zone under which the tests create their records, e.g. `z51.test`. */
   fqdnBase: string;
   cleanup: () => Promise<void>;
+  /**
+   * Writes a TXT value at `fqdn` the way another client would, through the
+   * backend's own means (nsupdate, the Route 53 API, the Cloudflare API), not
+   * through the provider under test.
+   */
+  addForeignTxt: (fqdn: string, value: string) => Promise<void>;
 }
 
 const sorted = (values: string[]): string[] => [...values].sort();
@@ -36,15 +42,15 @@ export function describeDnsProviderContract(name: string, setup: () => Promise<D
     afterAll(async () => {
       if (!ctx) return;
       try {
-        await Promise.all([...written].map((fqdn) => ctx.provider.removeTxt(ctx.zone, fqdn)));
+        await Promise.all([...written].map(async (fqdn) => ctx.provider.removeTxt(ctx.zone, fqdn, await ctx.provider.listTxt(ctx.zone, fqdn))));
       } finally {
         await ctx.cleanup();
       }
     });
 
-    it('sets a TXT value and lists it', async () => {
+    it('adds a TXT value and lists it', async () => {
       const fqdn = fresh('set');
-      await ctx.provider.setTxt(ctx.zone, fqdn, ['first-value']);
+      await ctx.provider.addTxt(ctx.zone, fqdn, ['first-value']);
       expect(await ctx.provider.listTxt(ctx.zone, fqdn)).toEqual(['first-value']);
     });
 
@@ -54,54 +60,80 @@ export function describeDnsProviderContract(name: string, setup: () => Promise<D
 
     it('holds two values in one record set', async () => {
       const fqdn = fresh('two');
-      await ctx.provider.setTxt(ctx.zone, fqdn, ['value-apex', 'value-wildcard']);
+      await ctx.provider.addTxt(ctx.zone, fqdn, ['value-apex', 'value-wildcard']);
       expect(sorted(await ctx.provider.listTxt(ctx.zone, fqdn))).toEqual(['value-apex', 'value-wildcard']);
     });
 
-    it('replaces whatever values were there', async () => {
+    it('adds beside the values already there, and removes only the values it is given', async () => {
       const fqdn = fresh('replace');
-      await ctx.provider.setTxt(ctx.zone, fqdn, ['old-1', 'old-2']);
-      await ctx.provider.setTxt(ctx.zone, fqdn, ['new-1']);
+      await ctx.provider.addTxt(ctx.zone, fqdn, ['old-1', 'old-2']);
+      await ctx.provider.addTxt(ctx.zone, fqdn, ['new-1']);
+      expect(sorted(await ctx.provider.listTxt(ctx.zone, fqdn))).toEqual(['new-1', 'old-1', 'old-2']);
+      await ctx.provider.removeTxt(ctx.zone, fqdn, ['old-1', 'old-2']);
       expect(await ctx.provider.listTxt(ctx.zone, fqdn)).toEqual(['new-1']);
-      await ctx.provider.setTxt(ctx.zone, fqdn, ['new-1', 'new-2']);
+      await ctx.provider.addTxt(ctx.zone, fqdn, ['new-1', 'new-2']);
       expect(sorted(await ctx.provider.listTxt(ctx.zone, fqdn))).toEqual(['new-1', 'new-2']);
     });
 
-    it('is idempotent: setting the same values twice leaves one copy of each', async () => {
+    it('is idempotent: adding the same values twice leaves one copy of each', async () => {
       const fqdn = fresh('idem');
-      await ctx.provider.setTxt(ctx.zone, fqdn, ['same-a', 'same-b']);
-      await ctx.provider.setTxt(ctx.zone, fqdn, ['same-b', 'same-a']);
+      await ctx.provider.addTxt(ctx.zone, fqdn, ['same-a', 'same-b']);
+      await ctx.provider.addTxt(ctx.zone, fqdn, ['same-b', 'same-a']);
       expect(sorted(await ctx.provider.listTxt(ctx.zone, fqdn))).toEqual(['same-a', 'same-b']);
     });
 
-    it('removes the whole record set', async () => {
+    it('removes every value it added, leaving no record', async () => {
       const fqdn = fresh('remove');
-      await ctx.provider.setTxt(ctx.zone, fqdn, ['gone-1', 'gone-2']);
-      await ctx.provider.removeTxt(ctx.zone, fqdn);
+      await ctx.provider.addTxt(ctx.zone, fqdn, ['gone-1', 'gone-2']);
+      await ctx.provider.removeTxt(ctx.zone, fqdn, ['gone-1', 'gone-2']);
       expect(await ctx.provider.listTxt(ctx.zone, fqdn)).toEqual([]);
     });
 
-    it('succeeds when removing a record set that does not exist (twice)', async () => {
+    it('succeeds when removing values that are not there (twice)', async () => {
       const fqdn = fresh('absent');
-      await ctx.provider.removeTxt(ctx.zone, fqdn);
-      await ctx.provider.removeTxt(ctx.zone, fqdn);
+      await ctx.provider.removeTxt(ctx.zone, fqdn, ['never-written']);
+      await ctx.provider.removeTxt(ctx.zone, fqdn, ['never-written']);
       expect(await ctx.provider.listTxt(ctx.zone, fqdn)).toEqual([]);
+    });
+
+    it('leaves a foreign TXT value at the name through add and remove', async () => {
+      const fqdn = fresh('foreign');
+      await ctx.addForeignTxt(fqdn, 'foreign-client-validation');
+      expect(await ctx.provider.listTxt(ctx.zone, fqdn)).toEqual(['foreign-client-validation']);
+      await ctx.provider.addTxt(ctx.zone, fqdn, ['ours-apex', 'ours-wildcard']);
+      expect(sorted(await ctx.provider.listTxt(ctx.zone, fqdn))).toEqual(['foreign-client-validation', 'ours-apex', 'ours-wildcard']);
+      await ctx.provider.removeTxt(ctx.zone, fqdn, ['ours-apex', 'ours-wildcard']);
+      expect(await ctx.provider.listTxt(ctx.zone, fqdn)).toEqual(['foreign-client-validation']);
+    });
+
+    it('keeps both sets when two writers add at one name at the same time, and removes each one alone', async () => {
+      const fqdn = fresh('shared');
+      await Promise.all([
+        ctx.provider.addTxt(ctx.zone, fqdn, ['first-apex', 'first-wildcard']),
+        ctx.provider.addTxt(ctx.zone, fqdn, ['second-apex', 'second-wildcard']),
+      ]);
+      expect(sorted(await ctx.provider.listTxt(ctx.zone, fqdn))).toEqual(['first-apex', 'first-wildcard', 'second-apex', 'second-wildcard']);
+      await Promise.all([
+        ctx.provider.removeTxt(ctx.zone, fqdn, ['first-apex', 'first-wildcard']),
+        ctx.provider.addTxt(ctx.zone, fqdn, ['third']),
+      ]);
+      expect(sorted(await ctx.provider.listTxt(ctx.zone, fqdn))).toEqual(['second-apex', 'second-wildcard', 'third']);
     });
 
     it('keeps values longer than one 255-byte TXT string intact', async () => {
       const fqdn = fresh('long');
       const long = 'L'.repeat(200) + 'o'.repeat(200) + randomBytes(40).toString('base64url');
       const short = randomBytes(32).toString('base64url'); // the size of a real DNS-01 digest
-      await ctx.provider.setTxt(ctx.zone, fqdn, [long, short]);
+      await ctx.provider.addTxt(ctx.zone, fqdn, [long, short]);
       expect(sorted(await ctx.provider.listTxt(ctx.zone, fqdn))).toEqual(sorted([long, short]));
     });
 
     it('handles concurrent sets on different names', async () => {
       const names = Array.from({ length: 6 }, (_, i) => fresh(`conc${i}`));
-      await Promise.all(names.map((fqdn, i) => ctx.provider.setTxt(ctx.zone, fqdn, [`conc-${i}-a`, `conc-${i}-b`])));
+      await Promise.all(names.map((fqdn, i) => ctx.provider.addTxt(ctx.zone, fqdn, [`conc-${i}-a`, `conc-${i}-b`])));
       const lists = await Promise.all(names.map((fqdn) => ctx.provider.listTxt(ctx.zone, fqdn)));
       lists.forEach((values, i) => expect(sorted(values)).toEqual([`conc-${i}-a`, `conc-${i}-b`]));
-      await Promise.all(names.map((fqdn) => ctx.provider.removeTxt(ctx.zone, fqdn)));
+      await Promise.all(names.map((fqdn, i) => ctx.provider.removeTxt(ctx.zone, fqdn, [`conc-${i}-a`, `conc-${i}-b`])));
       const after = await Promise.all(names.map((fqdn) => ctx.provider.listTxt(ctx.zone, fqdn)));
       expect(after.every((values) => values.length === 0)).toBe(true);
     });

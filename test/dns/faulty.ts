@@ -22,13 +22,14 @@ export class FaultyDnsProvider implements DnsProvider {
     this.name = `faulty(${inner.name})`;
   }
 
-  async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+  async addTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
     this.requested.set(fqdn.toLowerCase(), values);
-    await this.inner.setTxt(zone, fqdn, values.map(wrongValue));
+    await this.inner.addTxt(zone, fqdn, values.map(wrongValue));
   }
 
-  removeTxt(zone: string, fqdn: string): Promise<void> {
-    return this.inner.removeTxt(zone, fqdn);
+  /** Removes what addTxt really wrote for these values. */
+  removeTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    return this.inner.removeTxt(zone, fqdn, values.map(wrongValue));
   }
 
   listTxt(zone: string, fqdn: string): Promise<string[]> {

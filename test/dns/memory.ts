@@ -19,14 +19,17 @@ export class MemoryDnsProvider implements DnsProvider {
     return z;
   }
 
-  async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
-    this.calls.push(`set ${norm(fqdn)} ${values.join(',')}`);
-    this.zone(zone).set(norm(fqdn), [...new Set(values)]);
+  async addTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    this.calls.push(`add ${norm(fqdn)} ${values.join(',')}`);
+    const current = this.zone(zone).get(norm(fqdn)) ?? [];
+    this.zone(zone).set(norm(fqdn), [...new Set([...current, ...values])]);
   }
 
-  async removeTxt(zone: string, fqdn: string): Promise<void> {
-    this.calls.push(`remove ${norm(fqdn)}`);
-    this.zone(zone).delete(norm(fqdn));
+  async removeTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    this.calls.push(`remove ${norm(fqdn)} ${values.join(',')}`);
+    const remainder = (this.zone(zone).get(norm(fqdn)) ?? []).filter((v) => !values.includes(v));
+    if (remainder.length > 0) this.zone(zone).set(norm(fqdn), remainder);
+    else this.zone(zone).delete(norm(fqdn));
   }
 
   async listTxt(zone: string, fqdn: string): Promise<string[]> {

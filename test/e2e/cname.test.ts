@@ -5,8 +5,9 @@
 // BIND (`recursion no`) does not follow a CNAME out of the zone and Pebble asks
 // its DNS server directly, so a second Pebble validates through the chasing
 // resolver (test/testbed/chasing-resolver.ts), as Let's Encrypt does through
-// Unbound. DNS_RESOLVERS points at the same resolver: the propagation check
-// and the publisher's CNAME lookup then see exactly what the CA sees.
+// Unbound. DNS_RESOLVERS points at BIND: the publisher follows the CNAME there
+// and, BIND being authoritative for validation.test, asks it for the TXT (a
+// resolver is only used to find the authoritative servers, issue 14 item 6).
 import { X509Certificate } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -27,7 +28,7 @@ const TARGET = 'cn.validation.test';
 const ACCOUNT = 'acme/cname-e2e-account';
 
 interface Call {
-  op: 'setTxt' | 'removeTxt' | 'listTxt';
+  op: 'addTxt' | 'removeTxt' | 'listTxt';
   zone: string;
   fqdn: string;
 }
@@ -42,9 +43,9 @@ class RecordingProvider implements DnsProvider {
     this.name = `recording(${inner.name})`;
   }
 
-  async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
-    this.calls.push({ op: 'setTxt', zone, fqdn });
-    await this.inner.setTxt(zone, fqdn, values);
+  async addTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    this.calls.push({ op: 'addTxt', zone, fqdn });
+    await this.inner.addTxt(zone, fqdn, values);
     const alias = await dnsQuery(tb.dns.host, tb.dns.port, ALIAS, 'TXT');
     this.atPublish.push({
       values: [...values],
@@ -53,9 +54,9 @@ class RecordingProvider implements DnsProvider {
     });
   }
 
-  removeTxt(zone: string, fqdn: string): Promise<void> {
+  removeTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
     this.calls.push({ op: 'removeTxt', zone, fqdn });
-    return this.inner.removeTxt(zone, fqdn);
+    return this.inner.removeTxt(zone, fqdn, values);
   }
 
   listTxt(zone: string, fqdn: string): Promise<string[]> {
@@ -85,7 +86,7 @@ beforeAll(async () => {
   );
   h = await startHarness({
     registerAccount: false,
-    env: { LE_DIRECTORY_URL: pebble.directoryUrl, LE_ACCOUNT_KEY_SECRET_NAME: ACCOUNT, DNS_RESOLVERS: resolver.address },
+    env: { LE_DIRECTORY_URL: pebble.directoryUrl, LE_ACCOUNT_KEY_SECRET_NAME: ACCOUNT, DNS_RESOLVERS: `${tb.dns.host}:${tb.dns.port}` },
     compose: { overrides: { dns } },
   });
   const account = await AcmeIssuer.register({ directoryUrl: pebble.directoryUrl, email: 'cname-e2e@example.test' });
@@ -121,7 +122,7 @@ describe('CNAME-delegated _acme-challenge', () => {
     // Every write and removal went to the CNAME target in validation.test; nothing to z14.test.
     expect(dns.calls.length).toBeGreaterThan(0);
     expect(dns.calls.filter((c) => c.zone !== 'validation.test' || c.fqdn !== TARGET)).toEqual([]);
-    expect(dns.calls.filter((c) => c.op === 'setTxt')).toHaveLength(1);
+    expect(dns.calls.filter((c) => c.op === 'addTxt')).toHaveLength(1);
     expect(dns.calls.at(-1)).toEqual({ op: 'removeTxt', zone: 'validation.test', fqdn: TARGET });
 
     // While published: BIND served both values at the target, and only the CNAME at the alias.

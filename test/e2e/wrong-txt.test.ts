@@ -34,14 +34,15 @@ class WrongForOneName implements DnsProvider {
     this.name = `wrong-for-one(${inner.name})`;
   }
 
-  async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
-    if (fqdn.toLowerCase() !== this.badFqdn) return this.inner.setTxt(zone, fqdn, values);
-    await this.faulty.setTxt(zone, fqdn, values);
+  async addTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    if (fqdn.toLowerCase() !== this.badFqdn) return this.inner.addTxt(zone, fqdn, values);
+    await this.faulty.addTxt(zone, fqdn, values);
     this.servedAtBadName.push(await queryTxt(tb.dns.host, tb.dns.port, fqdn));
   }
 
-  removeTxt(zone: string, fqdn: string): Promise<void> {
-    return this.inner.removeTxt(zone, fqdn);
+  removeTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    if (fqdn.toLowerCase() !== this.badFqdn) return this.inner.removeTxt(zone, fqdn, values);
+    return this.faulty.removeTxt(zone, fqdn, values);
   }
 
   listTxt(zone: string, fqdn: string): Promise<string[]> {

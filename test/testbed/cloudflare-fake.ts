@@ -9,6 +9,19 @@
 // result, result_info }), same pagination (page, per_page, count, total_count,
 // total_pages), the error codes Cloudflare answers with, 401 without a token and
 // 403 with a wrong one, and injectable failures (429 with Retry-After, 5xx, delays).
+//
+// TXT records, as Cloudflare documents them:
+// - Several records of one name and type are kept side by side, each with its own
+//   id; a POST adds one, a DELETE by id removes exactly that one ("Create DNS
+//   Record" / "Delete DNS Record", https://developers.cloudflare.com/api/resources/dns/subresources/records/).
+//   Only an identical record (same type, name and content) is refused: 81058
+//   "An identical record already exists."
+// - "The content must consist of quoted "character strings" (RFC 1035), each with
+//   a length of up to 255 bytes. Strings exceeding this allowed maximum length are
+//   automatically split." (TXTRecord.content in the same API reference, also in
+//   cloudflare-typescript src/resources/dns/records.ts). The fake stores quoted
+//   content that way, split at 255 bytes, and returns it quoted; content sent
+//   unquoted is stored as sent.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -106,6 +119,20 @@ function paginate<T>(items: T[], query: URLSearchParams, defaultPerPage: number,
   };
 }
 
+/** TXT content as Cloudflare stores it: quoted character-strings, each split at 255 bytes; unquoted content as sent. */
+export function storedTxtContent(content: string): string {
+  const whole = /^\s*"((?:[^"\\]|\\.)*)"(?:\s+"((?:[^"\\]|\\.)*)")*\s*$/;
+  if (!whole.test(content)) return content;
+  const strings = [...content.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => Buffer.from((m[1] ?? '').replace(/\\(.)/g, '$1'), 'utf8'));
+  const pieces: string[] = [];
+  for (const bytes of strings) {
+    for (let i = 0; i === 0 || i < bytes.length; i += 255) {
+      pieces.push(`"${bytes.subarray(i, i + 255).toString('utf8').replace(/[\\"]/g, (c) => `\\${c}`)}"`);
+    }
+  }
+  return pieces.join(' ');
+}
+
 function normalize(name: string): string {
   return name.trim().toLowerCase().replace(/\.$/, '');
 }
@@ -194,11 +221,12 @@ export async function startCloudflareFake(options: CloudflareFakeOptions): Promi
         if (ttl !== undefined && (typeof ttl !== 'number' || (ttl !== 1 && (ttl < 60 || ttl > 86400)))) {
           throw new HttpError(400, [{ code: 9011, message: 'Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.' }]);
         }
-        if (records.some((r) => r.zone_id === zone.id && r.type === type && r.name === fullName && r.content === content)) {
+        const stored = type === 'TXT' ? storedTxtContent(content) : content;
+        if (records.some((r) => r.zone_id === zone.id && r.type === type && r.name === fullName && r.content === stored)) {
           throw new HttpError(400, [{ code: 81058, message: 'An identical record already exists.' }]);
         }
         const now = new Date().toISOString();
-        const record: FakeRecord = { id: randomBytes(16).toString('hex'), zone_id: zone.id, zone_name: zone.name, name: fullName, type, content, ttl: typeof ttl === 'number' ? ttl : 1, proxied: false, proxiable: false, created_on: now, modified_on: now };
+        const record: FakeRecord = { id: randomBytes(16).toString('hex'), zone_id: zone.id, zone_name: zone.name, name: fullName, type, content: stored, ttl: typeof ttl === 'number' ? ttl : 1, proxied: false, proxiable: false, created_on: now, modified_on: now };
         records.push(record);
         return { status: 200, body: { success: true, errors: [], messages: [], result: record } };
       }

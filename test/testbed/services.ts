@@ -86,9 +86,11 @@ export interface StartBindOptions {
   /** Port to try first (tests of the collision retry); default: a free ephemeral port. */
   port?: number;
   timeoutMs?: number;
+  /** Extra zone-file lines per zone, e.g. `{ 'a.test': ['ns1 IN AAAA ::1'] }`. */
+  records?: Record<string, string[]>;
 }
 
-function zoneFile(zone: string): string {
+function zoneFile(zone: string, extra: string[] = []): string {
   return [
     '$TTL 60',
     `@   IN SOA ns1.${zone}. hostmaster.${zone}. ( 1 3600 600 86400 60 )`,
@@ -96,6 +98,7 @@ function zoneFile(zone: string): string {
     'ns1 IN A   127.0.0.1',
     '@   IN A   127.0.0.1',
     '*   IN A   127.0.0.1',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -112,7 +115,7 @@ export async function startBind(opts: StartBindOptions): Promise<BindService> {
   const sub = mkdtempSync(path.join(opts.dir, 'bind-'));
   mkdirSync(path.join(sub, 'zones'));
   writeFileSync(path.join(sub, 'tsig.key'), `key "${keyName}" {\n\talgorithm hmac-sha256;\n\tsecret "${secret}";\n};\n`, { mode: 0o600 });
-  for (const z of opts.zones) writeFileSync(path.join(sub, 'zones', `${z}.db`), zoneFile(z));
+  for (const z of opts.zones) writeFileSync(path.join(sub, 'zones', `${z}.db`), zoneFile(z, opts.records?.[z]));
 
   let preferred = opts.port;
   return withPortRetry(async () => {

@@ -78,9 +78,9 @@ function plugins(env: Record<string, string>): { dns: DnsProvider; secrets: Secr
 /** Every kind of Route 53 call the plugin makes for a challenge: publish (change + INSYNC wait), list, remove, zone lookup. */
 async function exerciseRoute53(dns: DnsProvider, zone: string): Promise<void> {
   const fqdn = `_acme-challenge.${zone}`;
-  await dns.setTxt(zoneId(zone), fqdn, [`token-${RUN}`]);
+  await dns.addTxt(zoneId(zone), fqdn, [`token-${RUN}`]);
   expect(await dns.listTxt(zoneId(zone), fqdn)).toEqual([`token-${RUN}`]);
-  await dns.removeTxt(zoneId(zone), fqdn);
+  await dns.removeTxt(zoneId(zone), fqdn, [`token-${RUN}`]);
 }
 
 async function exerciseSecrets(secrets: SecretsStore): Promise<void> {

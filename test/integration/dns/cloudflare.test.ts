@@ -15,5 +15,14 @@ describeDnsProviderContract('cloudflare (v4 fake)', async () => {
     zone: ZONE_ID,
     fqdnBase: 'z54.test',
     cleanup: () => fake.stop(),
+    // Another client's record, posted to the API as Cloudflare's docs ask (quoted content).
+    addForeignTxt: async (fqdn, value) => {
+      const response = await fetch(`${fake.url}/zones/${ZONE_ID}/dns_records`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'TXT', name: fqdn, content: `"${value}"`, ttl: 300 }),
+      });
+      if (!response.ok) throw new Error(`foreign POST answered ${response.status}`);
+    },
   };
 });

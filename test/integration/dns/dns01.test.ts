@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import '../../testbed/context.js';
 import { nsupdate, queryTxt } from '../../testbed/dns.js';
 import type { Settings } from '../../../src/config/settings.js';
-import { createChallengePublisher, createDnsProvider, DnsPropagationError } from '../../../src/dns/index.js';
+import { createChallengePublisher, createDnsProvider, DnsPropagationError, type DnsProvider } from '../../../src/dns/index.js';
 import { withWrongTxtValues } from '../../dns/faulty.js';
 
 const tb = inject('testbed');
@@ -45,10 +45,43 @@ describe('DNS-01 publisher over RFC2136 and BIND', () => {
     await publisher.cleanup(published); // already gone: no error
   });
 
-  it('clears stale values left by a crash', async () => {
+  it('clearStale leaves a value it cannot prove is its own, and removes its own leftovers of a failed cleanup', async () => {
+    // Left by someone else, or by a crashed earlier process: not provably ours, so it stays.
     await nsupdate(tb.dns, ['update add _acme-challenge.z55.test. 60 TXT "stale-from-crash"'], 'z55.test');
     await publisher.clearStale('z55.test', 'z55.test');
-    expect(await queryTxt(tb.dns.host, tb.dns.port, '_acme-challenge.z55.test')).toEqual([]);
+    expect(await queryTxt(tb.dns.host, tb.dns.port, '_acme-challenge.z55.test')).toEqual(['stale-from-crash']);
+
+    // Our own value whose removal failed once is remembered and removed by the next clearStale.
+    let failRemoval = true;
+    const flaky: DnsProvider = {
+      name: provider.name,
+      addTxt: (zone, fqdn, values) => provider.addTxt(zone, fqdn, values),
+      removeTxt: async (zone, fqdn, values) => {
+        if (failRemoval) {
+          failRemoval = false;
+          throw new Error('DNS provider unavailable');
+        }
+        await provider.removeTxt(zone, fqdn, values);
+      },
+      listTxt: (zone, fqdn) => provider.listTxt(zone, fqdn),
+      findZone: (fqdn) => provider.findZone(fqdn),
+    };
+    const withFlaky = createChallengePublisher(dnsSettings, flaky, logger);
+    const published = await withFlaky.publish('z55.test', 'z55.test', ['ours-left-behind']);
+    await expect(withFlaky.cleanup(published)).rejects.toThrow('DNS provider unavailable');
+    expect((await queryTxt(tb.dns.host, tb.dns.port, '_acme-challenge.z55.test')).sort()).toEqual(['ours-left-behind', 'stale-from-crash']);
+    await withFlaky.clearStale('z55.test', 'z55.test');
+    expect(await queryTxt(tb.dns.host, tb.dns.port, '_acme-challenge.z55.test')).toEqual(['stale-from-crash']);
+    await nsupdate(tb.dns, ['update delete _acme-challenge.z55.test. TXT "stale-from-crash"'], 'z55.test');
+  });
+
+  it('publishes beside a foreign value and cleans up only its own', async () => {
+    await nsupdate(tb.dns, ['update add _acme-challenge.z55.test. 300 TXT "other-client-token"'], 'z55.test');
+    const published = await publisher.publish('z55.test', 'z55.test', ['apex-digest', 'wildcard-digest']);
+    expect((await queryTxt(tb.dns.host, tb.dns.port, '_acme-challenge.z55.test')).sort()).toEqual(['apex-digest', 'other-client-token', 'wildcard-digest']);
+    await publisher.cleanup(published);
+    expect(await queryTxt(tb.dns.host, tb.dns.port, '_acme-challenge.z55.test')).toEqual(['other-client-token']);
+    await nsupdate(tb.dns, ['update delete _acme-challenge.z55.test. TXT "other-client-token"'], 'z55.test');
   });
 
   it('follows a CNAME into validation.test and writes there', async () => {

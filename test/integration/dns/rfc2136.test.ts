@@ -2,7 +2,7 @@
 import { describe, expect, inject, it } from 'vitest';
 import { pino } from 'pino';
 import '../../testbed/context.js';
-import { queryTxt } from '../../testbed/dns.js';
+import { nsupdate, queryTxt } from '../../testbed/dns.js';
 import { Rfc2136Provider } from '../../../src/dns/rfc2136.js';
 import { DnsProviderError } from '../../../src/dns/provider.js';
 import { describeDnsProviderContract } from '../../dns/contract.js';
@@ -28,14 +28,15 @@ describeDnsProviderContract('rfc2136 (BIND 9)', async () => ({
   zone: ZONE,
   fqdnBase: ZONE,
   cleanup: async () => undefined,
+  addForeignTxt: (fqdn, value) => nsupdate(tb.dns, [`update add ${fqdn}. 300 TXT "${value}"`], ZONE),
 }));
 
 describe('RFC2136 provider against BIND', () => {
   it('writes what BIND then serves: one RRset, both values', async () => {
     const fqdn = `_acme-challenge.served.${ZONE}`;
-    await provider().setTxt(ZONE, fqdn, ['apex-digest', 'wildcard-digest']);
+    await provider().addTxt(ZONE, fqdn, ['apex-digest', 'wildcard-digest']);
     expect((await queryTxt(tb.dns.host, tb.dns.port, fqdn)).sort()).toEqual(['apex-digest', 'wildcard-digest']);
-    await provider().removeTxt(ZONE, fqdn);
+    await provider().removeTxt(ZONE, fqdn, ['apex-digest', 'wildcard-digest']);
     expect(await queryTxt(tb.dns.host, tb.dns.port, fqdn)).toEqual([]);
   });
 
@@ -43,7 +44,7 @@ describe('RFC2136 provider against BIND', () => {
     const wrong = Buffer.alloc(32, 1).toString('base64');
     const started = performance.now();
     const error = await provider({ tsigSecret: wrong })
-      .setTxt(ZONE, `_acme-challenge.badsig.${ZONE}`, ['x'])
+      .addTxt(ZONE, `_acme-challenge.badsig.${ZONE}`, ['x'])
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DnsProviderError);
     expect((error as Error).message).toMatch(/TSIG BADSIG.*RFC2136_TSIG_SECRET/);
@@ -53,22 +54,22 @@ describe('RFC2136 provider against BIND', () => {
   });
 
   it('reports an unknown key name', async () => {
-    await expect(provider({ tsigKeyName: 'no-such-key' }).removeTxt(ZONE, `_acme-challenge.badkey.${ZONE}`)).rejects.toThrow(/TSIG BADKEY/);
+    await expect(provider({ tsigKeyName: 'no-such-key' }).removeTxt(ZONE, `_acme-challenge.badkey.${ZONE}`, ['x'])).rejects.toThrow(/TSIG BADKEY/);
   });
 
   it('refuses a name outside the zone before sending anything', async () => {
-    await expect(provider().setTxt(ZONE, '_acme-challenge.z52.test', ['x'])).rejects.toThrow(/not inside zone z51\.test/);
+    await expect(provider().addTxt(ZONE, '_acme-challenge.z52.test', ['x'])).rejects.toThrow(/not inside zone z51\.test/);
   });
 
   it('answers NOTAUTH/REFUSED for a zone BIND does not serve, without retrying', async () => {
-    await expect(provider().setTxt('not-served.test', '_acme-challenge.not-served.test', ['x'])).rejects.toThrow(
+    await expect(provider().addTxt('not-served.test', '_acme-challenge.not-served.test', ['x'])).rejects.toThrow(
       /answered (NOTAUTH|REFUSED)/,
     );
   });
 
   it('gives up on an unreachable nameserver after bounded retries', async () => {
     const started = performance.now();
-    await expect(provider({ nameserver: '127.0.0.1:9' }).setTxt(ZONE, `_acme-challenge.down.${ZONE}`, ['x'])).rejects.toThrow(
+    await expect(provider({ nameserver: '127.0.0.1:9' }).addTxt(ZONE, `_acme-challenge.down.${ZONE}`, ['x'])).rejects.toThrow(
       /RFC2136 update of .* failed: DNS over TCP to 127\.0\.0\.1:9/,
     );
     expect(performance.now() - started).toBeLessThan(5_000);

@@ -36,12 +36,12 @@ describe('route53-dns: DNS served from moto', () => {
   it('serves the TXT record set the route53 plugin wrote, over UDP and TCP, and forgets it on removal', async () => {
     const fqdn = '_acme-challenge.served.z53.test';
     const long = 'x'.repeat(300);
-    await provider.setTxt(zone, fqdn, ['apex', 'wildcard', long]);
+    await provider.addTxt(zone, fqdn, ['apex', 'wildcard', long]);
     expect((await queryTxt(dns.host, dns.port, fqdn)).sort()).toEqual(['apex', 'wildcard', long].sort());
     const tcp = await query(server(), fqdn, 'TXT', { timeoutMs: 2_000, transport: 'tcp' });
     expect(tcp.authoritative).toBe(true);
     expect(txtValuesAt(tcp.packet.answers, fqdn).sort()).toEqual(['apex', 'wildcard', long].sort());
-    await provider.removeTxt(zone, fqdn);
+    await provider.removeTxt(zone, fqdn, ['apex', 'wildcard', long]);
     expect(await queryTxt(dns.host, dns.port, fqdn)).toEqual([]);
   });
 
@@ -61,7 +61,7 @@ describe('route53-dns: DNS served from moto', () => {
 
   it('answers a query with EDNS (as a CA resolver sends it)', async () => {
     const fqdn = '_acme-challenge.edns.z53.test';
-    await provider.setTxt(zone, fqdn, ['with-edns']);
+    await provider.addTxt(zone, fqdn, ['with-edns']);
     const message = dnsPacket.encode({
       type: 'query',
       id: 4242,
@@ -71,7 +71,7 @@ describe('route53-dns: DNS served from moto', () => {
     });
     const answer = dnsPacket.decode(await exchangeUdp(server(), message, 2_000));
     expect(txtValuesAt(answer.answers, fqdn)).toEqual(['with-edns']);
-    await provider.removeTxt(zone, fqdn);
+    await provider.removeTxt(zone, fqdn, ['with-edns']);
   });
 
   it('serves CNAMEs, chasing them inside the zone', async () => {
@@ -91,7 +91,7 @@ describe('route53-dns: DNS served from moto', () => {
     const res = await query(server(), '_acme-challenge.alias.z53.test', 'TXT', { timeoutMs: 2_000 });
     expect(res.packet.answers?.map((a) => a.type)).toEqual(['CNAME', 'TXT']);
     expect(txtValuesAt(res.packet.answers, '_acme-challenge.alias.z53.test')).toEqual(['via-cname']);
-    await provider.removeTxt(zone, 'target.z53.test');
+    await provider.removeTxt(zone, 'target.z53.test', ['via-cname']);
   });
 
   it('lets the DNS-01 publisher follow a CNAME from one hosted zone to another and see its write', async () => {

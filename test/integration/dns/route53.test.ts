@@ -4,7 +4,8 @@ import { pino } from 'pino';
 import '../../testbed/context.js';
 import { Route53Provider } from '../../../src/dns/route53.js';
 import { describeDnsProviderContract } from '../../dns/contract.js';
-import { ensureHostedZone } from '../../dns/moto.js';
+import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
+import { ensureHostedZone, motoRoute53 } from '../../dns/moto.js';
 
 const tb = inject('testbed');
 
@@ -19,5 +20,19 @@ describeDnsProviderContract('route53 (moto)', async () => {
     zone: zoneId,
     fqdnBase: 'z52.test',
     cleanup: async () => undefined,
+    // Another client's record set, written with its own TTL through the Route 53 API.
+    addForeignTxt: async (fqdn, value) => {
+      const client = motoRoute53(tb.moto.endpoint);
+      try {
+        await client.send(
+          new ChangeResourceRecordSetsCommand({
+            HostedZoneId: zoneId,
+            ChangeBatch: { Changes: [{ Action: 'UPSERT', ResourceRecordSet: { Name: fqdn, Type: 'TXT', TTL: 300, ResourceRecords: [{ Value: `"${value}"` }] } }] },
+          }),
+        );
+      } finally {
+        client.destroy();
+      }
+    },
   };
 });

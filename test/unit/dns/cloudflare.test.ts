@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { CloudflareApiError, CloudflareProvider, retryAfterMs, txtContent } from '../../../src/dns/cloudflare.js';
 import { DnsProviderError } from '../../../src/dns/provider.js';
-import { startCloudflareFake, type CloudflareFake } from '../../testbed/cloudflare-fake.js';
+import { startCloudflareFake, storedTxtContent, type CloudflareFake } from '../../testbed/cloudflare-fake.js';
 
 const TOKEN = 'cf-test-token-0123456789abcdef';
 const ZONE = { id: '023e105f4ecef8ad9ca31a8372d0c353', name: 'z54.test' };
@@ -24,23 +24,41 @@ describe('CloudflareProvider (against the v4 fake)', () => {
   it('follows result_info pagination when listing', async () => {
     const p = provider({ perPage: 2 });
     const values = ['v1', 'v2', 'v3', 'v4', 'v5'];
-    await p.setTxt(ZONE.id, '_acme-challenge.paged.z54.test', values);
+    await p.addTxt(ZONE.id, '_acme-challenge.paged.z54.test', values);
     fake.requests.length = 0;
     expect((await p.listTxt(ZONE.id, '_acme-challenge.paged.z54.test')).sort()).toEqual(values);
     expect(fake.requests.map((r) => r.query.page)).toEqual(['1', '2', '3']);
     expect(fake.requests[0]?.query).toMatchObject({ type: 'TXT', name: '_acme-challenge.paged.z54.test', per_page: '2' });
-    await p.removeTxt(ZONE.id, '_acme-challenge.paged.z54.test');
+    await p.removeTxt(ZONE.id, '_acme-challenge.paged.z54.test', values);
   });
 
-  it('posts one record per value, keeps the ones already there and deletes the rest', async () => {
+  it('posts one quoted record per missing value, and deletes by id only the records of its own values', async () => {
     const p = provider();
     const fqdn = '_acme-challenge.diff.z54.test';
-    await p.setTxt(ZONE.id, fqdn, ['a', 'b']);
+    await p.addTxt(ZONE.id, fqdn, ['a', 'b']);
     fake.requests.length = 0;
-    await p.setTxt(ZONE.id, fqdn, ['b', 'c']);
-    expect(fake.requests.map((r) => r.method)).toEqual(['GET', 'POST', 'DELETE']);
-    expect(fake.records(ZONE.id).filter((r) => r.name === fqdn).map((r) => r.content).sort()).toEqual(['b', 'c']);
-    await p.removeTxt(ZONE.id, fqdn);
+    await p.addTxt(ZONE.id, fqdn, ['b', 'c']);
+    expect(fake.requests.map((r) => r.method)).toEqual(['GET', 'POST']);
+    // Sent quoted, as Cloudflare's API reference asks for TXT content.
+    expect(fake.records(ZONE.id).filter((r) => r.name === fqdn).map((r) => r.content).sort()).toEqual(['"a"', '"b"', '"c"']);
+    fake.requests.length = 0;
+    await p.removeTxt(ZONE.id, fqdn, ['a', 'c']);
+    expect(fake.requests.map((r) => r.method)).toEqual(['GET', 'DELETE', 'DELETE']);
+    expect(await p.listTxt(ZONE.id, fqdn)).toEqual(['b']);
+    await p.removeTxt(ZONE.id, fqdn, ['b']);
+  });
+
+  it('the fake keeps several TXT records at one name and splits quoted content at 255 bytes, as Cloudflare documents', async () => {
+    const fqdn = '_acme-challenge.split.z54.test';
+    const long = 'x'.repeat(300);
+    const p = provider();
+    await p.addTxt(ZONE.id, fqdn, [long, 'short']);
+    const stored = fake.records(ZONE.id).filter((r) => r.name === fqdn).map((r) => r.content).sort();
+    expect(stored).toEqual([`"${'x'.repeat(255)}" "${'x'.repeat(45)}"`, '"short"'].sort());
+    expect((await p.listTxt(ZONE.id, fqdn)).sort()).toEqual([long, 'short'].sort());
+    expect(storedTxtContent('unquoted')).toBe('unquoted');
+    await p.removeTxt(ZONE.id, fqdn, [long, 'short']);
+    expect(await p.listTxt(ZONE.id, fqdn)).toEqual([]);
   });
 
   it('waits for Retry-After on 429 and then succeeds', async () => {
@@ -95,21 +113,21 @@ describe('CloudflareProvider (against the v4 fake)', () => {
     const fqdn = '_acme-challenge.retried-post.z54.test';
     fake.failNext(1, { delayMs: 0 }); // the GET that lists
     fake.failNext(1, { delayMs: 300 }); // the POST: applied, but after the client gave up
-    await provider({ timeoutMs: 150 }).setTxt(ZONE.id, fqdn, ['x']);
+    await provider({ timeoutMs: 150 }).addTxt(ZONE.id, fqdn, ['x']);
     await new Promise((r) => setTimeout(r, 300));
-    expect(fake.records(ZONE.id).filter((r) => r.name === fqdn).map((r) => r.content)).toEqual(['x']);
+    expect(fake.records(ZONE.id).filter((r) => r.name === fqdn).map((r) => r.content)).toEqual(['"x"']);
     expect(fake.requests.filter((r) => r.method === 'POST').map((r) => r.status).sort()).toEqual([200, 400]);
-    await provider().removeTxt(ZONE.id, fqdn);
+    await provider().removeTxt(ZONE.id, fqdn, ['x']);
   });
 
   it('treats a record deleted by someone else meanwhile (404, 81044) as removed', async () => {
     const p = provider();
     const fqdn = '_acme-challenge.deleted-meanwhile.z54.test';
-    await p.setTxt(ZONE.id, fqdn, ['x', 'y']);
+    await p.addTxt(ZONE.id, fqdn, ['x', 'y']);
     const [first] = fake.records(ZONE.id).filter((r) => r.name === fqdn);
     fake.failNext(1, { delayMs: 0 }); // the GET that lists
     fake.failNext(1, { before: () => fake.removeRecord(first?.id ?? '') });
-    await p.removeTxt(ZONE.id, fqdn);
+    await p.removeTxt(ZONE.id, fqdn, ['x', 'y']);
     expect(fake.requests.filter((r) => r.method === 'DELETE').map((r) => r.status).sort()).toEqual([200, 404]);
     expect(await p.listTxt(ZONE.id, fqdn)).toEqual([]);
   });

@@ -2,9 +2,16 @@
 import { describeDnsProviderContract } from '../../dns/contract.js';
 import { MemoryDnsProvider } from '../../dns/memory.js';
 
-describeDnsProviderContract('memory', async () => ({
-  provider: new MemoryDnsProvider(['z.test']),
-  zone: 'z.test',
-  fqdnBase: 'z.test',
-  cleanup: async () => undefined,
-}));
+describeDnsProviderContract('memory', async () => {
+  const provider = new MemoryDnsProvider(['z.test']);
+  return {
+    provider,
+    zone: 'z.test',
+    fqdnBase: 'z.test',
+    cleanup: async () => undefined,
+    addForeignTxt: async (fqdn, value) => {
+      const zone = provider.zones.get('z.test');
+      zone?.set(fqdn, [...(zone.get(fqdn) ?? []), value]);
+    },
+  };
+});

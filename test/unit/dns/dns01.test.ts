@@ -17,13 +17,13 @@ class ServedMemoryProvider extends MemoryDnsProvider {
   ) {
     super(zoneNames);
   }
-  override async setTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
-    await super.setTxt(zone, fqdn, values);
-    this.served.setTxt(fqdn, values.map(this.mangle));
+  override async addTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    await super.addTxt(zone, fqdn, values);
+    this.served.setTxt(fqdn, (await this.listTxt(zone, fqdn)).map(this.mangle));
   }
-  override async removeTxt(zone: string, fqdn: string): Promise<void> {
-    await super.removeTxt(zone, fqdn);
-    this.served.remove(fqdn, 'TXT');
+  override async removeTxt(zone: string, fqdn: string, values: string[]): Promise<void> {
+    await super.removeTxt(zone, fqdn, values);
+    this.served.setTxt(fqdn, (await this.listTxt(zone, fqdn)).map(this.mangle));
   }
 }
 
@@ -51,7 +51,7 @@ describe('Dns01Publisher', () => {
   it('publishes both values in one record set at _acme-challenge.<domain> and waits until served', async () => {
     const published = await publisher().publish('plain.example.test', 'example.test', ['apex', 'wildcard']);
     expect(published).toEqual({ fqdn: '_acme-challenge.plain.example.test', zone: 'example.test', values: ['apex', 'wildcard'] });
-    expect(provider.calls).toEqual(['set _acme-challenge.plain.example.test apex,wildcard']);
+    expect(provider.calls).toEqual(['add _acme-challenge.plain.example.test apex,wildcard']);
     await publisher().cleanup(published);
     expect(await provider.listTxt('example.test', published.fqdn)).toEqual([]);
   });
@@ -61,7 +61,8 @@ describe('Dns01Publisher', () => {
     zones.setCname('hop1.example.test', 'hop2.validation.test');
     const p = publisher();
     await p.clearStale('alias.example.test', 'example.test');
-    expect(provider.calls).toEqual(['remove hop2.validation.test']);
+    expect(provider.calls).toEqual([]); // nothing of ours was left there
+
     const published = await p.publish('alias.example.test', 'example.test', ['v']);
     expect(published).toMatchObject({ fqdn: 'hop2.validation.test', zone: 'validation.test' });
     expect(await provider.listTxt('validation.test', 'hop2.validation.test')).toEqual(['v']);
@@ -97,6 +98,6 @@ describe('Dns01Publisher', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DnsPropagationError);
     expect((error as Error).message).toMatch(/_acme-challenge\.plain\.example\.test.*missing "right"/);
-    expect(wrong.calls).toEqual(['set _acme-challenge.plain.example.test right', 'remove _acme-challenge.plain.example.test']);
+    expect(wrong.calls).toEqual(['add _acme-challenge.plain.example.test right', 'remove _acme-challenge.plain.example.test right']);
   });
 });

@@ -29,10 +29,13 @@ describe('PropagationChecker', () => {
     b.queries.length = 0;
   });
 
+  /** A checker whose zone's nameservers are `servers`, one address each. */
   const checker = (servers: RunningDnsServer[], timeoutMs = 3_000, enabled = true): PropagationChecker =>
     new PropagationChecker(
       { enabled, timeoutMs, queryTimeoutMs: 200 },
-      new DnsLookup({ resolvers: servers.map((s) => ({ host: s.host, port: s.port })) }, logger),
+      new DnsLookup({ resolvers: [] }, logger, {
+        findAuthoritative: async () => servers.map((s) => ({ name: `${s.host}:${s.port}`, addresses: [{ host: s.host, port: s.port }] })),
+      }),
       logger,
     );
 
@@ -89,8 +92,12 @@ describe('PropagationChecker', () => {
     expect((error as Error).message).toMatch(/is missing "v1" \(last error: DNS over UDP to 127\.0\.0\.1:\d+ timed out/);
   });
 
-  it('does nothing when disabled', async () => {
-    await checker([dropping], 100, false).waitForTxt(FQDN, ['never']);
+  it('does nothing when disabled: returns at once, without a single query', async () => {
+    const before = dropping.queries.length;
+    const started = performance.now();
+    await expect(checker([dropping], 100, false).waitForTxt(FQDN, ['never'])).resolves.toBeUndefined();
+    expect(performance.now() - started).toBeLessThan(50);
+    expect(dropping.queries.length).toBe(before);
   });
 
   it('asks the authoritative nameservers when no resolvers are configured', async () => {
@@ -99,10 +106,30 @@ describe('PropagationChecker', () => {
     const lookup = new DnsLookup({ resolvers: [] }, logger, {
       findAuthoritative: async (name) => {
         asked.push(name);
-        return [{ host: b.host, port: b.port }];
+        return [{ name: 'ns1.example.test', addresses: [{ host: b.host, port: b.port }] }];
       },
     });
     await new PropagationChecker({ enabled: true, timeoutMs: 1_000 }, lookup, logger).waitForTxt(FQDN, ['auth']);
     expect(asked).toEqual([FQDN]);
+  });
+
+  it('needs one answering address per nameserver: a dead AAAA does not fail or slow the wait', async () => {
+    zonesA.setTxt(FQDN, ['v1']);
+    const lookup = new DnsLookup({ resolvers: [] }, logger, {
+      findAuthoritative: async () => [{ name: 'ns1.example.test', addresses: [{ host: dropping.host, port: dropping.port }, { host: a.host, port: a.port }] }],
+    });
+    const started = performance.now();
+    await new PropagationChecker({ enabled: true, timeoutMs: 2_000, queryTimeoutMs: 1_000 }, lookup, logger).waitForTxt(FQDN, ['v1']);
+    expect(performance.now() - started).toBeLessThan(300); // not the dead address's 1 s timeout
+  });
+
+  it('reports every address of a nameserver none of whose addresses answers', async () => {
+    const lookup = new DnsLookup({ resolvers: [] }, logger, {
+      findAuthoritative: async () => [{ name: 'ns1.example.test', addresses: [{ host: dropping.host, port: dropping.port }, { host: '::1', port: dropping.port }] }],
+    });
+    const error = await new PropagationChecker({ enabled: true, timeoutMs: 400, queryTimeoutMs: 200 }, lookup, logger).waitForTxt(FQDN, ['v1']).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DnsPropagationError);
+    expect((error as Error).message).toContain(`ns1.example.test (127.0.0.1:${dropping.port}, [::1]:${dropping.port}) is missing "v1" (last error: `);
+    expect((error as Error).message).toContain(`127.0.0.1:${dropping.port}: DNS over UDP`);
   });
 });

@@ -24,21 +24,21 @@ describe('Rfc2136Provider retry policy (in-process server)', () => {
 
   it('retries SERVFAIL a bounded number of times, then reports it', async () => {
     verdict = 'SERVFAIL';
-    await expect(provider().setTxt('r.test', '_acme-challenge.r.test', ['x'])).rejects.toThrow(/SERVFAIL/);
+    await expect(provider().addTxt('r.test', '_acme-challenge.r.test', ['x'])).rejects.toThrow(/SERVFAIL/);
     expect(server.queries).toHaveLength(3);
     expect(server.queries.every((q) => q.transport === 'tcp' && q.type === 'SOA' && q.name === 'r.test')).toBe(true);
   });
 
   it('does not retry REFUSED', async () => {
     verdict = 'REFUSED';
-    await expect(provider().removeTxt('r.test', '_acme-challenge.r.test')).rejects.toThrow(/answered REFUSED/);
+    await expect(provider().removeTxt('r.test', '_acme-challenge.r.test', ['x'])).rejects.toThrow(/answered REFUSED/);
     expect(server.queries).toHaveLength(1);
   });
 
   it('times out a silent server and retries, bounded', async () => {
     verdict = 'drop';
     const started = performance.now();
-    await expect(provider().setTxt('r.test', '_acme-challenge.r.test', ['x'])).rejects.toThrow(/timed out after 150 ms/);
+    await expect(provider().addTxt('r.test', '_acme-challenge.r.test', ['x'])).rejects.toThrow(/timed out after 150 ms/);
     expect(server.queries).toHaveLength(3);
     expect(performance.now() - started).toBeLessThan(2_000);
   });

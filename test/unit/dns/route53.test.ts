@@ -11,8 +11,13 @@ function errorXml(code: string, message: string): string {
   return `<?xml version="1.0"?>\n<ErrorResponse xmlns="${NS}"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`;
 }
 
-const LIST_XML = `<?xml version="1.0"?>
-<ListResourceRecordSetsResponse xmlns="${NS}"><ResourceRecordSets><ResourceRecordSet><Name>_acme-challenge.a.z.test.</Name><Type>TXT</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>"v1"</Value></ResourceRecord><ResourceRecord><Value>"part1" "part2"</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>1</MaxItems></ListResourceRecordSetsResponse>`;
+/** The record set the canned server holds (XML-escaped Values); POSTs change it as Route 53 would. */
+const INITIAL_VALUES = ['"v1"', '"part1" "part2"'];
+let held: string[] = [...INITIAL_VALUES];
+/** Runs before a GetChange is answered: a concurrent writer's change landing. */
+let beforeChangePoll: (() => void) | undefined;
+const LIST_XML = (): string => `<?xml version="1.0"?>
+<ListResourceRecordSetsResponse xmlns="${NS}"><ResourceRecordSets>${held.length === 0 ? '' : `<ResourceRecordSet><Name>_acme-challenge.a.z.test.</Name><Type>TXT</Type><TTL>60</TTL><ResourceRecords>${held.map((v) => `<ResourceRecord><Value>${v}</Value></ResourceRecord>`).join('')}</ResourceRecords></ResourceRecordSet>`}</ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>1</MaxItems></ListResourceRecordSetsResponse>`;
 const CHANGE_XML = (status: string): string =>
   `<?xml version="1.0"?>\n<ChangeResourceRecordSetsResponse xmlns="${NS}"><ChangeInfo><Id>/change/C1</Id><Status>${status}</Status><SubmittedAt>2026-01-01T00:00:00Z</SubmittedAt></ChangeInfo></ChangeResourceRecordSetsResponse>`;
 const GET_CHANGE_XML = (status: string): string =>
@@ -23,21 +28,32 @@ describe('Route53Provider', () => {
   let endpoint: string;
   /** Queue of canned failures for the next requests: [status, code]. */
   const failures: Array<[number, string]> = [];
-  const seen: Array<{ method: string; path: string; at: number }> = [];
+  /** Canned failures for the next change batches (POSTs) only: [status, code, message]. */
+  const postFailures: Array<[number, string, string]> = [];
+  const seen: Array<{ method: string; path: string; at: number; body: string }> = [];
 
   beforeAll(async () => {
     server = createServer((req, res) => {
-      req.resume();
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
       req.on('end', () => {
-        seen.push({ method: req.method ?? '', path: req.url ?? '', at: performance.now() });
-        const failure = failures.shift();
+        seen.push({ method: req.method ?? '', path: req.url ?? '', at: performance.now(), body });
+        const failure = failures.shift() ?? (req.method === 'POST' ? postFailures.shift() : undefined);
         res.setHeader('content-type', 'text/xml');
         if (failure) {
           res.statusCode = failure[0];
-          res.end(errorXml(failure[1], `${failure[1]} (test)`));
-        } else if (req.url?.includes('/rrset') && req.method === 'GET') res.end(LIST_XML);
-        else if (req.url?.includes('/rrset') && req.method === 'POST') res.end(CHANGE_XML('PENDING'));
-        else if (req.url?.includes('/change/')) res.end(GET_CHANGE_XML('INSYNC'));
+          res.end(errorXml(failure[1], failure[2] ?? `${failure[1]} (test)`));
+        } else if (req.url?.includes('/rrset') && req.method === 'GET') res.end(LIST_XML());
+        else if (req.url?.includes('/rrset') && req.method === 'POST') {
+          const action = /<Action>(\w+)<\/Action>/.exec(body)?.[1];
+          held = action === 'DELETE' ? [] : [...body.matchAll(/<Value>(.*?)<\/Value>/g)].map((m) => m[1] ?? '');
+          res.end(CHANGE_XML('PENDING'));
+        }
+        else if (req.url?.includes('/change/')) {
+          beforeChangePoll?.();
+          res.end(GET_CHANGE_XML('INSYNC'));
+        }
         else {
           res.statusCode = 404;
           res.end(errorXml('NotFound', 'no route'));
@@ -50,7 +66,10 @@ describe('Route53Provider', () => {
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
   beforeEach(() => {
     failures.length = 0;
+    postFailures.length = 0;
     seen.length = 0;
+    held = [...INITIAL_VALUES];
+    beforeChangePoll = undefined;
   });
 
   const provider = (overrides: Partial<ConstructorParameters<typeof Route53Provider>[0]> = {}): Route53Provider =>
@@ -73,17 +92,78 @@ describe('Route53Provider', () => {
 
   it('retries Throttling and PriorRequestNotComplete with backoff, then waits for INSYNC', async () => {
     failures.push([400, 'Throttling'], [400, 'PriorRequestNotComplete']);
-    await provider().setTxt('Z1', '_acme-challenge.a.z.test', ['v']);
+    await provider().addTxt('Z1', '_acme-challenge.a.z.test', ['v']);
     expect(seen.map((s) => `${s.method} ${s.path.split('?')[0]}`)).toEqual([
-      'POST /2013-04-01/hostedzone/Z1/rrset',
-      'POST /2013-04-01/hostedzone/Z1/rrset',
+      'GET /2013-04-01/hostedzone/Z1/rrset',
+      'GET /2013-04-01/hostedzone/Z1/rrset',
+      'GET /2013-04-01/hostedzone/Z1/rrset',
       'POST /2013-04-01/hostedzone/Z1/rrset',
       'GET /2013-04-01/change/C1',
+      'GET /2013-04-01/hostedzone/Z1/rrset', // reads the set back
     ]);
     const gap1 = (seen[1]?.at ?? 0) - (seen[0]?.at ?? 0);
     const gap2 = (seen[2]?.at ?? 0) - (seen[1]?.at ?? 0);
     expect(gap1).toBeGreaterThanOrEqual(240); // base 500 ms, full jitter in [250, 500]
     expect(gap2).toBeGreaterThanOrEqual(490); // doubled: [500, 1000]
+  });
+
+  it('UPSERTs the union with the values already there, keeping their TTL', async () => {
+    await provider().addTxt('Z1', '_acme-challenge.a.z.test', ['ours']);
+    const post = seen.find((s) => s.method === 'POST')?.body ?? '';
+    expect(post).toContain('<Action>UPSERT</Action>');
+    expect(post).toContain('<TTL>60</TTL>');
+    // The values already there are written back exactly as they were (two strings stay two strings).
+    expect([...post.matchAll(/<Value>(.*?)<\/Value>/g)].map((m) => (m[1] ?? '').replaceAll('&quot;', '"'))).toEqual(['"v1"', '"part1" "part2"', '"ours"']);
+  });
+
+  it('removes only its own values: UPSERT of the remainder, DELETE of exactly the set when nothing is left', async () => {
+    const p = provider();
+    await p.addTxt('Z1', '_acme-challenge.a.z.test', ['ours']);
+    seen.length = 0;
+    await p.removeTxt('Z1', '_acme-challenge.a.z.test', ['ours']);
+    const upsert = seen.find((s) => s.method === 'POST')?.body ?? '';
+    expect(upsert).toContain('<Action>UPSERT</Action>');
+    expect(await p.listTxt('Z1', '_acme-challenge.a.z.test')).toEqual(['v1', 'part1part2']);
+    seen.length = 0;
+    await p.removeTxt('Z1', '_acme-challenge.a.z.test', ['v1', 'part1part2']);
+    const del = seen.find((s) => s.method === 'POST')?.body ?? '';
+    expect(del).toContain('<Action>DELETE</Action>');
+    expect(del).toContain('<TTL>60</TTL>');
+    expect(await p.listTxt('Z1', '_acme-challenge.a.z.test')).toEqual([]);
+    seen.length = 0;
+    await p.removeTxt('Z1', '_acme-challenge.a.z.test', ['absent']);
+    expect(seen.filter((s) => s.method === 'POST')).toEqual([]);
+  });
+
+  it('reads again when a DELETE lost a race: InvalidChangeBatch (AWS) and InvalidInput (moto)', async () => {
+    const p = provider();
+    postFailures.push(
+      [400, 'InvalidChangeBatch', '[Tried to delete resource record set [name=\'_acme-challenge.a.z.test.\', type=\'TXT\'] but the values provided do not match the current values]'],
+      [400, 'InvalidInput', 'Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with [Action=DELETE, Name=_acme-challenge.a.z.test., Type=TXT, SetIdentifier=null]'],
+    );
+    await p.removeTxt('Z1', '_acme-challenge.a.z.test', ['v1', 'part1part2']);
+    expect(seen.filter((s) => s.method === 'POST')).toHaveLength(3);
+    expect(await p.listTxt('Z1', '_acme-challenge.a.z.test')).toEqual([]);
+  });
+
+  it('writes again when a concurrent writer undid its UPSERT', async () => {
+    // Another writer's UPSERT, based on an older read, lands right after ours.
+    let undo = 1;
+    beforeChangePoll = () => {
+      if (undo-- > 0) held = [...INITIAL_VALUES];
+    };
+    const p = provider();
+    await p.addTxt('Z1', '_acme-challenge.a.z.test', ['ours']);
+    expect(seen.filter((s) => s.method === 'POST')).toHaveLength(2);
+    expect(await p.listTxt('Z1', '_acme-challenge.a.z.test')).toEqual(['v1', 'part1part2', 'ours']);
+  });
+
+  it('gives up after a bounded number of rounds when its write keeps being undone', async () => {
+    beforeChangePoll = () => {
+      held = [...INITIAL_VALUES];
+    };
+    await expect(provider().addTxt('Z1', '_acme-challenge.a.z.test', ['ours'])).rejects.toThrow(/kept changing under us \(6 rounds\)/);
+    expect(seen.filter((s) => s.method === 'POST')).toHaveLength(6);
   });
 
   it('gives up after the bounded number of attempts', async () => {
@@ -94,7 +174,7 @@ describe('Route53Provider', () => {
 
   it('does not retry a permanent error', async () => {
     failures.push([400, 'InvalidChangeBatch']);
-    await expect(provider().setTxt('Z1', '_acme-challenge.a.z.test', ['v'])).rejects.toThrow(/InvalidChangeBatch/);
+    await expect(provider().addTxt('Z1', '_acme-challenge.a.z.test', ['v'])).rejects.toThrow(/InvalidChangeBatch/);
     expect(seen).toHaveLength(1);
   });
 

@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as dnsPacket from 'dns-packet';
-import { createTsigKey, findTsig, parseTsigAlgorithm, signMessage, TsigError, verifyMessage } from '../../../src/dns/tsig.js';
+import { ConfigError, loadSettings } from '../../../src/config/index.js';
+import { createTsigKey, findTsig, parseTsigAlgorithm, signMessage, SUPPORTED_TSIG_ALGORITHMS, TsigError, verifyMessage } from '../../../src/dns/tsig.js';
 
 // Captured on the wire between BIND 9.18's `nsupdate -v -y hmac-sha256:acme-key:<secret>` and
 // `named` (TCP, length prefix removed): an update of zone z51.test that deletes the TXT RRset at
@@ -34,7 +35,30 @@ describe('TSIG (RFC 8945)', () => {
     expect(parseTsigAlgorithm('hmac-sha256.')).toBe('hmac-sha256');
     expect(parseTsigAlgorithm('HMAC-SHA512')).toBe('hmac-sha512');
     expect(parseTsigAlgorithm('hmac-sha1')).toBe('hmac-sha1');
-    expect(() => parseTsigAlgorithm('hmac-md5.sig-alg.reg.int.')).toThrow(/Unsupported TSIG algorithm/);
+    expect(() => parseTsigAlgorithm('hmac-md5.sig-alg.reg.int.')).toThrow(/Unsupported TSIG algorithm.*use one of hmac-sha1., hmac-sha224./);
+  });
+
+  it('is the one table the configuration validates RFC2136_TSIG_ALGORITHM against', () => {
+    const rfc2136 = { DNS_PROVIDER: 'rfc2136', RFC2136_NAMESERVER: '127.0.0.1', RFC2136_TSIG_KEY: 'k', RFC2136_TSIG_SECRET: 'c2VjcmV0c2VjcmV0' };
+    expect(SUPPORTED_TSIG_ALGORITHMS).toEqual(['hmac-sha1.', 'hmac-sha224.', 'hmac-sha256.', 'hmac-sha384.', 'hmac-sha512.']);
+    // Everything the configuration accepts, the provider signs with.
+    for (const spelling of [...SUPPORTED_TSIG_ALGORITHMS, 'HMAC-SHA384', 'hmac-sha1']) {
+      const algorithm = loadSettings({ ...rfc2136, RFC2136_TSIG_ALGORITHM: spelling }).dns.rfc2136.tsigAlgorithm;
+      expect(createTsigKey('k', 'c2VjcmV0', algorithm).algorithm).toBe(algorithm.replace(/\.$/, '').toLowerCase());
+    }
+    // hmac-md5 used to pass the configuration and then fail in the provider: now it is refused at start.
+    for (const md5 of ['hmac-md5', 'hmac-md5.sig-alg.reg.int.']) {
+      let error: unknown;
+      try {
+        loadSettings({ ...rfc2136, RFC2136_TSIG_ALGORITHM: md5 });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toContain('RFC2136_TSIG_ALGORITHM');
+      expect((error as Error).message).toContain('RFC 8945');
+      expect((error as Error).message).toContain(SUPPORTED_TSIG_ALGORITHMS.join(', '));
+    }
   });
 
   it('never puts the secret into an error message', () => {

@@ -1,6 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay } from '../../../src/util/retry.js';
-import { TokenBucket } from '../../../src/dns/ratelimiter.js';
 import { ancestorsOf, isInZone, parseServer, txtChunks, txtValuesAt } from '../../../src/dns/wire.js';
 
 describe('DNS wire helpers', () => {
@@ -36,28 +34,17 @@ describe('DNS wire helpers', () => {
   });
 });
 
-describe('retry and rate limiting', () => {
-  it('backs off exponentially with jitter, capped', () => {
-    const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
-    expect(backoffDelay(0, policy, () => 0)).toBe(50);
-    expect(backoffDelay(0, policy, () => 1)).toBe(100);
-    expect(backoffDelay(3, policy, () => 1)).toBe(800);
-    expect(backoffDelay(10, policy, () => 1)).toBe(1000);
-  });
-
-  it('lets a burst through, then spaces requests at the rate', async () => {
-    let now = 0;
-    const bucket = new TokenBucket(5, 2, () => now);
-    const started = performance.now();
-    await bucket.take();
-    await bucket.take();
-    expect(performance.now() - started).toBeLessThan(20);
-    const third = bucket.take(); // must wait 1/5 s
-    await third;
-    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
-    now += 1000; // a second later the bucket is full again
-    const t = performance.now();
-    await bucket.take();
-    expect(performance.now() - t).toBeLessThan(20);
+describe('parseServer shares the configuration parser', () => {
+  it('accepts exactly what DNS_RESOLVERS accepts, with the same result', async () => {
+    const { parseHostPortValue, formatHostPort } = await import('../../../src/config/parsers.js');
+    for (const text of ['127.0.0.1:5353', 'ns1.example.com', '[::1]:5353', '::1', 'ns1.example.com.:53']) {
+      const fromConfig = parseHostPortValue(text, 53);
+      expect(parseServer(text)).toEqual(fromConfig);
+      expect(formatHostPort(parseServer(text))).toBe(formatHostPort(fromConfig as { host: string; port: number }));
+    }
+    for (const bad of ['127.0.0.1:notaport', '127.0.0.1:0', 'bad host:53', '[not-v6]:53']) {
+      expect(parseHostPortValue(bad, 53)).toHaveProperty('problem');
+      expect(() => parseServer(bad)).toThrow(/Invalid/);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { abortableSleep, parseRetryAfter } from '../../../src/util/retry.js';
+import { abortableSleep, backoffDelay, parseRetryAfter, withRetry } from '../../../src/util/retry.js';
 
 describe('parseRetryAfter', () => {
   const now = new Date('2026-03-01T00:00:00Z');
@@ -34,5 +34,49 @@ describe('abortableSleep', () => {
   });
   it('rejects at once for a signal already aborted', async () => {
     await expect(abortableSleep(60_000, AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
+  });
+});
+
+describe('backoffDelay', () => {
+  it('backs off exponentially with jitter, capped', () => {
+    const policy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 1000 };
+    expect(backoffDelay(0, policy, () => 0)).toBe(50);
+    expect(backoffDelay(0, policy, () => 1)).toBe(100);
+    expect(backoffDelay(3, policy, () => 1)).toBe(800);
+    expect(backoffDelay(10, policy, () => 1)).toBe(1000);
+  });
+});
+
+describe('withRetry', () => {
+  const policy = { attempts: 3, baseDelayMs: 1, maxDelayMs: 5 };
+  it('retries what classify calls transient, at most policy.attempts times in total', async () => {
+    const seen: number[] = [];
+    const retried: number[] = [];
+    const error = await withRetry(
+      async (attempt) => {
+        seen.push(attempt);
+        throw new Error(`fail ${attempt}`);
+      },
+      { policy, classify: () => ({ retry: true }), onRetry: (_e, attempt) => retried.push(attempt) },
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toBe('fail 3');
+    expect(seen).toEqual([1, 2, 3]);
+    expect(retried).toEqual([1, 2]);
+  });
+  it('stops at once on a permanent failure, and returns the first success', async () => {
+    let calls = 0;
+    await expect(withRetry(async () => { calls++; throw new Error('permanent'); }, { policy, classify: () => ({ retry: false }) })).rejects.toThrow('permanent');
+    expect(calls).toBe(1);
+    const value = await withRetry(async (attempt) => { if (attempt < 2) throw new Error('once'); return 'ok'; }, { policy, classify: () => ({ retry: true }) });
+    expect(value).toBe('ok');
+  });
+  it('waits a server-given delay, capped at maxDelayMs', async () => {
+    const delays: number[] = [];
+    await withRetry(async (attempt) => { if (attempt === 1) throw new Error('429'); return 1; }, {
+      policy: { attempts: 2, baseDelayMs: 1, maxDelayMs: 20 },
+      classify: () => ({ retry: true, delayMs: 10_000 }),
+      onRetry: (_e, _a, delayMs) => delays.push(delayMs),
+    });
+    expect(delays).toEqual([20]);
   });
 });
