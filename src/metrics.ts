@@ -52,7 +52,7 @@ export class Metrics {
   });
 
   /** The latest capacity forecast (CapacityPlanner): the backlog and the days to the first expiry. */
-  private capacity: (() => { backlogNow: number; daysUntilFirstExpiry: number | null } | undefined) | undefined;
+  private capacity: (() => { backlogNow: number; firstExpiry: string | null } | undefined) | undefined;
 
   readonly renewalBacklog = new Gauge({
     name: 'autotls_renewal_backlog',
@@ -63,13 +63,13 @@ export class Metrics {
       if (f) this.renewalBacklog.set(f.backlogNow);
     },
   });
-  readonly daysUntilFirstExpiry = new Gauge({
-    name: 'autotls_capacity_days_until_first_expiry',
-    help: 'Days until the first certificate would expire at the configured capacity (schedule, cap, concurrency, budget), from the latest forecast; +Inf while none would expire within its horizon (60 days).',
+  readonly firstExpiry = new Gauge({
+    name: 'autotls_capacity_first_expiry_timestamp_seconds',
+    help: 'When the first certificate would expire at the configured capacity (schedule, cap, concurrency, budget), as a Unix timestamp, from the latest forecast; +Inf while none would expire within its horizon (60 days) or before the first forecast.',
     registers: [this.registry],
     collect: () => {
       const f = this.capacity?.();
-      if (f) this.daysUntilFirstExpiry.set(f.daysUntilFirstExpiry ?? Number.POSITIVE_INFINITY);
+      this.firstExpiry.set(f?.firstExpiry ? Math.floor(Date.parse(f.firstExpiry) / 1000) : Number.POSITIVE_INFINITY);
     },
   });
 
@@ -99,7 +99,7 @@ export class Metrics {
   }
 
   /** Serve the capacity gauges from the latest forecast. */
-  attachCapacity(latest: () => { backlogNow: number; daysUntilFirstExpiry: number | null } | undefined): void {
+  attachCapacity(latest: () => { backlogNow: number; firstExpiry: string | null } | undefined): void {
     this.capacity = latest;
   }
 

@@ -127,3 +127,19 @@ describe('certificate metrics read from the database at scrape time', () => {
     expect(out.trim()).toBe('');
   });
 });
+
+describe('capacity gauges', () => {
+  it('carry the latest forecast: the backlog and when the first certificate would expire (+Inf when none)', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    let latest: { backlogNow: number; firstExpiry: string | null } | undefined;
+    m.attachCapacity(() => latest);
+    const text = async (): Promise<string> => m.registry.metrics();
+    expect(await text()).toMatch(/^autotls_capacity_first_expiry_timestamp_seconds \+Inf$/m);
+    latest = { backlogNow: 37, firstExpiry: '2027-03-28T12:00:00.000Z' };
+    const out = await text();
+    expect(out).toMatch(/^autotls_renewal_backlog 37$/m);
+    expect(out).toMatch(new RegExp(`^autotls_capacity_first_expiry_timestamp_seconds ${Date.parse('2027-03-28T12:00:00Z') / 1000}$`, 'm'));
+    latest = { backlogNow: 0, firstExpiry: null };
+    expect(await text()).toMatch(/^autotls_capacity_first_expiry_timestamp_seconds \+Inf$/m);
+  });
+});
