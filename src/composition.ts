@@ -49,6 +49,8 @@ export interface Components {
   repository: DomainRepository;
   state: DomainStateStore;
   runs: RunStore;
+  /** ACME Renewal Information for the fleet (its own timer in continuous mode). */
+  ari: AriRefresher;
   orchestrator: Orchestrator;
   /** Capacity forecast and shortfall warnings. */
   planner: CapacityPlanner;
@@ -191,7 +193,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       profile: settings.acme.profile,
     },
   });
-  const pendingEvents = new PendingEvents(db, clock, repository, budget, {
+  const pendingEvents = new PendingEvents(clock, repository, state, budget, {
     excluded: settings.excludedDomains,
     windowDays: settings.renewal.windowDays,
   });
@@ -218,6 +220,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     orchestrator,
     planner,
     pendingEvents,
+    ari,
     instanceId,
     issuer,
     budget,

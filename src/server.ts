@@ -50,10 +50,7 @@ export async function startServer(components: Components, options: { port?: numb
       random: Math.random,
       logger,
       nextEventAt: () => components.pendingEvents.nextEventAt(),
-      wake: async () => {
-        const run = await orchestrator.startProcess(testmode, { continuous: true });
-        await run.done;
-      },
+      wake: () => continuousWake(components, testmode),
     });
     continuous.start();
     schedule = continuous;
@@ -86,6 +83,17 @@ export async function startServer(components: Components, options: { port?: numb
     await components.close();
   };
   return { server, stop };
+}
+
+/**
+ * One continuous-schedule wake: the ARI checks that are due (their own timer:
+ * the next check is one of the pending events), then everything due. A failed
+ * ARI sweep is logged and does not stop the renewals.
+ */
+export async function continuousWake(components: Pick<Components, 'ari' | 'orchestrator' | 'logger'>, testmode: boolean): Promise<void> {
+  await components.ari.refreshDue().catch((error: unknown) => components.logger.warn({ err: errorMessage(error) }, 'ARI refresh failed'));
+  const run = await components.orchestrator.startProcess(testmode, { continuous: true });
+  await run.done;
 }
 
 export function addressPort(server: Server): number | undefined {

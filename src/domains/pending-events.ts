@@ -1,7 +1,7 @@
-import type { Db } from '../db/client.js';
 import type { Clock } from '../clock.js';
 import type { OrderBudget } from '../certificates/budget.js';
 import type { DomainRepository } from './repository.js';
+import type { DomainStateStore } from './state.js';
 
 export interface PendingEventsOptions {
   excluded: readonly string[];
@@ -12,13 +12,13 @@ export interface PendingEventsOptions {
  * The earliest moment something needs AutoTLS (continuous schedule): work due
  * now, or the next renewal time, ARI check, end of a backoff, end of an
  * account pause. Each is one indexed query for the minimum; nothing reads the
- * fleet.
+ * fleet. Reads only, through the stores.
  */
 export class PendingEvents {
   constructor(
-    private readonly db: Db,
     private readonly clock: Clock,
     private readonly repository: DomainRepository,
+    private readonly state: DomainStateStore,
     private readonly budget: () => Promise<OrderBudget>,
     private readonly options: PendingEventsOptions,
   ) {}
@@ -36,13 +36,8 @@ export class PendingEvents {
       if (!paused) return now;
       times.push(paused.until);
     }
-    const future = { gt: now };
-    const [renewal, ari, backoff] = await Promise.all([
-      this.db.domainState.findFirst({ where: { nextRenewalAt: future }, orderBy: { nextRenewalAt: 'asc' }, select: { nextRenewalAt: true } }),
-      this.db.domainState.findFirst({ where: { ariCheckAfter: future, phase: 'recorded' }, orderBy: { ariCheckAfter: 'asc' }, select: { ariCheckAfter: true } }),
-      this.db.domainState.findFirst({ where: { backoffUntil: future }, orderBy: { backoffUntil: 'asc' }, select: { backoffUntil: true } }),
-    ]);
-    for (const at of [renewal?.nextRenewalAt, ari?.ariCheckAfter, backoff?.backoffUntil]) if (at) times.push(at);
+    const [{ renewalAt, backoffEndsAt }, ari] = await Promise.all([this.state.nextTimes(), this.state.nextAriCheckAt()]);
+    for (const at of [renewalAt, ari, backoffEndsAt]) if (at) times.push(at);
     if (times.length === 0) return undefined;
     return new Date(Math.min(...times.map((t) => t.getTime())));
   }

@@ -217,6 +217,16 @@ export class DomainStateStore {
     return first.ariCheckAfter ?? now;
   }
 
+  /** The earliest renewal time and end of a backoff still ahead (continuous schedule); each one indexed minimum. */
+  async nextTimes(): Promise<{ renewalAt: Date | undefined; backoffEndsAt: Date | undefined }> {
+    const future = { gt: this.clock.now() };
+    const [renewal, backoff] = await Promise.all([
+      this.db.domainState.findFirst({ where: { nextRenewalAt: future }, orderBy: { nextRenewalAt: 'asc' }, select: { nextRenewalAt: true } }),
+      this.db.domainState.findFirst({ where: { backoffUntil: future }, orderBy: { backoffUntil: 'asc' }, select: { backoffUntil: true } }),
+    ]);
+    return { renewalAt: renewal?.nextRenewalAt ?? undefined, backoffEndsAt: backoff?.backoffUntil ?? undefined };
+  }
+
   private ariCheckable(now: Date) {
     return {
       phase: 'recorded',
