@@ -91,7 +91,7 @@ export function registerAriCommands(program: Command, deps: AriCommandDeps): voi
           pemSecretBasePath: c.settings.pemSecretBasePath,
         });
         if (domain !== undefined && !(await refresher.isCheckable(domain))) {
-          const known = await c.database.client.domain.findUnique({ where: { name: domain } });
+          const known = await c.repository.findByName(domain);
           throw deps.fail(
             known
               ? `${domain} has no certificate to ask ARI about: none recorded by AutoTLS yet, it has expired, or the domain is not managed (Parked, Expired, not owned)`
