@@ -159,6 +159,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const ari = new AriRefresher({ state, secrets, issuer, clock, random, logger, pemSecretBasePath: settings.pemSecretBasePath });
   const orchestrator = new Orchestrator({
     ari,
+    budget,
     repository,
     state,
     runs,

@@ -57,11 +57,20 @@ export class OrderBudget {
     await this.ledger.setPause(this.account, until, reason);
   }
 
+  /**
+   * Reserves a new order. A renewal that names the certificate it replaces
+   * (ARI `replaces`) is never held back by the count: Let's Encrypt exempts
+   * such renewals from its limits ("Renewals ... using ARI ... are exempt",
+   * https://letsencrypt.org/docs/rate-limits/), so new domains can never starve
+   * renewals of the budget. Its row still counts until the CA accepts it as a
+   * replacement (confirm), in case the CA refuses `replaces`.
+   */
   async reserve(domain: string, replaces: string | undefined): Promise<BudgetDecision> {
     const paused = await this.pausedUntil();
     if (paused) return { ok: false, reason: `ACME account paused until ${paused.until.toISOString()}: ${paused.reason}`, retryAt: paused.until };
     const now = this.clock.now();
     const id = await this.ledger.reserve(this.account, domain, replaces ?? null, now);
+    if (replaces) return { ok: true, reservationId: id };
     const since = new Date(now.getTime() - BUDGET_WINDOW_MS);
     // Only reservations made before this one count, so concurrent reservers near
     // the limit are served in order instead of all backing off.
@@ -89,5 +98,19 @@ export class OrderBudget {
 
   async used(): Promise<number> {
     return this.ledger.count(this.account, new Date(this.clock.now().getTime() - BUDGET_WINDOW_MS));
+  }
+
+  /** New orders the budget allows now (0 while the CA has paused the account). */
+  async headroom(): Promise<number> {
+    if (await this.pausedUntil()) return 0;
+    return Math.max(0, this.limit - (await this.used()));
+  }
+
+  /** When the next slot frees up, if the budget is used up now; undefined when it has room. */
+  async refillAt(): Promise<Date | undefined> {
+    const since = new Date(this.clock.now().getTime() - BUDGET_WINDOW_MS);
+    if ((await this.ledger.count(this.account, since)) < this.limit) return undefined;
+    const oldest = await this.ledger.oldest(this.account, since);
+    return oldest ? new Date(oldest.getTime() + BUDGET_WINDOW_MS) : undefined;
   }
 }

@@ -26,15 +26,20 @@ export class PendingEvents {
   async nextEventAt(): Promise<Date | undefined> {
     const now = this.clock.now();
     const times: Date[] = [];
-    const due = await this.repository.selectDue({ limit: 1, excluded: this.options.excluded, windowDays: this.options.windowDays });
-    if (due.length > 0) {
-      const paused = await this.budget().then(
-        (b) => b.pausedUntil(),
-        () => undefined,
-      );
+    const eligibility = { excluded: this.options.excluded, windowDays: this.options.windowDays };
+    const budget = await this.budget().catch(() => undefined);
+    const paused = await budget?.pausedUntil();
+    if (paused) {
       // While the CA has paused the account, due work waits for the pause to end.
-      if (!paused) return now;
       times.push(paused.until);
+    } else {
+      // Work due now that the budget lets through: renewals, and new orders up to its headroom.
+      const headroom = budget ? await budget.headroom() : undefined;
+      const due = await this.repository.selectDue({ limit: 1, ...eligibility, ...(headroom !== undefined ? { newOrdersLimit: headroom } : {}) });
+      if (due.length > 0) return now;
+      // New domains held back by a used-up budget: its next free slot.
+      const refill = headroom === 0 ? await budget?.refillAt() : undefined;
+      if (refill && (await this.repository.selectDue({ limit: 1, ...eligibility })).length > 0) times.push(refill);
     }
     const [{ renewalAt, backoffEndsAt }, ari] = await Promise.all([this.state.nextTimes(), this.state.nextAriCheckAt()]);
     for (const at of [renewalAt, ari, backoffEndsAt]) if (at) times.push(at);

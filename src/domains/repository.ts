@@ -19,6 +19,13 @@ export interface EligibilityOptions {
   excluded: readonly string[];
   /** The seed's fixed window, used for Let's Encrypt domains AutoTLS has no renewal time for. */
   windowDays: number;
+  /**
+   * At most this many domains that need a new order (no Let's Encrypt certificate
+   * yet, or another CA's); Let's Encrypt renewals fill the rest of `limit`. The
+   * continuous schedule passes the order budget's headroom, so a large import is
+   * spread over the budget while renewals keep their place.
+   */
+  newOrdersLimit?: number;
 }
 
 export interface CertificateRecord {
@@ -95,7 +102,8 @@ export class DomainRepository {
    */
   async selectDue(options: EligibilityOptions): Promise<DomainCandidate[]> {
     if (options.limit <= 0) return [];
-    const others = await this.queryEligible(this.notLetsEncrypt, options, options.limit);
+    const othersLimit = Math.min(options.limit, Math.max(0, options.newOrdersLimit ?? options.limit));
+    const others = othersLimit > 0 ? await this.queryEligible(this.notLetsEncrypt, options, othersLimit) : [];
     const bound = others.length === options.limit ? (others[others.length - 1] as RankedCandidate).deadline : undefined;
     const letsEncrypt = await this.queryEligible(this.letsEncryptDue(options.windowDays, bound), options, options.limit);
     return [...others, ...letsEncrypt].sort(byUrgency).slice(0, options.limit).map(withoutDeadline);

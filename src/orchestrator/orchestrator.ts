@@ -9,6 +9,7 @@ import { errorMessage, type DomainFlow } from './domain-flow.js';
 import type { AriRefresher } from './ari-refresh.js';
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
 import { forEachConcurrent } from '../util/pool.js';
+import type { OrderBudget } from '../certificates/budget.js';
 import { finalStatus, type DomainResult, type RunDocument, type RunKind, type RunStatus, type RunStore } from './runs.js';
 
 export interface OrchestratorSettings {
@@ -26,6 +27,8 @@ export interface OrchestratorDeps {
   runs: RunStore;
   flow: DomainFlow;
   notifier: Notifier;
+  /** The order budget: a continuous wake takes new domains only up to its headroom. */
+  budget?: () => Promise<OrderBudget>;
   /** Refreshes renewal times from ARI before each `/process` selection. */
   ari?: AriRefresher;
   metrics: Metrics;
@@ -106,8 +109,12 @@ export class Orchestrator {
     if (ari && !continuous) {
       await ari.refresh(settings.maxDomainsPerRun * 10).catch((error: unknown) => logger.warn({ err: errorMessage(error) }, 'ARI refresh failed'));
     }
+    // Continuous: new orders only up to the budget's headroom (onboarding is spread
+    // over the budget), so Let's Encrypt renewals are never pushed out of the page.
+    const newOrdersLimit = continuous && this.deps.budget ? await this.deps.budget().then((b) => b.headroom(), () => undefined) : undefined;
     const candidates = await repository.selectDue({
       limit,
+      ...(newOrdersLimit !== undefined ? { newOrdersLimit } : {}),
       excluded: settings.excludedDomains,
       windowDays: settings.windowDays,
     });

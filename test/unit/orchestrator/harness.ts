@@ -130,6 +130,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const ari = new AriRefresher({ state, secrets: world.secrets, issuer: async () => issuer, clock, random, logger, pemSecretBasePath: PEM_BASE });
   const instanceId = randomUUID();
   const orchestrator = new Orchestrator({
+    budget: async () => budget,
     repository,
     state,
     runs,
