@@ -156,7 +156,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       fastlyConfigurationId: settings.fastly.tlsConfigurationId,
     },
   });
-  const ari = new AriRefresher({ state, secrets, issuer, clock, random, logger, pemSecretBasePath: settings.pemSecretBasePath });
+  const ari = new AriRefresher({ state, issuer, clock, random, logger });
   const orchestrator = new Orchestrator({
     ari,
     budget,

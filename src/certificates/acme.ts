@@ -213,9 +213,9 @@ export class AcmeIssuer implements CertificateIssuer {
    * The CA's suggested renewal window for a certificate (RFC 9773), or undefined
    * when the directory has no `renewalInfo`. Unauthenticated GET, with the timeout.
    */
-  renewalInfo(certPem: string, signal?: AbortSignal): Promise<RenewalInfo | undefined> {
+  renewalInfo(certId: string, signal?: AbortSignal): Promise<RenewalInfo | undefined> {
     return this.transport.withSignal(signal, async () =>
-      fetchRenewalInfo(this.internals.http, await this.transport.directory(), certPem, { directoryUrl: this.directoryUrl, clock: this.clock }),
+      fetchRenewalInfo(this.internals.http, await this.transport.directory(), certId, { directoryUrl: this.directoryUrl, clock: this.clock }),
     );
   }
 

@@ -10,7 +10,6 @@ import type { AcmeHttpInternals } from './acme-internals.js';
 import { headerValue, problemError, renewalInfoSchema, type AcmeDirectory } from './acme-schemas.js';
 import { AcmeError, AcmeOrderError } from './errors.js';
 import type { RenewalInfo } from './issuer.js';
-import { ariCertId, CertificateParseError } from './x509.js';
 
 /**
  * The `replaces` value to send: RFC 9773 §5 says a client MUST NOT include it
@@ -24,25 +23,20 @@ export function replacesToSend(directory: AcmeDirectory, replaces: string | unde
 }
 
 /**
- * The suggested window for `certPem` from the directory's `renewalInfo`, or
- * undefined when there is none. An unauthenticated GET (through the transport's
+ * The suggested window for the certificate with ARI CertID `certId` from the
+ * directory's `renewalInfo`, or undefined when there is none. An unauthenticated GET (through the transport's
  * timeout and retries).
  */
 export async function fetchRenewalInfo(
   http: AcmeHttpInternals,
   directory: AcmeDirectory,
-  certPem: string,
+  certId: string,
   ctx: { directoryUrl: string; clock: Clock },
 ): Promise<RenewalInfo | undefined> {
   const base = directory.renewalInfo;
   if (!base) return undefined;
-  let certId: string;
-  try {
-    certId = ariCertId(certPem);
-  } catch (error) {
-    if (error instanceof CertificateParseError) throw new AcmeError(`ACME renewalInfo: reading the certificate: ${error.message}`, { cause: error });
-    throw error;
-  }
+  // base64url "<AKI>.<serial>" (RFC 9773 §4.1): nothing else may reach the URL path.
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(certId)) throw new AcmeError(`ACME renewalInfo: "${certId}" is not an ARI CertID`);
   const response = await http.request(`${base.replace(/\/+$/, '')}/${certId}`, 'get');
   if (response.status !== 200) throw problemError('renewalInfo', response, { directoryUrl: ctx.directoryUrl, now: ctx.clock.now() });
   const parsed = renewalInfoSchema.safeParse(typeof response.data === 'string' ? safeJson(response.data) : response.data);

@@ -59,6 +59,11 @@ export interface CertificateIssuer {
   issue(req: IssueRequest, hooks: IssueHooks): Promise<IssuedCertificate>;
   /** Finishes an order created earlier; throws AcmeOrderGoneError when it can no longer give a certificate. */
   resume(orderUrl: string, req: IssueRequest & { keys: KeyAndCsr }, hooks: IssueHooks): Promise<IssuedCertificate>;
-  /** The suggested renewal window (RFC 9773), or undefined when the CA offers no ARI. `signal` cancels the request. */
-  renewalInfo(fullchainPem: string, signal?: AbortSignal): Promise<RenewalInfo | undefined>;
+  /**
+   * The suggested renewal window (RFC 9773) of the certificate with this ARI
+   * CertID (§4.1; `ariCertId` in x509.ts, kept in the domain state), or undefined
+   * when the CA offers no ARI. By CertID, so that checking a fleet reads no
+   * secret. `signal` cancels the request.
+   */
+  renewalInfo(certId: string, signal?: AbortSignal): Promise<RenewalInfo | undefined>;
 }

@@ -83,12 +83,10 @@ export function registerAriCommands(program: Command, deps: AriCommandDeps): voi
       await deps.withComponents(async (c) => {
         const refresher = new AriRefresher({
           state: c.state,
-          secrets: c.secrets,
           issuer: () => c.issuer(),
           clock: c.clock,
           random: Math.random,
           logger: c.logger,
-          pemSecretBasePath: c.settings.pemSecretBasePath,
         });
         if (domain !== undefined && !(await refresher.isCheckable(domain))) {
           const known = await c.repository.findByName(domain);

@@ -298,7 +298,8 @@ export function buildProgram(): Command {
 }
 
 function positiveInt(value: string, option: string): number {
-  const n = Number(value);
+  // Digits only: Number() would also take ' 5', '1e2' and '0x10'.
+  const n = /^[0-9]{1,4}$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > 3650) throw new CliError(`${option} must be a whole number between 1 and 3650, not "${value}"`, 2);
   return n;
 }

@@ -295,7 +295,7 @@ export class Route53Provider implements DnsProvider {
   private async change(zone: string, fqdn: string, changes: Change[]): Promise<string> {
     const actions = changes.map((c) => c.Action).join('+');
     const out = await this.send(`ChangeResourceRecordSets ${actions}`, () =>
-      this.client.send(
+      this.clientFor(zone).send(
         new ChangeResourceRecordSetsCommand({
           HostedZoneId: bareZoneId(zone),
           ChangeBatch: { Comment: 'autotls dns-01', Changes: changes },

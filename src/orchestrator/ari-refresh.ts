@@ -1,20 +1,17 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
-import type { SecretsStore } from '../secrets/provider.js';
 import type { CertificateIssuer } from '../certificates/issuer.js';
 import { ARI_ERROR_RETRY_MS, ARI_MAX_CHECK_INTERVAL_MS, scheduleFromAri } from '../certificates/renewal-policy.js';
 import type { AriCandidate, DomainStateStore } from '../domains/state.js';
-import { errorMessage, secretName } from './domain-flow.js';
+import { errorMessage } from '../util/errors.js';
 import { forEachConcurrent } from '../util/pool.js';
 
 export interface AriRefreshDeps {
   state: DomainStateStore;
-  secrets: SecretsStore;
   issuer: () => Promise<CertificateIssuer>;
   clock: Clock;
   random: () => number;
   logger: Logger;
-  pemSecretBasePath: string;
 }
 
 /** How long to wait before asking again about a certificate the CA offers no ARI for. */
@@ -28,7 +25,7 @@ export interface AriCheckResult {
   /**
    * - `moved`: the renewal time changed (a new window, or a window in the past: renew now);
    * - `unchanged`: the time picked earlier still lies in the window;
-   * - `no-ari`: the CA offers no ARI, or the certificate is missing from the secrets store;
+   * - `no-ari`: the CA offers no ARI;
    * - `busy`: a run holds the domain (or renewed it meanwhile): nothing written;
    * - `failed`: the CA did not answer usefully; asked again in an hour.
    */
@@ -134,7 +131,7 @@ export class AriRefresher {
   }
 
   private async checkOne(issuer: CertificateIssuer, row: AriCandidate): Promise<AriCheckResult> {
-    const { clock, secrets, pemSecretBasePath, logger, random, state } = this.deps;
+    const { clock, logger, random, state } = this.deps;
     const { domain, certId } = row;
     const base: AriCheckResult = { domain, status: 'failed', before: row.nextRenewalAt, after: row.nextRenewalAt };
     const record = async (result: AriCheckResult, check: { nextRenewalAt?: Date; ariCheckAfter: Date }): Promise<AriCheckResult> => {
@@ -143,8 +140,7 @@ export class AriRefresher {
       return { ...result, nextCheck: check.ariCheckAfter };
     };
     try {
-      const fullchain = await secrets.get(secretName(pemSecretBasePath, domain, 'fullchain'));
-      const info = fullchain ? await issuer.renewalInfo(fullchain) : undefined;
+      const info = await issuer.renewalInfo(certId);
       if (!info) return await record({ ...base, status: 'no-ari' }, { ariCheckAfter: new Date(clock.now().getTime() + NO_ARI_RECHECK_MS) });
       const schedule = scheduleFromAri(info, clock.now(), random, row.nextRenewalAt);
       if (info.explanationUrl) logger.info({ domain, explanationUrl: info.explanationUrl }, 'ARI explanation');

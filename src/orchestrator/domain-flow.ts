@@ -419,9 +419,10 @@ export class DomainFlow {
       }),
       ariCheckAfter: null,
     };
+    if (!material.certId) return fallback;
     try {
       const issuer = await this.deps.issuer();
-      const info = await issuer.renewalInfo(material.fullchainPem);
+      const info = await issuer.renewalInfo(material.certId);
       if (!info) return fallback;
       if (info.explanationUrl) this.deps.logger.info({ explanationUrl: info.explanationUrl }, 'ARI explanation');
       const { nextRenewalAt, ariCheckAfter } = scheduleFromAri(info, clock.now(), this.deps.random);

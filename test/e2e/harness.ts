@@ -115,6 +115,9 @@ export function baseEnv(shared: SharedDeployment): Record<string, string> {
     LE_DIRECTORY_URL: tb.pebble.directoryUrl,
     LE_ACCOUNT_KEY_SECRET_NAME: ACCOUNT_SECRET,
     ACME_KEY_TYPE: 'ec256',
+    // Let's Encrypt gives an order that names no profile its `classic` one; Pebble 2.7.0
+    // picks one at random (wfe.go). The suite names classic, so lifetimes are Let's Encrypt's.
+    ...(tb.pebble.ariAndProfiles ? { ACME_PROFILE: 'classic' } : {}),
     FASTLY_API_TOKEN: FASTLY_TOKEN,
     FASTLY_API_URL: shared.fastly.url,
     FASTLY_TLS_CONFIGURATION_ID: TLS_CONFIGURATION_ID,

@@ -66,7 +66,7 @@ describe('MemoryCa', () => {
   it('puts the ARI window around two thirds of the lifetime, and in the past once a revocation is announced', async () => {
     const { ca, publisher, clock } = setup();
     const cert = await ca.issue(req(), { publisher });
-    const info = await ca.renewalInfo(cert.fullchainPem);
+    const info = await ca.renewalInfo(cert.certId as string);
     expect(info?.suggestedWindow).toEqual(simpleWindow(cert.notBefore, cert.notAfter));
     const lifetime = cert.notAfter.getTime() + 1000 - cert.notBefore.getTime();
     const middle = (info!.suggestedWindow.start.getTime() + info!.suggestedWindow.end.getTime()) / 2;
@@ -74,7 +74,7 @@ describe('MemoryCa', () => {
     expect(info?.retryAfterSeconds).toBe(21600);
 
     ca.announceRevocation(cert.serial, 24);
-    const revoked = await ca.renewalInfo(cert.fullchainPem);
+    const revoked = await ca.renewalInfo(cert.certId as string);
     expect(revoked!.suggestedWindow.end.getTime()).toBeLessThan(clock.now().getTime());
     expect(revoked?.explanationUrl).toMatch(/^https:/);
     expect(ca.isRevoked(cert.serial)).toBe(false);
@@ -194,7 +194,7 @@ describe('MemoryCa', () => {
   it('without ARI it answers no renewal info and ignores `replaces`; an aborted issuance orders nothing', async () => {
     const { ca, publisher } = setup('2027-01-01T00:00:00Z', { ari: false });
     const first = await ca.issue(req(), { publisher });
-    expect(await ca.renewalInfo(first.fullchainPem)).toBeUndefined();
+    expect(await ca.renewalInfo(first.certId as string)).toBeUndefined();
     const second = await ca.issue(req('a.test', { replaces: first.certId }), { publisher });
     expect(second.replacesAccepted).toBe(false);
     const aborted = new AbortController();

@@ -317,11 +317,10 @@ export class MemoryCa implements CertificateIssuer {
     return this.complete(order, req, req.keys, hooks);
   }
 
-  async renewalInfo(fullchainPem: string): Promise<RenewalInfo | undefined> {
+  async renewalInfo(certId: string): Promise<RenewalInfo | undefined> {
     if (!this.ari) return undefined;
     this.throwIfDown('renewalInfo');
     this.stats.renewalInfoRequests++;
-    const certId = ariCertId(splitFullchain(fullchainPem).leafPem);
     const cert = this.byCertId.get(certId);
     // Boulder answers 404 for a serial it did not issue.
     if (!cert) throw new AcmeOrderError('renewalInfo', 'urn:ietf:params:acme:error:malformed', 'Certificate not found', 404);

@@ -180,7 +180,7 @@ describe('AcmeIssuer against Pebble', () => {
       const issuer = await AcmeIssuer.connect({ directoryUrl: bare.directoryUrl, accountKeyPem, logger, clock: systemClock });
       expect(await issuer.profiles()).toBeUndefined();
       const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256', profile: 'shortlived' }, { publisher: new RecordingPublisher() });
-      expect(await issuer.renewalInfo(cert.fullchainPem)).toBeUndefined();
+      expect(await issuer.renewalInfo(cert.certId as string)).toBeUndefined();
       expect(bare.newOrderPayloads().at(-1)).not.toHaveProperty('profile');
     } finally {
       await bare.close();
@@ -192,7 +192,7 @@ describe('AcmeIssuer against Pebble', () => {
     expect(await issuer.profiles()).toEqual({ classic: '90 days', tlsserver: '45 days', shortlived: '160 hours' });
     const cert = await issuer.issue({ domain: 'z19.test', zone: 'z19.test', keyType: 'ec256', profile: 'shortlived' }, { publisher: new RecordingPublisher() });
     expect(cert.notAfter.getTime() - cert.notBefore.getTime()).toBeLessThanOrEqual(160 * 3_600_000);
-    const info = await issuer.renewalInfo(cert.fullchainPem);
+    const info = await issuer.renewalInfo(cert.certId as string);
     expect(info?.retryAfterSeconds).toBe(21_600);
     expect(info?.suggestedWindow.start.getTime()).toBeGreaterThan(cert.notBefore.getTime());
     expect(info?.suggestedWindow.end.getTime()).toBeLessThan(cert.notAfter.getTime());
@@ -226,7 +226,7 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
       start: '2026-06-10T00:00:00Z', end: '2026-06-12T00:00:00Z',
       explanationURL: 'https://ca.example/why', retryAfter: 21600,
     });
-    const info = await issuer.renewalInfo(first.fullchainPem);
+    const info = await issuer.renewalInfo(first.certId as string);
     expect(info).toEqual({
       suggestedWindow: { start: new Date('2026-06-10T00:00:00Z'), end: new Date('2026-06-12T00:00:00Z') },
       explanationUrl: 'https://ca.example/why',

@@ -40,7 +40,7 @@ describe('the abort signal of IssueHooks', () => {
     fake.inject('renewal-info', { status: 0, hang: true });
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('stop')), 200);
-    const error = await issuer.renewalInfo(cert.fullchainPem, controller.signal).catch((e: unknown) => e);
+    const error = await issuer.renewalInfo(cert.certId as string, controller.signal).catch((e: unknown) => e);
     expect((error as Error).message).toBe('ACME renewalInfo request: aborted (stop)');
   });
 });

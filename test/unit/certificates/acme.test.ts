@@ -105,7 +105,7 @@ describe('AcmeIssuer against a small RFC 8555 server (fake-acme.ts)', () => {
     expect(info.commonName).toBeUndefined();
     expect(info.dnsNames.sort()).toEqual(['*.shop.example', 'shop.example']);
     expect(cert.certId).toBe(ariCertId(cert.fullchainPem));
-    const window = await issuer.renewalInfo(cert.fullchainPem);
+    const window = await issuer.renewalInfo(cert.certId as string);
     expect(window?.suggestedWindow.start).toEqual(new Date('2026-06-10T00:00:00Z'));
     expect(fake.seen.find((r) => r.resource === 'renewal-info')).toBeDefined();
   });

@@ -12,32 +12,17 @@ import { createLogger } from '../../../src/logger.js';
 import { DomainStateStore } from '../../../src/domains/state.js';
 import { AriRefresher } from '../../../src/orchestrator/ari-refresh.js';
 import type { CertificateIssuer, RenewalInfo } from '../../../src/certificates/issuer.js';
-import type { SecretsStore } from '../../../src/secrets/provider.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-class MemorySecrets implements SecretsStore {
-  readonly name = 'memory';
-  readonly values = new Map<string, string>();
-  async get(name: string): Promise<string | undefined> {
-    return this.values.get(name);
-  }
-  async put(name: string, value: string): Promise<void> {
-    this.values.set(name, value);
-  }
-  async delete(name: string): Promise<void> {
-    this.values.delete(name);
-  }
-}
-
-/** RenewalInfo by fullchain (the test's fullchain is `chain:<domain>`); records who was asked, in order. */
+/** RenewalInfo by ARI CertID (the test's CertID is `cert-<domain>`); records who was asked, in order. */
 class AriCa implements Pick<CertificateIssuer, 'renewalInfo'> {
   readonly asked: string[] = [];
   readonly answers = new Map<string, RenewalInfo | Error>();
-  async renewalInfo(fullchainPem: string): Promise<RenewalInfo | undefined> {
-    const domain = fullchainPem.replace('chain:', '');
+  async renewalInfo(certId: string): Promise<RenewalInfo | undefined> {
+    const domain = certId.replace(/^cert-/, '');
     this.asked.push(domain);
     const answer = this.answers.get(domain);
     if (answer instanceof Error) throw answer;
@@ -48,7 +33,6 @@ class AriCa implements Pick<CertificateIssuer, 'renewalInfo'> {
 let dir: string;
 let database: Database;
 let clock: FakeClock;
-let secrets: MemorySecrets;
 let ca: AriCa;
 let refresher: AriRefresher;
 let state: DomainStateStore;
@@ -60,17 +44,14 @@ beforeEach(async () => {
   await applyMigrations(url, 'sqlite', logger);
   database = await openDatabase(url, 'sqlite');
   clock = new FakeClock('2026-06-01T00:00:00Z');
-  secrets = new MemorySecrets();
   ca = new AriCa();
   state = new DomainStateStore(database.client, clock);
   refresher = new AriRefresher({
     state,
-    secrets,
     issuer: async () => ca as unknown as CertificateIssuer,
     clock,
     random: () => 0.5,
     logger,
-    pemSecretBasePath: 'pem-secret',
   });
 });
 
@@ -105,7 +86,6 @@ async function seed(name: string, s: Seed = {}): Promise<number> {
       ...(s.leaseOwner ? { leaseOwner: s.leaseOwner, leaseExpiresAt: new Date(now + HOUR) } : {}),
     },
   });
-  await secrets.put(`pem-secret/${name}/fullchain`, `chain:${name}`);
   ca.answers.set(name, { suggestedWindow: { start: new Date(now + 40 * DAY), end: new Date(now + 42 * DAY) }, retryAfterSeconds: 21_600 });
   return d.id;
 }

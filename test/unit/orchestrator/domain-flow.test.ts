@@ -56,7 +56,7 @@ describe('DomainFlow', () => {
     const state = await t.stateOf('a.test');
     expect(state).toMatchObject({ phase: 'recorded', certSerial: cert!.serial, certId: cert!.certId, fastlyCertId: served?.id, failureCount: 0 });
     // The renewal time comes from the CA's ARI window.
-    const window = await t.world.ca.renewalInfo(cert!.fullchainPem);
+    const window = await t.world.ca.renewalInfo(cert!.certId as string);
     expect(state!.nextRenewalAt!.getTime()).toBeGreaterThanOrEqual(window!.suggestedWindow.start.getTime());
     expect(state!.nextRenewalAt!.getTime()).toBeLessThanOrEqual(window!.suggestedWindow.end.getTime());
     const order = await t.db.acmeOrder.findFirstOrThrow({ where: { domain: 'a.test' } });

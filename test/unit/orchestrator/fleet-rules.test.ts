@@ -125,7 +125,7 @@ describe('a 429 after the order exists', () => {
             });
           },
           resume: (url, req, hooks) => ca.resume(url, req, hooks),
-          renewalInfo: (id, signal) => ca.renewalInfo(id, signal),
+          renewalInfo: (id) => ca.renewalInfo(id),
         };
         return flaky;
       },

@@ -127,7 +127,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       ...options.flow,
     },
   });
-  const ari = new AriRefresher({ state, secrets: world.secrets, issuer: async () => issuer, clock, random, logger, pemSecretBasePath: PEM_BASE });
+  const ari = new AriRefresher({ state, issuer: async () => issuer, clock, random, logger });
   const instanceId = randomUUID();
   const orchestrator = new Orchestrator({
     budget: async () => budget,
