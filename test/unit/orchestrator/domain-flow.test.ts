@@ -1,21 +1,11 @@
 // DomainFlow, real, over SQLite and the in-memory CA, DNS, Fastly and secrets store.
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DomainRepository, LETS_ENCRYPT_ISSUER, type CertificateRecord } from '../../../src/domains/repository.js';
 import { LeaseLostError } from '../../../src/domains/state.js';
 import type { DomainResult } from '../../../src/orchestrator/runs.js';
-import { closeSharedDatabase, createHarness, type Harness, type HarnessOptions } from './harness.js';
+import { harnessPerTest, type Harness } from './harness.js';
 
-let h: Harness | undefined;
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
-afterAll(closeSharedDatabase);
-
-async function harness(options: HarnessOptions = {}): Promise<Harness> {
-  h = await createHarness(options);
-  return h;
-}
+const harness = harnessPerTest();
 
 /** Runs the flow for one domain under a lease, as the orchestrator does. */
 async function runFlow(hh: Harness, name: string, ctx: { testmode?: boolean; explicit?: boolean; owner?: string } = {}): Promise<DomainResult> {

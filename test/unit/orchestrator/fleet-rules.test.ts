@@ -1,25 +1,15 @@
 // Fleet-scale rules of the flow and the orchestrator, over SQLite and the
 // in-memory counterparts: onboarding spread over the order budget, rate limits
 // by class, a 429 after the order exists, and the continuous schedule's next event.
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AcmeRateLimitedError } from '../../../src/certificates/errors.js';
 import type { CertificateIssuer } from '../../../src/certificates/issuer.js';
 import { LETS_ENCRYPT_ISSUER } from '../../../src/domains/repository.js';
 import { PendingEvents } from '../../../src/domains/pending-events.js';
-import { closeSharedDatabase, createHarness, type Harness, type HarnessOptions } from './harness.js';
+import { harnessPerTest, type Harness } from './harness.js';
 
 const HOUR = 3_600_000;
-let h: Harness | undefined;
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
-afterAll(closeSharedDatabase);
-
-async function harness(options: HarnessOptions = {}): Promise<Harness> {
-  h = await createHarness(options);
-  return h;
-}
+const harness = harnessPerTest();
 
 async function run(t: Harness, continuous = false) {
   return (await t.orchestrator.startProcess(false, { continuous })).done;

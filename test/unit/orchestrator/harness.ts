@@ -5,6 +5,7 @@
  * Orchestrator and AriRefresher are the service's own classes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { afterAll, afterEach } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -190,5 +191,22 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     async close() {
       await orchestrator.shutdown(1000);
     },
+  };
+}
+
+/**
+ * One harness per test, closed after it, and the file's database closed after
+ * the last test: `const harness = harnessPerTest();` at the top of a test file.
+ */
+export function harnessPerTest(): (options?: HarnessOptions) => Promise<Harness> {
+  let current: Harness | undefined;
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  afterAll(closeSharedDatabase);
+  return async (options = {}) => {
+    current = await createHarness(options);
+    return current;
   };
 }

@@ -1,22 +1,12 @@
 // Orchestrator runs, real, over SQLite and the in-memory counterparts: the user's
 // path from a run to the rows, the secrets, the Fastly record and the notifier.
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LETS_ENCRYPT_ISSUER } from '../../../src/domains/repository.js';
 import { DomainBusyError, DomainNotFoundError } from '../../../src/orchestrator/orchestrator.js';
 import type { DomainResult, RunDocument } from '../../../src/orchestrator/runs.js';
-import { closeSharedDatabase, createHarness, type Harness, type HarnessOptions } from './harness.js';
+import { harnessPerTest, type Harness } from './harness.js';
 
-let h: Harness | undefined;
-afterEach(async () => {
-  await h?.close();
-  h = undefined;
-});
-afterAll(closeSharedDatabase);
-
-async function harness(options: HarnessOptions = {}): Promise<Harness> {
-  h = await createHarness(options);
-  return h;
-}
+const harness = harnessPerTest();
 
 async function processRun(t: Harness, testmode = false): Promise<RunDocument> {
   const started = await t.orchestrator.startProcess(testmode);
