@@ -295,7 +295,7 @@ export class Orchestrator {
         }
       }
     } catch (error) {
-      return { ...base, outcome: 'failed', messages: [], errors: [`Could not claim the domain: ${errorMessage(error)}`] };
+      return { ...base, outcome: 'failed', messages: [], errors: [`claiming the domain for this run: ${errorMessage(error)}`] };
     }
     const ttl = settings.leaseTtlSeconds * 1000;
     const keepAlive = setInterval(() => {
