@@ -4,7 +4,8 @@ import type { SecretsStore } from '../secrets/provider.js';
 import type { CertificateIssuer } from '../certificates/issuer.js';
 import { ARI_ERROR_RETRY_MS, ARI_MAX_CHECK_INTERVAL_MS, scheduleFromAri } from '../certificates/renewal-policy.js';
 import type { AriCandidate, DomainStateStore } from '../domains/state.js';
-import { errorMessage, secretName } from './domain-flow.js';
+import { errorMessage } from '../util/errors.js';
+import { secretName } from './material.js';
 import { forEachConcurrent } from '../util/pool.js';
 
 export interface AriRefreshDeps {
