@@ -7,7 +7,7 @@ import { VARIABLES, VARIABLE_NAMES, type VariableName } from './variables.js';
 import type { Settings } from './settings.js';
 
 export type * from './settings.js';
-export { describeSettings, secretValues, type SettingsSummary } from './redact.js';
+export { secretValues } from './redact.js';
 
 /**
  * Invalid configuration. `problems` has one line per bad variable, naming it

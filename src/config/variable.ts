@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Invalid, type Parser } from './parsers.js';
+import type { Settings } from './settings.js';
 
 /**
  * The one description of AutoTLS's configuration. Every environment variable
@@ -34,6 +35,8 @@ export interface VariableSpec<T> {
   readonly description: string;
   /** Secret values are never quoted in messages and are scrubbed from logs. */
   readonly secret: boolean;
+  /** Where a secret's value ends up in `Settings` (the forms to scrub); empty for other variables. */
+  readonly secretsIn: SecretLocator;
   /** The default as documented; empty when there is none. */
   readonly defaultText: string;
   /**
@@ -45,11 +48,15 @@ export interface VariableSpec<T> {
   readonly schema: z.ZodType<T, string | undefined>;
 }
 
+/** The values a secret variable puts in `Settings`, in every form they can show up in a message. */
+export type SecretLocator = (settings: Settings) => ReadonlyArray<string | undefined>;
+
 interface VariableOptions<T> {
   group: GroupId;
   aliases?: readonly string[];
   description: string;
-  secret?: boolean;
+  /** Marks the variable secret, saying where its value lands in `Settings`. */
+  secret?: SecretLocator;
   parse: Parser<T>;
   /** Documented default when it is not the literal `default` (e.g. "AWS SDK default chain"). */
   defaultText?: string;
@@ -87,7 +94,8 @@ export function variable<T>(options: VariableOptions<T> & { default?: NoInfer<T>
     group: options.group,
     aliases: options.aliases ?? [],
     description: options.description,
-    secret: options.secret ?? false,
+    secret: options.secret !== undefined,
+    secretsIn: options.secret ?? (() => []),
     defaultText: options.defaultText ?? literal ?? '',
     example: example === '' ? undefined : example,
     schema: fromParser(options.parse, options.default),

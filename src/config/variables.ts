@@ -22,6 +22,25 @@ import {
 import { parseRoleArn, parseRoute53Roles } from '../aws/roles.js';
 import { anyText, variable, type VariableSpec } from './variable.js';
 
+/** The password inside a PostgreSQL URL, as written and decoded (DATABASE_URL, or the one composed from DBPWD). */
+function databasePassword(url: string): string[] {
+  if (!url.startsWith('postgresql://')) return [];
+  try {
+    const { password } = new URL(url);
+    return password.length === 0 ? [] : [password, decodeURIComponent(password)];
+  } catch {
+    return [];
+  }
+}
+
+/** A Slack webhook URL and its secret part, everything after `/services/` (given whole, or composed from the key). */
+function slackWebhook(url: string | undefined): string[] {
+  if (url === undefined) return [];
+  const marker = '/services/';
+  const at = url.indexOf(marker);
+  return at === -1 ? [url] : [url, url.slice(at + marker.length)];
+}
+
 /** Every environment variable AutoTLS reads, by group (see `GROUPS` in ./variable.ts). */
 export const APP_ENVS = ['local', 'staging', 'production'] as const;
 export const KEY_TYPES = ['rsa2048', 'rsa3072', 'rsa4096', 'ec256', 'ec384'] as const;
@@ -60,7 +79,7 @@ export const VARIABLES = {
     group: 'service',
     aliases: ['FLASK_SECRET_KEY'],
     description: `API key sent as Flask-Key or Authorization: Bearer; required in production (at least ${MIN_PRODUCTION_API_KEY_LENGTH} characters)`,
-    secret: true,
+    secret: (s) => [s.apiKey],
     parse: anyText,
   }),
   PORT: variable({ group: 'service', description: 'TCP port of the HTTP service', default: 8000, parse: parsePort }),
@@ -74,20 +93,20 @@ export const VARIABLES = {
     description:
       'file:/sqlite: URL for SQLite (sqlite:///rel.db, sqlite:////abs.db) or postgres(ql)[+driver]:// for PostgreSQL. Given as SQLALCHEMY_DATABASE_URI, a relative sqlite:/// path is under ./instance/, as Flask-SQLAlchemy 3 reads it',
     // May carry a password, so it is never quoted.
-    secret: true,
+    secret: (s) => databasePassword(s.database.url),
     defaultText: DEFAULT_DATABASE.url,
     example: DEFAULT_DATABASE.url,
     parse: parseDatabaseUrl,
   }),
   DBUSER: variable({ group: 'database', description: 'PostgreSQL user, used with DBPWD, DBHOST and DBNAME when no database URL is set', parse: anyText }),
-  DBPWD: variable({ group: 'database', description: 'PostgreSQL password for DBUSER (URL-encoded for you)', secret: true, parse: anyText }),
+  DBPWD: variable({ group: 'database', description: 'PostgreSQL password for DBUSER (URL-encoded for you)', secret: (s) => databasePassword(s.database.url), parse: anyText }),
   DBHOST: variable({ group: 'database', description: 'PostgreSQL host, optionally host:port (port 5432 when omitted)', parse: parseHostPort(5432) }),
   DBNAME: variable({ group: 'database', description: 'PostgreSQL database name', parse: anyText }),
 
   // AWS
   AWS_ACCESS_KEY_ID: variable({ group: 'aws', aliases: ['AWS_ACCESS_KEY'], description: 'AWS access key id; set with AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys) or not at all', defaultText: 'AWS SDK default chain', parse: parseToken('the access key id exactly as AWS issued it') }),
-  AWS_SECRET_ACCESS_KEY: variable({ group: 'aws', aliases: ['AWS_SECRET_KEY'], description: 'AWS secret access key', secret: true, defaultText: 'AWS SDK default chain', parse: parseToken('the secret access key exactly as AWS issued it') }),
-  AWS_SESSION_TOKEN: variable({ group: 'aws', description: 'Session token of temporary keys (SSO, aws-vault, STS); sent with every AWS call', secret: true, parse: parseToken('the session token exactly as AWS issued it') }),
+  AWS_SECRET_ACCESS_KEY: variable({ group: 'aws', aliases: ['AWS_SECRET_KEY'], description: 'AWS secret access key', secret: (s) => [s.aws.secretAccessKey], defaultText: 'AWS SDK default chain', parse: parseToken('the secret access key exactly as AWS issued it') }),
+  AWS_SESSION_TOKEN: variable({ group: 'aws', description: 'Session token of temporary keys (SSO, aws-vault, STS); sent with every AWS call', secret: (s) => [s.aws.sessionToken], parse: parseToken('the session token exactly as AWS issued it') }),
   AWS_PROFILE: variable({ group: 'aws', description: 'Profile of the shared AWS config and credentials files (SSO, credential_process, role profiles); used when no keys are set', defaultText: 'AWS SDK default chain', parse: parseToken('a profile name from ~/.aws/config') }),
   AWS_REGION: variable({ group: 'aws', aliases: ['AWS_REGION_NAME'], description: 'AWS region', default: 'us-east-1', parse: parseToken('a region name such as us-east-1') }),
   AWS_ASSUME_ROLE_ARN: variable({ group: 'aws', description: 'IAM role assumed (STS AssumeRole, session autotls) for every AWS call', parse: parseRoleArn }),
@@ -98,7 +117,7 @@ export const VARIABLES = {
   AWS_ENDPOINT_URL_STS: variable({ group: 'aws', description: 'STS endpoint, for the AssumeRole calls of AWS_ASSUME_ROLE_ARN and ROUTE53_ASSUME_ROLE_ARN', defaultText: 'AWS_ENDPOINT_URL, else AWS (regional)', parse: parseHttpUrl({ example: 'http://127.0.0.1:5000', base: true }) }),
 
   // Fastly
-  FASTLY_API_TOKEN: variable({ group: 'fastly', description: 'Fastly API token with TLS management rights', secret: true, parse: parseToken('the token exactly as Fastly issued it') }),
+  FASTLY_API_TOKEN: variable({ group: 'fastly', description: 'Fastly API token with TLS management rights', secret: (s) => [s.fastly.apiToken], parse: parseToken('the token exactly as Fastly issued it') }),
   FASTLY_TLS_CONFIGURATION_ID: variable({ group: 'fastly', description: 'Fastly TLS configuration id for new bulk certificates', parse: parseToken('the id shown by Fastly') }),
   FASTLY_ALLOW_UNTRUSTED_ROOT: variable({ group: 'fastly', description: 'Let Fastly accept chains to a root it does not trust (private CAs, tests)', default: false, parse: parseBoolean }),
   FASTLY_API_URL: variable({ group: 'fastly', description: 'Base URL of the Fastly API', default: 'https://api.fastly.com', parse: parseHttpUrl({ example: 'https://api.fastly.com', base: true }) }),
@@ -106,7 +125,7 @@ export const VARIABLES = {
   // ACME
   LE_DIRECTORY_URL: variable({ group: 'acme', description: 'ACME directory URL (production: https://acme-v02.api.letsencrypt.org/directory); a private CA is trusted via NODE_EXTRA_CA_CERTS', default: LE_STAGING, parse: parseHttpUrl({ example: LE_STAGING }) }),
   LE_ACCOUNT_KEY_SECRET_NAME: variable({ group: 'acme', description: 'Name of the secret holding the ACME account key (JWK JSON or PEM)', parse: parseToken('a secret name such as le-account-key') }),
-  LE_ACCOUNT_KEY_SECRET: variable({ group: 'acme', description: 'The account key inline (JWK JSON or PEM), used when no secret name is set; empty or {} means unset', secret: true, parse: parseAccountKey }),
+  LE_ACCOUNT_KEY_SECRET: variable({ group: 'acme', description: 'The account key inline (JWK JSON or PEM), used when no secret name is set; empty or {} means unset', secret: (s) => [s.acme.accountKeyInline], parse: parseAccountKey }),
   ACME_EMAIL: variable({ group: 'acme', description: 'Contact address for autotls account create', parse: parseEmail }),
   ACME_PROFILE: variable({ group: 'acme', description: 'ACME profile (classic, tlsserver, shortlived) when the CA offers profiles', parse: parseToken('a profile name such as classic') }),
   ACME_KEY_TYPE: variable({ group: 'acme', description: `Certificate key type: ${KEY_TYPES.join(', ')}`, default: 'rsa2048', parse: parseChoice(KEY_TYPES, { rsa: 'is ambiguous; use rsa2048, rsa3072 or rsa4096', ec: 'is ambiguous; use ec256 or ec384', ecdsa: 'is ambiguous; use ec256 or ec384' }) }),
@@ -133,9 +152,9 @@ export const VARIABLES = {
   DNS_PROVIDER: variable({ group: 'dns', description: `Where challenge records go: ${DNS_PROVIDERS.join(', ')}`, default: 'route53', parse: parseChoice(DNS_PROVIDERS, { route_53: 'is not supported; use route53', aws: 'is not supported; use route53', bind: 'is not supported; use rfc2136', cf: 'is not supported; use cloudflare' }) }),
   RFC2136_NAMESERVER: variable({ group: 'dns', description: 'host:port of the primary that accepts dynamic updates (port 53 when omitted)', parse: parseHostPort(53) }),
   RFC2136_TSIG_KEY: variable({ group: 'dns', description: 'TSIG key name for dynamic updates', parse: parseToken('the key name, e.g. autotls-key.') }),
-  RFC2136_TSIG_SECRET: variable({ group: 'dns', description: 'TSIG secret (base64)', secret: true, parse: parseBase64Secret }),
+  RFC2136_TSIG_SECRET: variable({ group: 'dns', description: 'TSIG secret (base64)', secret: (s) => [s.dns.rfc2136.tsigSecret], parse: parseBase64Secret }),
   RFC2136_TSIG_ALGORITHM: variable({ group: 'dns', description: 'TSIG algorithm', default: 'hmac-sha256.', parse: parseTsigAlgorithm }),
-  CLOUDFLARE_DNS_API_TOKEN: variable({ group: 'dns', description: 'Cloudflare API token with Zone.DNS edit rights', secret: true, parse: parseToken('the token exactly as Cloudflare issued it') }),
+  CLOUDFLARE_DNS_API_TOKEN: variable({ group: 'dns', description: 'Cloudflare API token with Zone.DNS edit rights', secret: (s) => [s.dns.cloudflare.apiToken], parse: parseToken('the token exactly as Cloudflare issued it') }),
   CLOUDFLARE_API_URL: variable({ group: 'dns', description: 'Base URL of the Cloudflare API', default: 'https://api.cloudflare.com/client/v4', parse: parseHttpUrl({ example: 'https://api.cloudflare.com/client/v4', base: true }) }),
   DNS_RESOLVERS: variable({ group: 'dns', description: 'Comma-separated host[:port] resolvers used to find the authoritative nameservers (and CNAMEs) of the challenge name, which are then asked for the TXT record (port 53 when omitted)', default: [] as string[], defaultText: 'the system resolvers', parse: parseHostPortList(53) }),
   DNS_PROPAGATION_TIMEOUT: variable({ group: 'dns', description: 'Seconds to wait for the TXT record to propagate', default: 120, parse: parsePositiveInteger }),
@@ -148,12 +167,12 @@ export const VARIABLES = {
 
   // Notifications
   ENABLE_SLACK_NOTIFICATIONS: variable({ group: 'notify', description: 'Send run reports to Slack', default: false, parse: parseBoolean }),
-  SLACK_WEBHOOK_URL: variable({ group: 'notify', description: 'Full Slack webhook URL; takes precedence over SLACK_WORKSPACE_ID and SLACK_WEBHOOK_KEY', secret: true, parse: parseHttpUrl({ example: 'https://hooks.slack.com/services/T000/B000/XXXX' }) }),
+  SLACK_WEBHOOK_URL: variable({ group: 'notify', description: 'Full Slack webhook URL; takes precedence over SLACK_WORKSPACE_ID and SLACK_WEBHOOK_KEY', secret: (s) => slackWebhook(s.slack.webhookUrl), parse: parseHttpUrl({ example: 'https://hooks.slack.com/services/T000/B000/XXXX' }) }),
   SLACK_WORKSPACE_ID: variable({ group: 'notify', description: 'Slack workspace id: the webhook is https://hooks.slack.com/services/<WORKSPACE_ID>/<WEBHOOK_KEY>', parse: parseToken('the id from the webhook URL, e.g. T0000000') }),
-  SLACK_WEBHOOK_KEY: variable({ group: 'notify', description: 'The rest of the Slack webhook URL after the workspace id', secret: true, parse: parseToken('the part of the webhook URL after the workspace id') }),
-  SLACK_BOT_TOKEN: variable({ group: 'notify', description: 'Slack bot token (accepted for compatibility)', secret: true, parse: parseToken('the token exactly as Slack issued it') }),
+  SLACK_WEBHOOK_KEY: variable({ group: 'notify', description: 'The rest of the Slack webhook URL after the workspace id', secret: (s) => slackWebhook(s.slack.webhookUrl), parse: parseToken('the part of the webhook URL after the workspace id') }),
+  SLACK_BOT_TOKEN: variable({ group: 'notify', description: 'Slack bot token (accepted for compatibility)', secret: (s) => [s.slack.botToken], parse: parseToken('the token exactly as Slack issued it') }),
   NOTIFY_WEBHOOK_URL: variable({ group: 'notify', description: 'Generic JSON webhook for run reports, signed with HMAC-SHA256 in X-AutoTLS-Signature', parse: parseHttpUrl({ example: 'https://hooks.example.com/autotls' }) }),
-  NOTIFY_WEBHOOK_SECRET: variable({ group: 'notify', description: 'HMAC-SHA256 key for NOTIFY_WEBHOOK_URL', secret: true, parse: anyText }),
+  NOTIFY_WEBHOOK_SECRET: variable({ group: 'notify', description: 'HMAC-SHA256 key for NOTIFY_WEBHOOK_URL', secret: (s) => [s.webhook.secret], parse: anyText }),
 };
 
 export type VariableName = keyof typeof VARIABLES;

@@ -4,6 +4,7 @@
  * scrubbed: no PEM private key, no configured secret.
  */
 import { scrubSecrets } from '../logger.js';
+import { redactPrivateKeys } from '../util/private-key.js';
 import type { DomainReport, RunReport } from './notifier.js';
 
 const OUTCOME_EMOJI: Record<string, string> = {
@@ -40,9 +41,8 @@ export class Redactor {
   }
 
   clean(text: string, maxLength = 1_000): string {
-    const out = scrubSecrets(text, this.secrets)
-      // A private key cut short (no END line) must not survive either.
-      .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*$/, '[REDACTED PRIVATE KEY]');
+    // A private key cut short (no END line) must not survive either: from its header on, nothing does.
+    const out = redactPrivateKeys(scrubSecrets(text, this.secrets), { toEnd: true });
     return out.length > maxLength ? `${out.slice(0, maxLength)}...` : out;
   }
 
