@@ -4,7 +4,6 @@
  * scrubbed: no PEM private key, no configured secret.
  */
 import { scrubSecrets } from '../logger.js';
-import { redactPrivateKeys } from '../util/private-key.js';
 import type { DomainReport, RunReport } from './notifier.js';
 
 const OUTCOME_EMOJI: Record<string, string> = {
@@ -41,8 +40,8 @@ export class Redactor {
   }
 
   clean(text: string, maxLength = 1_000): string {
-    // A private key cut short (no END line) must not survive either: from its header on, nothing does.
-    const out = redactPrivateKeys(scrubSecrets(text, this.secrets), { toEnd: true });
+    // A private key cut short (no END line) goes too: scrubSecrets takes the header and the base64 after it.
+    const out = scrubSecrets(text, this.secrets);
     return out.length > maxLength ? `${out.slice(0, maxLength)}...` : out;
   }
 

@@ -13,7 +13,6 @@ const WHOLE = new RegExp(`${BEGIN}[\\s\\S]*?-----END \\1PRIVATE KEY-----`, 'g');
  * line breaks, up to the first character that cannot be part of the key.
  */
 const CUT_SHORT = new RegExp(`${BEGIN}(?:[A-Za-z0-9+/=\\s]|\\\\+[nrt])*`, 'g');
-const TO_END = new RegExp(`${BEGIN}[\\s\\S]*$`);
 
 export const REDACTED_PRIVATE_KEY = '[REDACTED PRIVATE KEY]';
 
@@ -22,12 +21,7 @@ export function hasPrivateKey(text: string): boolean {
   return HEADER.test(text);
 }
 
-/**
- * Replaces every private-key block, whole or cut short. With `toEnd`, a header
- * that is still there (a block cut short by something that is not base64) takes
- * the rest of the text with it: for text bound for people.
- */
-export function redactPrivateKeys(text: string, options: { toEnd?: boolean } = {}): string {
-  const out = text.replace(WHOLE, REDACTED_PRIVATE_KEY).replace(CUT_SHORT, REDACTED_PRIVATE_KEY);
-  return options.toEnd ? out.replace(TO_END, REDACTED_PRIVATE_KEY) : out;
+/** Replaces every private-key block, whole or cut short (no header survives). */
+export function redactPrivateKeys(text: string): string {
+  return text.replace(WHOLE, REDACTED_PRIVATE_KEY).replace(CUT_SHORT, REDACTED_PRIVATE_KEY);
 }
