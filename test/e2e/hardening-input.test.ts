@@ -388,6 +388,11 @@ const cliCases: CliCase[] = [
   { name: 'domains import: a 1 MB name', args: ['domains', 'import', csv('huge.csv', `name,zone_id\n${long(1024 * 1024)},z31.test\n`)], says: /line 2: invalid domain name/ },
   { name: 'fastly cleanup-keys: a value for a switch', args: ['fastly', 'cleanup-keys', '--dry-run=yes'], says: /error: unknown option '--dry-run=yes'/ },
   { name: 'account create: not an email', args: ['account', 'create', '--email', 'not-an-email'], says: /--email "not-an-email" is not an email address/ },
+  { name: 'forecast: --days not a number', args: ['forecast', '--days', 'abc'], says: /^--days must be a whole number between 1 and 3650, not "abc"/ },
+  { name: 'forecast: --days 0', args: ['forecast', '--days', '0'], says: /^--days must be a whole number between 1 and 3650, not "0"/ },
+  { name: 'ari refresh: traversal', args: ['ari', 'refresh', '../etc/passwd'], says: /^Invalid domain name "\.\.\/etc\/passwd": / },
+  { name: 'ari refresh: neither a domain nor --all', args: ['ari', 'refresh'], says: /^Give a domain, or --all for every recorded certificate/ },
+  { name: 'ari refresh: a domain and --all', args: ['ari', 'refresh', KNOWN, '--all'], says: /^Give either a domain or --all, not both/ },
   { name: 'unknown command', args: ['frobnicate'], says: /error: unknown command 'frobnicate'/ },
 ];
 
@@ -418,7 +423,7 @@ describe('hostile CLI arguments and CSV imports', () => {
     const commands = leaves(buildProgram(), []);
     expect(commands.filter((c) => !c.takesInput).map((c) => c.path.join(' '))).toEqual(withoutInput);
     const needCases = commands.filter((c) => c.takesInput).map((c) => c.path);
-    expect(needCases.map((p) => p.join(' '))).toEqual(['process', 'single', 'domains add', 'domains import', 'account create', 'fastly cleanup-keys']);
+    expect(needCases.map((p) => p.join(' '))).toEqual(['process', 'single', 'domains add', 'domains import', 'account create', 'fastly cleanup-keys', 'forecast', 'ari refresh']);
     for (const path of needCases) {
       expect(cliCases.filter((c) => path.every((part, i) => c.args[i] === part)).length, `a case for "${path.join(' ')}"`).toBeGreaterThan(0);
     }
