@@ -3,11 +3,12 @@ import type { Settings } from './settings.js';
 import { composePostgresUrl, flaskSqlalchemyUri } from './parsers.js';
 import { DEFAULT_DATABASE, MIN_PRODUCTION_API_KEY_LENGTH, VARIABLES, VARIABLE_NAMES, nameWithAliases, type VariableName } from './variables.js';
 
-/**
+/*
  * The whole configuration, from the rows of `VARIABLES` (./variables.ts, built
  * with ./variable.ts): each variable parsed on its own, then the rules that
  * span several variables, then `Settings`.
  */
+
 type Variables = typeof VARIABLES;
 
 type Shape = { [K in VariableName]: Variables[K]['schema'] };

@@ -3,13 +3,14 @@ import { Invalid, type Parser } from './parsers.js';
 import type { Settings } from './settings.js';
 
 /**
- * The one description of AutoTLS's configuration. Every environment variable
- * is a row of `VARIABLES`: its canonical name (the key), the names it is also
- * accepted under, its default, a one-line description, whether it is a secret,
- * and the zod type that turns its string into a typed value. The rows are
- * assembled into `environmentSchema`, which adds the rules that span several
- * variables and produces `Settings`. `.env.example` and
- * `docs/configuration.md` are generated from the same rows
+ * One row of the configuration and how it is built. The one description of
+ * AutoTLS's configuration is `VARIABLES` (./variables.ts): every environment
+ * variable with its canonical name (the key), the names it is also accepted
+ * under, its default, a one-line description, whether it is a secret (and
+ * where its value lands in `Settings`), and the zod type that turns its string
+ * into a typed value. ./schema.ts assembles the rows into `environmentSchema`,
+ * which adds the rules that span several variables and produces `Settings`.
+ * `.env.example` and `docs/configuration.md` are generated from the same rows
  * (scripts/gen-config-docs.ts), so they cannot disagree with the code.
  */
 

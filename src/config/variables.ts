@@ -41,7 +41,6 @@ function slackWebhook(url: string | undefined): string[] {
   return at === -1 ? [url] : [url, url.slice(at + marker.length)];
 }
 
-/** Every environment variable AutoTLS reads, by group (see `GROUPS` in ./variable.ts). */
 export const APP_ENVS = ['local', 'staging', 'production'] as const;
 export const KEY_TYPES = ['rsa2048', 'rsa3072', 'rsa4096', 'ec256', 'ec384'] as const;
 export const DNS_PROVIDERS = ['route53', 'rfc2136', 'cloudflare'] as const;
@@ -61,6 +60,7 @@ const parseRenewalWindow: Parser<{ days: number; explicit: boolean }> = (raw) =>
   return days instanceof Invalid ? days : { days, explicit: true };
 };
 
+/** Every environment variable AutoTLS reads, by group (see `GROUPS` in ./variable.ts). */
 export const VARIABLES = {
   // Service
   APP_ENV: variable({
