@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` (test/unit, and the in-memory counterparts' own tests
-// in test/fakes) needs nothing outside the process and runs in seconds;
+// Two projects: `unit` (test/unit, and the fakes' own tests beside them in
+// test/fakes, test/testbed and test/dns) needs nothing outside the process and runs in seconds;
 // `integration` (everything under test/integration and test/e2e) runs against
 // the testbed that test/testbed/global-setup.ts brings up once per suite:
 // BIND9, Pebble, PostgreSQL and moto_server on loopback.
@@ -11,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/fakes/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/fakes/**/*.test.ts', 'test/testbed/**/*.test.ts', 'test/dns/**/*.test.ts'],
           environment: 'node',
         },
       },

@@ -100,7 +100,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   logger.info(databaseLogFields(database, settings.database.url), 'database opened');
   const db = database.client;
   const metrics = new Metrics();
-  const notifier = options.overrides?.notifier ?? createNotifier(settings, logger);
+  const notifier = options.overrides?.notifier ?? createNotifier(settings, logger, { secrets: secretValues(settings) });
   const secrets = options.overrides?.secrets ?? createSecretsStore(settings, logger);
   const dns = options.overrides?.dns ?? createDnsProvider(settings, logger);
   const publisher = options.overrides?.publisher ?? createChallengePublisher(settings, dns, logger);

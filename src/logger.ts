@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { redactPrivateKeys } from './util/private-key.js';
 
 export type { Logger };
 
@@ -32,17 +33,9 @@ export const REDACT_PATHS = [
   '*.secretAccessKey',
 ];
 
-const PEM_PRIVATE_KEY = /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/g;
-/**
- * A private-key block cut short (an SDK error that echoes a request body up to a
- * length limit): the header and the base64 after it, with raw or JSON-escaped
- * line breaks, up to the first character that cannot be part of the key.
- */
-const PEM_PRIVATE_KEY_UNTERMINATED = /-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[A-Za-z0-9+/=\s]|\\+[nrt])*/g;
-
 /** Removes private-key PEM blocks (whole or cut short) and the given literal secrets from a string. */
 export function scrubSecrets(text: string, secrets: readonly string[] = []): string {
-  let out = text.replace(PEM_PRIVATE_KEY, '[REDACTED PRIVATE KEY]').replace(PEM_PRIVATE_KEY_UNTERMINATED, '[REDACTED PRIVATE KEY]');
+  let out = redactPrivateKeys(text);
   for (const s of secrets) {
     if (s.length >= 4) out = out.split(s).join('[REDACTED]');
   }

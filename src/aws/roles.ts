@@ -71,9 +71,3 @@ export function route53RoleFor(roles: Route53Roles | undefined, zoneId: string |
   }
   return roles.defaultRoleArn;
 }
-
-/** Every distinct Route 53 role, the default first. */
-export function route53RoleArns(roles: Route53Roles | undefined): string[] {
-  if (roles === undefined) return [];
-  return [...new Set([...(roles.defaultRoleArn === undefined ? [] : [roles.defaultRoleArn]), ...Object.values(roles.byZone)])];
-}

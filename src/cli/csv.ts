@@ -1,4 +1,4 @@
-import { validateDomainName } from '../http/validate.js';
+import { validateDomainName } from '../util/domain-name.js';
 
 export interface ImportRow {
   line: number;

@@ -5,7 +5,7 @@ import type { Settings } from '../config/settings.js';
 import { compose, type Components } from '../composition.js';
 import { applyMigrations } from '../db/migrate.js';
 import { createLogger, type Logger } from '../logger.js';
-import { validateDomainName } from '../http/validate.js';
+import { validateDomainName } from '../util/domain-name.js';
 import { DomainBusyError, DomainNotFoundError } from '../orchestrator/orchestrator.js';
 import type { RunDocument } from '../orchestrator/runs.js';
 import { AcmeIssuer } from '../certificates/acme.js';

@@ -2,18 +2,12 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { applyDotenvFile } from './dotenv-file.js';
-import {
-  VARIABLES,
-  VARIABLE_NAMES,
-  environmentSchema,
-  readEnvironment,
-  type EnvironmentReading,
-  type VariableName,
-} from './schema.js';
+import { environmentSchema, readEnvironment, type EnvironmentReading } from './schema.js';
+import { VARIABLES, VARIABLE_NAMES, type VariableName } from './variables.js';
 import type { Settings } from './settings.js';
 
 export type * from './settings.js';
-export { describeSettings, secretValues, type SettingsSummary } from './redact.js';
+export { secretValues } from './redact.js';
 
 /**
  * Invalid configuration. `problems` has one line per bad variable, naming it

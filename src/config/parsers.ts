@@ -1,7 +1,8 @@
-import { isIP } from 'node:net';
 import { Cron } from 'croner';
 import { findTsigAlgorithm, SUPPORTED_TSIG_ALGORITHMS } from '../dns/tsig.js';
-import { formatHostPort, isHost, splitHostPort, type HostPort } from '../util/host-port.js';
+import { formatHostPort, splitHostPort, type HostPort } from '../util/host-port.js';
+import { hasPrivateKey } from '../util/private-key.js';
+import { validateDomainName } from '../util/domain-name.js';
 
 /**
  * Parsers from one environment string to one typed value. They never see an
@@ -74,8 +75,6 @@ export function parseHttpUrl(options: { example: string; base?: boolean }): Pars
   };
 }
 
-export { formatHostPort, isHost, type HostPort } from '../util/host-port.js';
-
 /**
  * `host`, `host:port`, `[v6]:port` or a bare IPv6 address; `defaultPort` applies
  * when the port is omitted (src/util/host-port.ts, shared with the DNS plugin).
@@ -117,15 +116,13 @@ export function parseHostPortList(defaultPort: number): Parser<string[]> {
   };
 }
 
-/** Comma-separated domain names: trimmed, lower-cased, without a trailing dot. */
+/** Comma-separated domain names: trimmed, without a trailing dot, checked and normalised as the API checks them (lower case, A-labels). */
 export const parseDomainList: Parser<string[]> = (raw) => {
   const out: string[] = [];
   for (const item of splitList(raw)) {
-    const name = item.toLowerCase().replace(/\.$/, '');
-    if (isIP(name) !== 0 || !isHost(name)) {
-      return new Invalid('is not a domain name; list names as example.com,example.org', item);
-    }
-    out.push(name);
+    const name = validateDomainName(item.replace(/\.$/, ''));
+    if (!name.ok) return new Invalid(`is not a domain name (${name.reason}); list names as example.com,example.org`, item);
+    out.push(name.value);
   }
   return out;
 };
@@ -204,7 +201,7 @@ export const parseAccountKey: Parser<string | undefined> = (raw) => {
     }
     return Object.keys(parsed).length === 0 ? undefined : raw;
   }
-  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(raw)) return raw;
+  if (hasPrivateKey(raw)) return raw;
   return new Invalid('must be a JWK JSON object or a PEM private key (or empty)');
 };
 

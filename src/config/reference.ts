@@ -1,4 +1,5 @@
-import { GROUPS, IGNORED_LEGACY_VARIABLES, VARIABLES, VARIABLE_NAMES, variableSpec, type VariableName } from './schema.js';
+import { GROUPS } from './variable.js';
+import { IGNORED_LEGACY_VARIABLES, VARIABLES, VARIABLE_NAMES, variableSpec, type VariableName } from './variables.js';
 
 /**
  * `.env.example` and `docs/configuration.md`, rendered from the schema.
@@ -19,7 +20,7 @@ function namesIn(group: string): VariableName[] {
 
 export function renderEnvExample(): string {
   const lines = [
-    `# AutoTLS configuration. Generated from src/config/schema.ts by ${GENERATOR}; do not edit by hand.`,
+    `# AutoTLS configuration. Generated from src/config/variables.ts by ${GENERATOR}; do not edit by hand.`,
     '# Copy to .env and fill in. An empty value means unset; a commented line shows the default.',
     '# "alias" names (the Python AutoTLS names) are accepted too; when both are set, the canonical name wins.',
     '# Reference: docs/configuration.md',
@@ -56,7 +57,7 @@ export function renderConfigurationDoc(): string {
   const out = [
     '# Configuration',
     '',
-    `<!-- Generated from src/config/schema.ts by ${GENERATOR}; do not edit by hand. -->`,
+    `<!-- Generated from src/config/variables.ts by ${GENERATOR}; do not edit by hand. -->`,
     '',
     'AutoTLS reads its configuration from the environment and from a `.env` file in the working directory.',
     'Variables in `.env` never replace variables already set in the environment.',

@@ -75,25 +75,37 @@ export function newMessageId(): number {
   return randomInt(0, 0x10000);
 }
 
+/**
+ * The one way an exchange ends: the first answer or error wins, the timer is
+ * cleared and the socket closed; after `timeoutMs` it ends as a timeout.
+ */
+function settleOnce(
+  resolve: (answer: Buffer) => void,
+  reject: (error: Error) => void,
+  close: () => void,
+  timeoutMs: number,
+  what: string,
+): (error: Error | undefined, answer?: Buffer) => void {
+  let settled = false;
+  const finish = (error: Error | undefined, answer?: Buffer): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    close();
+    if (error) reject(error);
+    else resolve(answer ?? Buffer.alloc(0));
+  };
+  const timer = setTimeout(() => finish(new DnsTransportError(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+  return finish;
+}
+
 /** Sends one message over TCP (RFC 1035 §4.2.2 length framing) and returns the answer with the same id. */
 export function exchangeTcp(server: DnsServer, message: Buffer, timeoutMs: number): Promise<Buffer> {
   const id = message.readUInt16BE(0);
   return new Promise<Buffer>((resolve, reject) => {
     const socket = net.connect({ host: server.host, port: server.port });
     let received = Buffer.alloc(0);
-    let settled = false;
-    const finish = (error: Error | undefined, answer?: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(answer ?? Buffer.alloc(0));
-    };
-    const timer = setTimeout(
-      () => finish(new DnsTransportError(`DNS over TCP to ${formatServer(server)} timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    const finish = settleOnce(resolve, reject, () => socket.destroy(), timeoutMs, `DNS over TCP to ${formatServer(server)}`);
     socket.on('connect', () => {
       const frame = Buffer.alloc(2 + message.length);
       frame.writeUInt16BE(message.length, 0);
@@ -128,19 +140,7 @@ export function exchangeUdp(server: DnsServer, message: Buffer, timeoutMs: numbe
   const id = message.readUInt16BE(0);
   return new Promise<Buffer>((resolve, reject) => {
     const socket = dgram.createSocket(net.isIPv6(server.host) ? 'udp6' : 'udp4');
-    let settled = false;
-    const finish = (error: Error | undefined, answer?: Buffer): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.close();
-      if (error) reject(error);
-      else resolve(answer ?? Buffer.alloc(0));
-    };
-    const timer = setTimeout(
-      () => finish(new DnsTransportError(`DNS over UDP to ${formatServer(server)} timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    const finish = settleOnce(resolve, reject, () => socket.close(), timeoutMs, `DNS over UDP to ${formatServer(server)}`);
     socket.on('message', (answer: Buffer) => {
       if (answer.length >= 12 && answer.readUInt16BE(0) === id) finish(undefined, answer);
     });

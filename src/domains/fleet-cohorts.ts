@@ -1,7 +1,15 @@
 import type { Db } from '../db/client.js';
 import type { Clock } from '../clock.js';
-import type { Cohort } from '../orchestrator/forecast.js';
 import { LETS_ENCRYPT_ISSUER } from './repository.js';
+
+/** Certificates that fall due on the same day and expire on the same day (the capacity forecast's unit). */
+export interface Cohort {
+  /** When these certificates are due (their renewal time, or now for a domain with none). */
+  dueAt: Date;
+  /** When the current certificates expire; null for domains that have none yet. */
+  expiresAt: Date | null;
+  count: number;
+}
 
 const DAY_MS = 86_400_000;
 /** Rows read per query: the fleet is walked in pages, never read at once. */

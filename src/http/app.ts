@@ -15,7 +15,7 @@ import {
 } from '../orchestrator/orchestrator.js';
 import type { RunDocument } from '../orchestrator/runs.js';
 import { requireApiKey } from './auth.js';
-import { validateDomainName, type Validation } from './validate.js';
+import { validateDomainName, type Validation } from '../util/domain-name.js';
 
 export interface AppDeps {
   orchestrator: Orchestrator;

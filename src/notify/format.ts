@@ -40,9 +40,8 @@ export class Redactor {
   }
 
   clean(text: string, maxLength = 1_000): string {
-    const out = scrubSecrets(text, this.secrets)
-      // A private key cut short (no END line) must not survive either.
-      .replace(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*$/, '[REDACTED PRIVATE KEY]');
+    // A private key cut short (no END line) goes too: scrubSecrets takes the header and the base64 after it.
+    const out = scrubSecrets(text, this.secrets);
     return out.length > maxLength ? `${out.slice(0, maxLength)}...` : out;
   }
 

@@ -15,17 +15,12 @@ export { SlackNotifier } from './slack.js';
 export { processSlackPacer, SlackPacer } from './pacing.js';
 export { signWebhookBody, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookNotifier, type WebhookEvent } from './webhook.js';
 
-/** What `createNotifier` reads. Passing the whole Settings works; apiKey and the Fastly token are kept out of messages. */
-export type NotifierSettings = Pick<Settings, 'appEnv' | 'slack' | 'webhook'> & {
-  apiKey?: string | undefined;
-  fastly?: { apiToken: string | undefined };
-};
+/** What `createNotifier` reads. Passing the whole Settings works. */
+export type NotifierSettings = Pick<Settings, 'appEnv' | 'slack' | 'webhook'>;
 
 export interface NotifierOptions {
   /** Alert aggregation window; default one minute. */
   alertWindowMs?: number;
-  /** More literal secrets to keep out of every message. */
-  secrets?: string[];
   /** Slack pacing; default the process-wide pacer (about 1 message a second). */
   slackPacer?: SlackPacer;
 }
@@ -104,16 +99,16 @@ export function combineNotifiers(notifiers: readonly Notifier[], logger: Logger,
  * - The generic JSON webhook whenever NOTIFY_WEBHOOK_URL is set.
  * Alerts are aggregated: the same text at most once per window, with a count.
  */
-export function createNotifier(settings: NotifierSettings, logger: Logger, options: NotifierOptions = {}): NotifierHub {
+export function createNotifier(
+  settings: NotifierSettings,
+  logger: Logger,
+  options: NotifierOptions & {
+    /** The configured secrets (`secretValues(settings)`, from the schema), kept out of every message. */
+    secrets: readonly string[];
+  },
+): NotifierHub {
   const log = logger.child({ component: 'notify' });
-  const redactor = new Redactor([
-    settings.slack.webhookUrl,
-    settings.slack.botToken,
-    settings.webhook.secret,
-    settings.apiKey,
-    settings.fastly?.apiToken,
-    ...(options.secrets ?? []),
-  ]);
+  const redactor = new Redactor(options.secrets);
   const notifiers: Notifier[] = [];
   const slackUrl = settings.slack.webhookUrl;
   if (settings.slack.enabled && !slackUrl) {

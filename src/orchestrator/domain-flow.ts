@@ -14,11 +14,11 @@ import type { OrderBudget } from '../certificates/budget.js';
 import { rateLimitScope } from '../certificates/rate-limits.js';
 import { AcmeOrderGoneError, AcmeRateLimitedError } from '../certificates/errors.js';
 import type { CertificateIssuer, IssuedCertificate } from '../certificates/issuer.js';
-import { newKeyAndCsr, type KeyAndCsr } from '../certificates/keys.js';
-import { readCertificate, splitFullchain, ariCertId } from '../certificates/x509.js';
+import { newKeyAndCsr } from '../certificates/keys.js';
 import { backoffDelay, isRenewalDue, renewalTime, scheduleFromAri } from '../certificates/renewal-policy.js';
 import type { DomainResult } from './runs.js';
 import type { ProbeResult } from '../domains/probe.js';
+import { MaterialStore, type Material } from './material.js';
 
 /** Reads the live certificate; `isDue` decides whether a valid one is due for renewal. */
 export type Probe = (domain: string, tlsIssuer: string | null, isDue: (notBefore: Date, notAfter: Date) => boolean) => Promise<ProbeResult>;
@@ -59,26 +59,6 @@ export interface DomainRunContext {
   signal?: AbortSignal;
 }
 
-/** Key material as kept in the secrets store. */
-interface Material {
-  privateKeyPem: string;
-  fullchainPem: string;
-  serial: string;
-  notBefore: Date;
-  notAfter: Date;
-  certId: string | undefined;
-}
-
-/**
- * The contract's three secrets, plus `pending`: the key and CSR of an order in
- * flight (JSON), kept only until the certificate is stored.
- */
-export type SecretKind = 'private_key' | 'fullchain' | 'csr' | 'pending';
-
-export function secretName(base: string, domain: string, kind: SecretKind): string {
-  return `${base}/${domain}/${kind}`;
-}
-
 class Deferred extends Error {}
 
 /**
@@ -113,7 +93,11 @@ async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
  * a new order. Errors never escape: they become the domain's result.
  */
 export class DomainFlow {
-  constructor(private readonly deps: DomainFlowDeps) {}
+  private readonly material: MaterialStore;
+
+  constructor(private readonly deps: DomainFlowDeps) {
+    this.material = new MaterialStore(deps.secrets, deps.settings.pemSecretBasePath, deps.logger);
+  }
 
   async run(candidate: DomainCandidate, ctx: DomainRunContext): Promise<DomainResult> {
     const { logger } = this.deps;
@@ -202,7 +186,7 @@ export class DomainFlow {
       // The new key is kept before the order exists, so a crash after the order
       // can resume it (and download what the CA issued) instead of ordering again.
       const keys = await newKeyAndCsr(candidate.name, this.deps.settings.keyType);
-      await step('storing the new key before the order', () => this.storePendingKeys(candidate.name, keys));
+      await step('storing the new key before the order', () => this.material.putPending(candidate.name, keys));
       await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'ordered' });
       issued = await issuer.issue(
         { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, profile: this.deps.settings.profile, replaces, keys },
@@ -250,13 +234,8 @@ export class DomainFlow {
    * the CA can no longer complete it): the caller then orders anew.
    */
   private async resumeOrder(candidate: DomainCandidate, ctx: DomainRunContext, result: DomainResult, log: Logger): Promise<Material | undefined> {
-    const base = this.deps.settings.pemSecretBasePath;
     const budget = await this.deps.budget();
-    const [orderUrl, pending] = await Promise.all([
-      budget.latestOrderUrl(candidate.name),
-      this.deps.secrets.get(secretName(base, candidate.name, 'pending')),
-    ]);
-    const keys = parsePendingKeys(pending);
+    const [orderUrl, keys] = await Promise.all([budget.latestOrderUrl(candidate.name), this.material.getPending(candidate.name)]);
     if (!orderUrl || !keys) return undefined;
     const issuer = await this.deps.issuer();
     try {
@@ -275,20 +254,10 @@ export class DomainFlow {
     }
   }
 
-  private async storePendingKeys(domain: string, keys: KeyAndCsr): Promise<void> {
-    const base = this.deps.settings.pemSecretBasePath;
-    const tags = { Application: 'autotls', Domain: domain, Purpose: 'pending-order' };
-    await this.deps.secrets.put(secretName(base, domain, 'pending'), JSON.stringify(keys), tags);
-  }
-
   /** Stores an issued certificate; after this it can never be lost. */
   private async storeIssued(candidate: DomainCandidate, issued: IssuedCertificate, ctx: DomainRunContext, result: DomainResult): Promise<Material> {
-    const base = this.deps.settings.pemSecretBasePath;
-    const tags = { Application: 'autotls', Domain: candidate.name, Serial: issued.serial };
     // Key material is stored before anything is uploaded (contract section 5).
-    await this.deps.secrets.put(secretName(base, candidate.name, 'private_key'), issued.privateKeyPem, tags);
-    await this.deps.secrets.put(secretName(base, candidate.name, 'fullchain'), issued.fullchainPem, tags);
-    await this.deps.secrets.put(secretName(base, candidate.name, 'csr'), issued.csrPem, tags);
+    const material = await this.material.putIssued(candidate.name, issued);
     await this.deps.state.update(candidate.id, ctx.leaseOwner, {
       phase: 'stored',
       certSerial: issued.serial,
@@ -297,45 +266,22 @@ export class DomainFlow {
       certId: issued.certId ?? null,
     });
     result.messages.push('Certificate and key stored in the secrets store');
-    // The key now lives in private_key; its in-flight copy goes (a leftover only costs a secret).
-    await this.deps.secrets.delete(secretName(base, candidate.name, 'pending')).catch((error: unknown) =>
-      this.deps.logger.warn({ domain: candidate.name, err: errorMessage(error) }, 'could not delete the pending-order secret'),
-    );
-    return {
-      privateKeyPem: issued.privateKeyPem,
-      fullchainPem: issued.fullchainPem,
-      serial: issued.serial,
-      notBefore: issued.notBefore,
-      notAfter: issued.notAfter,
-      certId: issued.certId,
-    };
+    await this.material.deletePending(candidate.name);
+    return material;
   }
 
   /** The certificate a previous run stored but did not finish; undefined when the store no longer matches. */
   private async loadStored(candidate: DomainCandidate, state: DomainState, log: Logger): Promise<(Material & { phase: string }) | undefined> {
-    const base = this.deps.settings.pemSecretBasePath;
-    const [privateKeyPem, fullchainPem] = await Promise.all([
-      this.deps.secrets.get(secretName(base, candidate.name, 'private_key')),
-      this.deps.secrets.get(secretName(base, candidate.name, 'fullchain')),
-    ]);
-    if (!privateKeyPem || !fullchainPem) {
+    const stored = await this.material.getStored(candidate.name, state.certId);
+    if (!stored) {
       log.warn({ phase: state.phase }, 'stored certificate missing from the secrets store; ordering again');
       return undefined;
     }
-    const info = readCertificate(splitFullchain(fullchainPem).leafPem);
-    if (state.certSerial && info.serial !== state.certSerial) {
-      log.warn({ expected: state.certSerial, found: info.serial }, 'stored certificate does not match the recorded serial; ordering again');
+    if (state.certSerial && stored.serial !== state.certSerial) {
+      log.warn({ expected: state.certSerial, found: stored.serial }, 'stored certificate does not match the recorded serial; ordering again');
       return undefined;
     }
-    return {
-      phase: state.phase,
-      privateKeyPem,
-      fullchainPem,
-      serial: info.serial,
-      notBefore: info.notBefore,
-      notAfter: info.notAfter,
-      certId: state.certId ?? ariCertId(splitFullchain(fullchainPem).leafPem),
-    };
+    return { ...stored, phase: state.phase };
   }
 
   /** Uploads (unless testmode or already uploaded) and records the certificate. */
@@ -469,14 +415,4 @@ export class DomainFlow {
 }
 
 
-function parsePendingKeys(value: string | undefined): KeyAndCsr | undefined {
-  if (!value) return undefined;
-  try {
-    const parsed = JSON.parse(value) as Partial<KeyAndCsr>;
-    return typeof parsed.privateKeyPem === 'string' && typeof parsed.csrPem === 'string' ? { privateKeyPem: parsed.privateKeyPem, csrPem: parsed.csrPem } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export { errorMessage };
+/** Re-exported for src/orchestrator/orchestrator.ts, which imports it from here. */

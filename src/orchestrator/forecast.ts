@@ -11,15 +11,12 @@
  * lifetime the CA then issues.
  */
 
+import type { Cohort } from '../domains/fleet-cohorts.js';
+
+export type { Cohort };
+
 const DAY_MS = 86_400_000;
 
-export interface Cohort {
-  /** When these certificates are due (their renewal time, or now for a domain with none). */
-  dueAt: Date;
-  /** When the current certificates expire; null for domains that have none yet. */
-  expiresAt: Date | null;
-  count: number;
-}
 
 export interface CapacityModel {
   /** Domains that can be processed per day. */

@@ -27,72 +27,12 @@ import {
   type FastlyClients,
   type PaginationLinks,
   type PaginationMeta,
-  type SuperagentResponse,
   type TlsBulkCertificateBody,
-  type TlsBulkCertificateResponseData,
-  type TlsPrivateKeyResponseData,
 } from './fastly-client.js';
+import { FastlyError, requireData, toBulkCertificate, toPrivateKey, type BulkCertificate, type FastlyPrivateKey, type FastlyTls } from './fastly-api.js';
+import { header, WritePacer } from './fastly-pacer.js';
 
-export interface BulkCertificate {
-  id: string;
-  notAfter: Date;
-  notBefore: Date;
-  createdAt: Date;
-  domains: string[];
-  configurationIds: string[];
-}
-
-export interface FastlyPrivateKey {
-  id: string;
-  name: string;
-  publicKeySha1: string;
-  /** Known only when the list was filtered by use. */
-  inUse?: boolean;
-}
-
-export interface FastlyTls {
-  /** A key that is already uploaded returns the existing key's record instead of failing. */
-  uploadPrivateKey(pem: string, name: string): Promise<FastlyPrivateKey>;
-  /**
-   * The domain's own bulk certificate: one whose names are all among `domain` and
-   * `*.domain` (the newest, if several). A certificate shared with other names is
-   * never returned: replacing it would disable those names at Fastly.
-   */
-  findBulkCertificateForDomain(domain: string): Promise<BulkCertificate | undefined>;
-  /** Every bulk certificate whose SAN list holds `domain`, shared ones included. */
-  listBulkCertificatesForDomain(domain: string): Promise<BulkCertificate[]>;
-  /**
-   * The bulk certificate that carries this leaf (same names and validity), if one
-   * was created: how an upload that timed out after sending is settled.
-   */
-  findUploadedCertificate(certPem: string): Promise<BulkCertificate | undefined>;
-  createBulkCertificate(certPem: string, intermediatesPem: string, configurationId: string): Promise<BulkCertificate>;
-  replaceBulkCertificate(id: string, certPem: string, intermediatesPem: string): Promise<BulkCertificate>;
-  /** All pages. */
-  listBulkCertificates(): Promise<BulkCertificate[]>;
-  /** All pages; `inUse: false` asks Fastly for keys no certificate uses. */
-  listPrivateKeys(filter?: { inUse?: boolean }): Promise<FastlyPrivateKey[]>;
-  /** Deleting a key that no longer exists is not an error. */
-  deletePrivateKey(id: string): Promise<void>;
-  /** Keys no certificate uses: listed, and deleted unless `dryRun`. Returns those keys. */
-  deleteUnusedPrivateKeys(options: { dryRun: boolean }): Promise<FastlyPrivateKey[]>;
-}
-
-export class FastlyError extends Error {
-  status?: number;
-  retryAfterSeconds?: number;
-  /** Set when the call was held back by the write allowance: when Fastly's window resets. */
-  rateLimitResetAt?: Date;
-  /** For `deleteUnusedPrivateKeys`: the keys that were deleted before the failure(s). */
-  deleted?: FastlyPrivateKey[];
-
-  constructor(message: string, options?: { status?: number; retryAfterSeconds?: number; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'FastlyError';
-    if (options?.status !== undefined) this.status = options.status;
-    if (options?.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
-  }
-}
+export { FastlyError, type BulkCertificate, type FastlyPrivateKey, type FastlyTls } from './fastly-api.js';
 
 export interface FastlyTlsOptions {
   apiToken: string;
@@ -120,82 +60,6 @@ export interface FastlyTlsOptions {
   now?: () => number;
   /** How the pacer waits (tests); default a timer. */
   sleep?: (ms: number) => Promise<void>;
-}
-
-/**
- * Fastly's write allowance as its answers report it, shared by every call of one
- * client. `acquire` takes one write from the allowance or holds until the reset.
- */
-class WritePacer {
-  private remaining: number | undefined;
-  private resetAt: number | undefined;
-  /** While the allowance is unknown (at start, after a reset), one write goes first and the others wait for its answer. */
-  private probe: Promise<void> | undefined;
-
-  constructor(
-    private readonly options: { maxHoldMs: number; now: () => number; sleep: (ms: number) => Promise<void>; logger: Logger },
-  ) {}
-
-  /** Reads `Fastly-RateLimit-Remaining` / `-Reset` from an answer to a write. */
-  observe(response: SuperagentResponse): void {
-    const remaining = Number(header(response, 'fastly-ratelimit-remaining'));
-    const reset = Number(header(response, 'fastly-ratelimit-reset'));
-    if (!Number.isFinite(remaining) || !Number.isFinite(reset) || header(response, 'fastly-ratelimit-remaining') === undefined) return;
-    const resetAt = reset * 1000;
-    // Within one window, answers to writes still in flight may arrive out of order: keep the lower count.
-    this.remaining = resetAt === this.resetAt && this.remaining !== undefined ? Math.min(this.remaining, remaining) : remaining;
-    this.resetAt = resetAt;
-  }
-
-  /** Whether the allowance is known to be used up (a 429 then waits for the reset). */
-  exhausted(): boolean {
-    this.rollOver();
-    return this.remaining !== undefined && this.remaining <= 0 && this.resetAt !== undefined;
-  }
-
-  /** Takes one write from the allowance (holding if need be); call the returned function once the answer is in. */
-  async acquire(operation: string): Promise<() => void> {
-    for (;;) {
-      this.rollOver();
-      if (this.remaining === undefined) {
-        if (this.probe) {
-          await this.probe;
-          continue;
-        }
-        let done!: () => void;
-        this.probe = new Promise<void>((resolve) => (done = resolve));
-        return () => {
-          this.probe = undefined;
-          done();
-        };
-      }
-      if (this.remaining > 0 || this.resetAt === undefined) {
-        this.remaining -= 1;
-        return () => undefined;
-      }
-      const resetAt = this.resetAt;
-      const waitMs = resetAt - this.options.now();
-      const at = new Date(resetAt).toISOString();
-      if (waitMs > this.options.maxHoldMs) {
-        const error = new FastlyError(
-          `Fastly ${operation} held back: the API write allowance is used up (Fastly-RateLimit-Remaining: 0) until ${at}, ` +
-            `longer than AutoTLS waits (${Math.round(this.options.maxHoldMs / 1000)} s)`,
-          { status: 429 },
-        );
-        error.rateLimitResetAt = new Date(resetAt);
-        throw error;
-      }
-      this.options.logger.warn({ operation, resetAt: at, waitMs }, 'Fastly write allowance used up; holding until it resets');
-      await this.options.sleep(waitMs);
-    }
-  }
-
-  private rollOver(): void {
-    if (this.resetAt !== undefined && this.options.now() >= this.resetAt) {
-      this.remaining = undefined;
-      this.resetAt = undefined;
-    }
-  }
 }
 
 /** The fingerprints under which Fastly may list a key's `public_key_sha1` (SHA-1 of the SPKI DER first). */
@@ -521,40 +385,6 @@ class FastlyTlsClient implements FastlyTls {
 
 function isDuplicateKey(err: FastlyError): boolean {
   return err.status === 409 || (err.status !== undefined && err.status < 500 && /already exists/i.test(err.message));
-}
-
-function requireData<T>(data: T | undefined, operation: string): T {
-  if (data === undefined || data === null) throw new FastlyError(`Fastly ${operation}: the answer has no data`);
-  return data;
-}
-
-function toPrivateKey(data: TlsPrivateKeyResponseData | undefined): FastlyPrivateKey {
-  if (!data?.id) throw new FastlyError('Fastly answered with a private key without an id');
-  return {
-    id: data.id,
-    name: data.attributes?.name ?? '',
-    publicKeySha1: data.attributes?.public_key_sha1 ?? '',
-  };
-}
-
-function toBulkCertificate(data: TlsBulkCertificateResponseData): BulkCertificate {
-  const a = data.attributes;
-  if (!data.id || !a?.not_after || !a.not_before) {
-    throw new FastlyError('Fastly answered with an incomplete bulk certificate (id, not_after or not_before missing)');
-  }
-  return {
-    id: data.id,
-    notAfter: a.not_after,
-    notBefore: a.not_before,
-    createdAt: a.created_at ?? a.not_before,
-    domains: (data.relationships?.tls_domains?.data ?? []).flatMap((d) => (d.id ? [d.id] : [])),
-    configurationIds: (data.relationships?.tls_configurations?.data ?? []).flatMap((d) => (d.id ? [d.id] : [])),
-  };
-}
-
-function header(response: SuperagentResponse, name: string): string | undefined {
-  const value = response.headers?.[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** The useful words of an error body: JSON:API `errors[].title/detail`, or Fastly's `{msg, detail}`. */

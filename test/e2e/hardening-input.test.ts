@@ -388,10 +388,12 @@ const cliCases: CliCase[] = [
   { name: 'domains import: a 1 MB name', args: ['domains', 'import', csv('huge.csv', `name,zone_id\n${long(1024 * 1024)},z31.test\n`)], says: /line 2: invalid domain name/ },
   { name: 'fastly cleanup-keys: a value for a switch', args: ['fastly', 'cleanup-keys', '--dry-run=yes'], says: /error: unknown option '--dry-run=yes'/ },
   { name: 'account create: not an email', args: ['account', 'create', '--email', 'not-an-email'], says: /--email "not-an-email" is not an email address/ },
+  { name: 'forecast: --days not a number', args: ['forecast', '--days', 'abc'], says: /^--days must be a whole number between 1 and 3650, not "abc"/ },
   { name: 'forecast: zero days', args: ['forecast', '--days', '0'], says: /^--days must be a whole number between 1 and 3650, not "0"/ },
   { name: 'forecast: days as an expression', args: ['forecast', '--days', '1e3'], says: /^--days must be a whole number/ },
   { name: 'forecast: --svg without a file', args: ['forecast', '--svg'], says: /error: option '--svg <file>' argument missing/ },
-  { name: 'ari refresh: traversal', args: ['ari', 'refresh', '../etc/passwd'], says: /^Invalid domain name "\.\.\/etc\/passwd"/ },
+  { name: 'ari refresh: traversal', args: ['ari', 'refresh', '../etc/passwd'], says: /^Invalid domain name "\.\.\/etc\/passwd": / },
+  { name: 'ari refresh: neither a domain nor --all', args: ['ari', 'refresh'], says: /^Give a domain, or --all for every recorded certificate/ },
   { name: 'ari refresh: a domain and --all', args: ['ari', 'refresh', KNOWN, '--all'], says: /^Give either a domain or --all, not both/ },
   { name: 'unknown command', args: ['frobnicate'], says: /error: unknown command 'frobnicate'/ },
 ];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AwsCredentialSource, credentialSourceFor, memoizeCredentials, type AwsCredentials } from '../../../src/aws/credentials.js';
-import { describeSettings, loadSettings, secretValues, type Settings } from '../../../src/config/index.js';
+import { loadSettings, secretValues, type Settings } from '../../../src/config/index.js';
 
 const aws = (extra: Partial<Settings['aws']> = {}): Settings['aws'] => ({
   region: 'us-east-1',
@@ -114,7 +114,7 @@ describe('AwsCredentialSource', () => {
 });
 
 describe('AWS settings in logs', () => {
-  it('the session token is scrubbed and never shown; roles are', () => {
+  it('the session token and the secret key are among the values scrubbed from logs; the key id is not', () => {
     const s = loadSettings({
       AWS_ACCESS_KEY_ID: 'ASIAEXAMPLE',
       AWS_SECRET_ACCESS_KEY: 'secret-example',
@@ -123,13 +123,7 @@ describe('AWS settings in logs', () => {
       ROUTE53_ASSUME_ROLE_ARN: 'Z1=arn:aws:iam::222222222222:role/dns-a,arn:aws:iam::333333333333:role/dns',
     });
     expect(secretValues(s)).toContain('token-example-0123456789');
-    const summary = describeSettings(s);
-    expect(JSON.stringify(summary)).not.toContain('token-example');
-    expect(summary.aws).toMatchObject({
-      credentials: 'access key ASIAEXAMPLE with session token',
-      assumeRole: 'arn:aws:iam::111111111111:role/autotls',
-      route53Role: 'Z1=arn:aws:iam::222222222222:role/dns-a, other zones=arn:aws:iam::333333333333:role/dns',
-    });
-    expect(describeSettings(loadSettings({ AWS_PROFILE: 'dns' })).aws.credentials).toBe('default chain, profile dns');
+    expect(secretValues(s)).toContain('secret-example');
+    expect(secretValues(s)).not.toContain('ASIAEXAMPLE');
   });
 });

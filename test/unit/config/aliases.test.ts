@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadSettings, type Settings } from '../../../src/config/index.js';
-import { VARIABLES, VARIABLE_NAMES } from '../../../src/config/schema.js';
+import { VARIABLES, VARIABLE_NAMES } from '../../../src/config/variables.js';
 
 /** Every alias: the canonical name, a value, and where it lands in Settings. */
 const ALIASES: Array<{ alias: string; canonical: string; value: string; read: (s: Settings) => unknown; expected: unknown; extra?: Record<string, string> }> = [

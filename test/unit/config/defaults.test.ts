@@ -84,6 +84,13 @@ describe('value forms', () => {
     expect(loadSettings({ EXCLUDED_DOMAINS: ' Example.COM , ,foo.example.org.,bar.net ' }).excludedDomains).toEqual(['example.com', 'foo.example.org', 'bar.net']);
   });
 
+  it('EXCLUDED_DOMAINS is checked by the API\'s domain validator: IDNs as A-labels, no single labels or addresses', () => {
+    expect(loadSettings({ EXCLUDED_DOMAINS: 'Bücher.example' }).excludedDomains).toEqual(['xn--bcher-kva.example']);
+    for (const bad of ['localhost', '192.0.2.1', 'a_b.example']) {
+      expect(() => loadSettings({ EXCLUDED_DOMAINS: bad })).toThrow(/EXCLUDED_DOMAINS: .*not a domain name/);
+    }
+  });
+
   it('DNS_RESOLVERS gets port 53 when omitted, IPv6 in brackets', () => {
     expect(loadSettings({ DNS_RESOLVERS: '127.0.0.1:5353, 8.8.8.8, [::1]:5300, 2001:db8::1, ns1.example.com' }).dns.resolvers).toEqual([
       '127.0.0.1:5353', '8.8.8.8:53', '[::1]:5300', '[2001:db8::1]:53', 'ns1.example.com:53',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadSettings } from '../../../src/config/index.js';
-import { VARIABLES, VARIABLE_NAMES } from '../../../src/config/schema.js';
+import { VARIABLES, VARIABLE_NAMES } from '../../../src/config/variables.js';
 import { configError, expectProblem } from './helpers.js';
 
 describe('APP_ENV', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeSettings, loadSettings, secretValues } from '../../../src/config/index.js';
+import { loadSettings, secretValues } from '../../../src/config/index.js';
+import { VARIABLES, VARIABLE_NAMES, type VariableName } from '../../../src/config/variables.js';
 
 const SECRETS = {
   API_KEY: 'api-key-0123456789abcdef',
@@ -35,22 +36,30 @@ describe('secretValues', () => {
   });
 });
 
-describe('describeSettings', () => {
-  it('shows no secret, only whether it is set', () => {
-    const settings = loadSettings({ ...SECRETS, ENABLE_SLACK_NOTIFICATIONS: 'true' });
-    const text = JSON.stringify(describeSettings(settings));
-    for (const secret of secretValues(settings)) expect(text).not.toContain(secret);
-    expect(text).not.toContain('path-token');
-    const summary = describeSettings(settings);
-    expect(summary.apiKey).toBe('set');
-    expect(summary.database).toEqual({ provider: 'postgresql', url: 'postgresql://app:***@db:5432/autotls' });
-    expect(summary.acme.accountKey).toBe('inline');
-    expect(summary.notify).toEqual({ slack: 'enabled', webhook: 'https://hooks.example.com/…' });
+describe('the secret list comes from the schema', () => {
+  // One valid value per variable the schema marks secret; a new secret row fails here until it is added.
+  const SAMPLES: Partial<Record<VariableName, { env: Record<string, string>; scrubbed: string[] }>> = {
+    API_KEY: { env: { API_KEY: 'sample-api-key-01' }, scrubbed: ['sample-api-key-01'] },
+    DATABASE_URL: { env: { DATABASE_URL: 'postgresql://u:sample%2Fpw@db:5432/x' }, scrubbed: ['sample%2Fpw', 'sample/pw'] },
+    DBPWD: { env: { DBUSER: 'u', DBPWD: 'sample pw', DBHOST: 'db', DBNAME: 'x' }, scrubbed: ['sample pw', 'sample%20pw'] },
+    AWS_SECRET_ACCESS_KEY: { env: { AWS_ACCESS_KEY_ID: 'AKIASAMPLE', AWS_SECRET_ACCESS_KEY: 'sample-aws-secret' }, scrubbed: ['sample-aws-secret'] },
+    AWS_SESSION_TOKEN: { env: { AWS_ACCESS_KEY_ID: 'AKIASAMPLE', AWS_SECRET_ACCESS_KEY: 'sample-aws-secret', AWS_SESSION_TOKEN: 'sample-session' }, scrubbed: ['sample-session'] },
+    FASTLY_API_TOKEN: { env: { FASTLY_API_TOKEN: 'sample-fastly' }, scrubbed: ['sample-fastly'] },
+    LE_ACCOUNT_KEY_SECRET: { env: { LE_ACCOUNT_KEY_SECRET: '{"kty":"EC","d":"sample-d"}' }, scrubbed: ['{"kty":"EC","d":"sample-d"}'] },
+    RFC2136_TSIG_SECRET: { env: { RFC2136_TSIG_SECRET: 'c2FtcGxlLXRzaWc=' }, scrubbed: ['c2FtcGxlLXRzaWc='] },
+    CLOUDFLARE_DNS_API_TOKEN: { env: { CLOUDFLARE_DNS_API_TOKEN: 'sample-cf' }, scrubbed: ['sample-cf'] },
+    SLACK_WEBHOOK_URL: { env: { SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T1/B1/sample' }, scrubbed: ['https://hooks.slack.com/services/T1/B1/sample', 'T1/B1/sample'] },
+    SLACK_WEBHOOK_KEY: { env: { SLACK_WORKSPACE_ID: 'T2', SLACK_WEBHOOK_KEY: 'B2/sample-key' }, scrubbed: ['T2/B2/sample-key'] },
+    SLACK_BOT_TOKEN: { env: { SLACK_BOT_TOKEN: 'xoxb-sample' }, scrubbed: ['xoxb-sample'] },
+    NOTIFY_WEBHOOK_SECRET: { env: { NOTIFY_WEBHOOK_SECRET: 'sample-hmac' }, scrubbed: ['sample-hmac'] },
+  };
+
+  it('has a sample for exactly the variables marked secret', () => {
+    expect(Object.keys(SAMPLES).sort()).toEqual(VARIABLE_NAMES.filter((name) => VARIABLES[name].secret).sort());
   });
 
-  it('summarises the defaults', () => {
-    const summary = describeSettings(loadSettings({}));
-    expect(summary).toMatchObject({ appEnv: 'local', listen: '0.0.0.0:8000', apiKey: 'unset', database: { provider: 'sqlite', url: 'file:./data/autotls.db' } });
-    expect(summary.aws.credentials).toBe('default chain');
+  it.each(Object.entries(SAMPLES))('%s: its value is scrubbed in every form it takes in Settings', (_name, sample) => {
+    const values = secretValues(loadSettings(sample!.env));
+    for (const secret of sample!.scrubbed) expect(values).toContain(secret);
   });
 });

@@ -36,7 +36,8 @@ describe('DNS wire helpers', () => {
 
 describe('parseServer shares the configuration parser', () => {
   it('accepts exactly what DNS_RESOLVERS accepts, with the same result', async () => {
-    const { parseHostPortValue, formatHostPort } = await import('../../../src/config/parsers.js');
+    const { parseHostPortValue } = await import('../../../src/config/parsers.js');
+    const { formatHostPort } = await import('../../../src/util/host-port.js');
     for (const text of ['127.0.0.1:5353', 'ns1.example.com', '[::1]:5353', '::1', 'ns1.example.com.:53']) {
       const fromConfig = parseHostPortValue(text, 53);
       expect(parseServer(text)).toEqual(fromConfig);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Settings } from '../../../src/config/settings.js';
+import { loadSettings, secretValues, type Settings } from '../../../src/config/index.js';
 import { combineNotifiers, createNotifier, SlackPacer, type NotifierSettings } from '../../../src/notify/index.js';
 import type { Notifier } from '../../../src/notify/notifier.js';
 import { startSlackFake, type SlackFake } from '../../testbed/slack-fake.js';
@@ -26,7 +26,6 @@ function settings(overrides: {
   slackEnabled?: boolean;
   slackUrl?: string | undefined;
   webhookUrl?: string | undefined;
-  apiKey?: string;
 }): NotifierSettings {
   return {
     appEnv: overrides.appEnv ?? 'production',
@@ -36,15 +35,16 @@ function settings(overrides: {
       botToken: undefined,
     },
     webhook: { url: overrides.webhookUrl, secret: 'hook-secret-123456' },
-    apiKey: overrides.apiKey ?? 'the-api-key-0123456789',
-    fastly: { apiToken: 'fastly-token-0123456789' },
   };
 }
+
+/** The secrets the composition root hands over: secretValues of the configuration, as the schema marks them. */
+const SECRETS = { secrets: secretValues(loadSettings({ API_KEY: 'the-api-key-0123456789', FASTLY_API_TOKEN: 'fastly-token-0123456789', NOTIFY_WEBHOOK_SECRET: 'hook-secret-123456' })) };
 
 describe('createNotifier', () => {
   it('uses Slack in production when enabled', async () => {
     const { logger } = captureLogger();
-    const n = createNotifier(settings({}), logger);
+    const n = createNotifier(settings({}), logger, SECRETS);
     expect(n.notifiers.map((x) => x.name)).toEqual(['slack']);
     // Slack gets one summary per run (issue 13): the domain line is folded into it.
     await n.domainFinished(domainReport(), false);
@@ -56,7 +56,7 @@ describe('createNotifier', () => {
 
   it('logs instead of posting to Slack outside production (seed behaviour)', async () => {
     const log = captureLogger();
-    const n = createNotifier(settings({ appEnv: 'staging' }), log.logger);
+    const n = createNotifier(settings({ appEnv: 'staging' }), log.logger, SECRETS);
     expect(n.notifiers.map((x) => x.name)).toEqual(['log']);
     await n.domainFinished(domainReport(), true);
     expect(slack.posts).toHaveLength(0);
@@ -68,13 +68,13 @@ describe('createNotifier', () => {
 
   it('logs when Slack is off or has no URL', () => {
     const { logger } = captureLogger();
-    expect(createNotifier(settings({ slackEnabled: false }), logger).notifiers.map((x) => x.name)).toEqual(['log']);
-    expect(createNotifier(settings({ slackUrl: undefined }), logger).notifiers.map((x) => x.name)).toEqual(['log']);
+    expect(createNotifier(settings({ slackEnabled: false }), logger, SECRETS).notifiers.map((x) => x.name)).toEqual(['log']);
+    expect(createNotifier(settings({ slackUrl: undefined }), logger, SECRETS).notifiers.map((x) => x.name)).toEqual(['log']);
   });
 
   it('adds the webhook beside Slack or the log, and fans out to all', async () => {
     const { logger } = captureLogger();
-    const n = createNotifier(settings({ webhookUrl: `${hook.url}/h` }), logger);
+    const n = createNotifier(settings({ webhookUrl: `${hook.url}/h` }), logger, SECRETS);
     expect(n.notifiers.map((x) => x.name)).toEqual(['slack', 'webhook']);
     expect(n.name).toBe('slack+webhook');
     await n.runFinished(runReport());
@@ -86,7 +86,7 @@ describe('createNotifier', () => {
 
   it('keeps the API key, tokens and private keys out of every channel', async () => {
     const log = captureLogger();
-    const hub = createNotifier(settings({ appEnv: 'local', webhookUrl: `${hook.url}/h` }), log.logger);
+    const hub = createNotifier(settings({ appEnv: 'local', webhookUrl: `${hook.url}/h` }), log.logger, SECRETS);
     await hub.domainFinished(
       domainReport({ errors: ['Fastly said: fastly-token-0123456789 invalid', `bad key ${PRIVATE_KEY}`], messages: ['api key the-api-key-0123456789'] }),
       false,
@@ -103,7 +103,7 @@ describe('createNotifier', () => {
     try {
       const { logger } = captureLogger();
       // Unpaced: the process-wide pacer's 1 s gap would wait on the faked clock.
-      const n = createNotifier(settings({}), logger, { alertWindowMs: 60_000, slackPacer: new SlackPacer({ minIntervalMs: 0 }) });
+      const n = createNotifier(settings({}), logger, { ...SECRETS, alertWindowMs: 60_000, slackPacer: new SlackPacer({ minIntervalMs: 0 }) });
       for (let i = 0; i < 10; i++) await n.alert('request with a bad API key');
       expect(slack.delivered().map((p) => p.text)).toEqual([':rotating_light: *AutoTLS alert*: request with a bad API key']);
       await vi.advanceTimersByTimeAsync(60_000);

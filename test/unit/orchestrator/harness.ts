@@ -18,7 +18,8 @@ import { DomainStateStore, type DomainState } from '../../../src/domains/state.j
 import { PrismaOrderLedger } from '../../../src/db/order-ledger.js';
 import { OrderBudget } from '../../../src/certificates/budget.js';
 import type { ChallengePublisher } from '../../../src/dns/challenge.js';
-import { DomainFlow, secretName, type DomainFlowSettings } from '../../../src/orchestrator/domain-flow.js';
+import { DomainFlow, type DomainFlowSettings } from '../../../src/orchestrator/domain-flow.js';
+import { secretName } from '../../../src/orchestrator/material.js';
 import { Orchestrator, type OrchestratorSettings } from '../../../src/orchestrator/orchestrator.js';
 import { AriRefresher } from '../../../src/orchestrator/ari-refresh.js';
 import { RunStore } from '../../../src/orchestrator/runs.js';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDotenv } from '../../../src/config/dotenv-file.js';
 import { loadSettings } from '../../../src/config/index.js';
 import { GENERATED_FILES, renderConfigurationDoc, renderEnvExample } from '../../../src/config/reference.js';
-import { IGNORED_LEGACY_VARIABLES, VARIABLES, VARIABLE_NAMES } from '../../../src/config/schema.js';
+import { IGNORED_LEGACY_VARIABLES, VARIABLES, VARIABLE_NAMES } from '../../../src/config/variables.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const committed = (path: string) => readFileSync(resolve(root, path), 'utf8');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { validateDomainName } from '../../../src/http/validate.js';
+import { validateDomainName } from '../../../src/util/domain-name.js';
 
 const malformed: Array<[string, string]> = [
   ['', 'empty'],

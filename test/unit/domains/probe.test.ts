@@ -3,7 +3,7 @@ import { createSecureContext, createServer as createTlsServer, type Server as Tl
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeLiveCertificate, type ProbeOptions } from '../../../src/domains/probe.js';
-import { createTestCa, createTestLeaf, type TestCa, type TestLeaf } from './pki.js';
+import { createTestCa, createTestLeaf, type TestCa, type TestLeaf } from '../certificates/pki.js';
 
 const DOMAIN = 'shop.example';
 const notDue = () => false;

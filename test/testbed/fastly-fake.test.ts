@@ -6,8 +6,8 @@
 import { createRequire } from 'node:module';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { JSON_API, startFastlyFake, type FastlyFake } from '../../testbed/fastly-fake.js';
-import { createTestPki, type Leaf, type TestPki } from './pki.js';
+import { JSON_API, startFastlyFake, type FastlyFake } from './fastly-fake.js';
+import { createTestPki, type Leaf, type TestPki } from '../unit/storage/pki.js';
 
 const require = createRequire(import.meta.url);
 interface Model {

@@ -1,6 +1,6 @@
 import { IncomingWebhook } from '@slack/webhook';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startSlackFake, type SlackFake } from '../../testbed/slack-fake.js';
+import { startSlackFake, type SlackFake } from './slack-fake.js';
 
 describe('slack fake', () => {
   let slack: SlackFake;

@@ -1,6 +1,6 @@
 // Self-check of the shared contract suite against the in-memory provider.
-import { describeDnsProviderContract } from '../../dns/contract.js';
-import { MemoryDnsProvider } from '../../dns/memory.js';
+import { describeDnsProviderContract } from './contract.js';
+import { MemoryDnsProvider } from './memory.js';
 
 describeDnsProviderContract('memory', async () => {
   const provider = new MemoryDnsProvider(['z.test']);

@@ -3,7 +3,7 @@
 // message, a nested property, a stack, a key cut short, JSON-escaped twice.
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createLogger, scrubSecrets } from '../../../src/logger.js';
+import { createLogger, scrubSecrets } from '../../src/logger.js';
 
 const PEM = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const RSA_PEM = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
