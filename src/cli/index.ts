@@ -238,8 +238,8 @@ export function buildProgram(): Command {
     .command('create')
     .description('register an ACME account and store its key under LE_ACCOUNT_KEY_SECRET_NAME')
     .option('--email <email>', 'contact address (default: ACME_EMAIL)')
-    .option('--eab-kid <kid>', 'External Account Binding key id (CAs that require it)')
-    .option('--eab-hmac <key>', 'External Account Binding HMAC key (base64url)')
+    .option('--eab-kid <kid>', 'External Account Binding key id (CAs that require it; default: ACME_EAB_KID)')
+    .option('--eab-hmac <key>', 'External Account Binding HMAC key, base64url (default: ACME_EAB_HMAC_KEY)')
     .addOption(json)
     .action(async (opts: { email?: string; eabKid?: string; eabHmac?: string; json?: boolean }) => {
       if (opts.email !== undefined && !EMAIL.test(opts.email)) throw new CliError(`--email ${JSON.stringify(opts.email)} is not an email address`, 2);
@@ -258,7 +258,7 @@ export function buildProgram(): Command {
         AcmeIssuer.register({
           directoryUrl: settings.acme.directoryUrl,
           email,
-          eab: opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : undefined,
+          eab: opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : settings.acme.eab,
         }),
       );
       await secrets.put(secretName, JSON.stringify(registered.accountKeyJwk), { Application: 'autotls', Purpose: 'acme-account-key' });

@@ -41,6 +41,9 @@ export function crossVariableIssues(v: ParsedVariables): Issue[] {
     }
   }
 
+  if (v.ACME_EAB_KID !== undefined && v.ACME_EAB_HMAC_KEY === undefined) need('ACME_EAB_HMAC_KEY', 'ACME_EAB_KID is set', 'the HMAC key the CA issued with that key id');
+  if (v.ACME_EAB_HMAC_KEY !== undefined && v.ACME_EAB_KID === undefined) need('ACME_EAB_KID', 'ACME_EAB_HMAC_KEY is set', 'the key id the CA issued with that HMAC key');
+
   if (v.AWS_ACCESS_KEY_ID !== undefined && v.AWS_SECRET_ACCESS_KEY === undefined) {
     need('AWS_SECRET_ACCESS_KEY', `${nameWithAliases('AWS_ACCESS_KEY_ID')} is set`, 'the matching secret, or unset both to use the AWS SDK default chain');
   }
@@ -150,6 +153,7 @@ export function toSettings(v: ParsedVariables): Settings {
       accountKeySecretName: v.LE_ACCOUNT_KEY_SECRET_NAME,
       accountKeyInline: v.LE_ACCOUNT_KEY_SECRET,
       email: v.ACME_EMAIL,
+      eab: v.ACME_EAB_KID !== undefined && v.ACME_EAB_HMAC_KEY !== undefined ? { kid: v.ACME_EAB_KID, hmacKey: v.ACME_EAB_HMAC_KEY } : undefined,
       profile: v.ACME_PROFILE,
       keyType: v.ACME_KEY_TYPE,
       orderBudget: v.ACME_ORDER_BUDGET,

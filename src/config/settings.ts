@@ -65,6 +65,8 @@ export interface Settings {
     /** Inline key (JWK JSON or PEM); undefined when unset, empty or `{}`. */
     accountKeyInline: string | undefined;
     email: string | undefined;
+    /** External Account Binding for `account create` (ACME_EAB_KID + ACME_EAB_HMAC_KEY). */
+    eab: { kid: string; hmacKey: string } | undefined;
     profile: string | undefined;
     keyType: CertificateKeyType;
     /** New orders allowed per account in any 3 hours. */

@@ -127,6 +127,8 @@ export const VARIABLES = {
   LE_ACCOUNT_KEY_SECRET_NAME: variable({ group: 'acme', description: 'Name of the secret holding the ACME account key (JWK JSON or PEM)', parse: parseToken('a secret name such as le-account-key') }),
   LE_ACCOUNT_KEY_SECRET: variable({ group: 'acme', description: 'The account key inline (JWK JSON or PEM), used when no secret name is set; empty or {} means unset', secret: (s) => [s.acme.accountKeyInline], parse: parseAccountKey }),
   ACME_EMAIL: variable({ group: 'acme', description: 'Contact address for autotls account create', parse: parseEmail }),
+  ACME_EAB_KID: variable({ group: 'acme', description: 'External Account Binding key id, for CAs that require it (ZeroSSL, Google Trust Services, SSL.com, Sectigo); used by autotls account create', parse: parseToken('the EAB key id exactly as the CA issued it') }),
+  ACME_EAB_HMAC_KEY: variable({ group: 'acme', description: 'External Account Binding HMAC key (base64url), with ACME_EAB_KID', secret: (s) => [s.acme.eab?.hmacKey], parse: parseToken('the EAB HMAC key exactly as the CA issued it (base64url)') }),
   ACME_PROFILE: variable({ group: 'acme', description: 'ACME profile (classic, tlsserver, shortlived) when the CA offers profiles', parse: parseToken('a profile name such as classic') }),
   ACME_KEY_TYPE: variable({ group: 'acme', description: `Certificate key type: ${KEY_TYPES.join(', ')}`, default: 'rsa2048', parse: parseChoice(KEY_TYPES, { rsa: 'is ambiguous; use rsa2048, rsa3072 or rsa4096', ec: 'is ambiguous; use ec256 or ec384', ecdsa: 'is ambiguous; use ec256 or ec384' }) }),
   ACME_ORDER_BUDGET: variable({ group: 'acme', description: 'New orders allowed per ACME account in any 3 hours, shared by all instances', default: 300, parse: parsePositiveInteger }),

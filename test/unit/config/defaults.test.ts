@@ -17,6 +17,7 @@ const DEFAULTS: Settings = {
     accountKeySecretName: undefined,
     accountKeyInline: undefined,
     email: undefined,
+    eab: undefined,
     profile: undefined,
     keyType: 'rsa2048',
     orderBudget: 300,

@@ -211,6 +211,7 @@ describe('the report', () => {
       LE_ACCOUNT_KEY_SECRET: 'sekret-account-key',
       RFC2136_TSIG_SECRET: 'sekret!tsig',
       CLOUDFLARE_DNS_API_TOKEN: 'sekret cloudflare',
+      ACME_EAB_HMAC_KEY: 'sekret eab hmac',
       SLACK_WEBHOOK_URL: 'sekret-slack-url',
       SLACK_WEBHOOK_KEY: 'sekret slack key',
       SLACK_BOT_TOKEN: 'sekret slack bot',
@@ -221,5 +222,21 @@ describe('the report', () => {
     const error = configError({ ...secrets, APP_ENV: 'production', API_KEY: 'sekret-api', HOST: 'bad host sekret-api', DBUSER: 'u' });
     for (const value of [...Object.values(secrets), 'sekret-api']) expect(error.message).not.toContain(value);
     expect(error.message).toContain('HOST: "bad host [REDACTED]"');
+  });
+});
+
+describe('ACME_EAB_KID and ACME_EAB_HMAC_KEY', () => {
+  it('give account create its External Account Binding', () => {
+    expect(loadSettings({ ACME_EAB_KID: 'kid-1', ACME_EAB_HMAC_KEY: 'c2VjcmV0' }).acme.eab).toEqual({ kid: 'kid-1', hmacKey: 'c2VjcmV0' });
+    expect(loadSettings({}).acme.eab).toBeUndefined();
+  });
+
+  it('go together', () => {
+    expect(configError({ ACME_EAB_KID: 'kid-1' }).problems).toEqual([
+      'ACME_EAB_HMAC_KEY: required when ACME_EAB_KID is set; set ACME_EAB_HMAC_KEY to the HMAC key the CA issued with that key id',
+    ]);
+    expect(configError({ ACME_EAB_HMAC_KEY: 'c2VjcmV0' }).problems).toEqual([
+      'ACME_EAB_KID: required when ACME_EAB_HMAC_KEY is set; set ACME_EAB_KID to the key id the CA issued with that HMAC key',
+    ]);
   });
 });
