@@ -47,7 +47,8 @@ export interface IssuedCertificate {
 /**
  * The RFC 5280 CRLReason codes Let's Encrypt accepts from a subscriber
  * (https://letsencrypt.org/docs/revoking/, "Specifying a reason code": any other
- * code is rejected). By name, as operators write them.
+ * code is rejected; Boulder's revocation/reasons.go `UserAllowedReasons`). By
+ * name, as operators write them.
  */
 export const REVOCATION_REASONS = { unspecified: 0, keyCompromise: 1, superseded: 4, cessationOfOperation: 5 } as const;
 export type RevocationReason = keyof typeof REVOCATION_REASONS;

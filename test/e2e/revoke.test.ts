@@ -60,6 +60,7 @@ describe('autotls revoke against Pebble', () => {
     await issue(domain);
     const before = await stateOf(domain);
     const oldSerial = await storedSerial(domain);
+    const oldPem = (await secrets().get(`pem-secret/${domain}/fullchain`)) as string;
     expect(servedSerial(domain)).toBe(oldSerial);
     expect(await pebbleStatus(oldSerial)).toBe('Valid');
 
@@ -87,10 +88,13 @@ describe('autotls revoke against Pebble', () => {
       expect(window.end.getTime()).toBeLessThan(Date.now());
     }
 
-    // The text form, with a reason by name.
-    const text = await cli(['revoke', domain, '--reason', 'cessationOfOperation']);
+    // Revoking it again: the CA answers alreadyRevoked (RFC 8555 §6.7), which counts as revoked.
+    expect(await (await h.components.issuer()).revoke(oldPem, 'superseded')).toEqual({ alreadyRevoked: true });
+
+    // The text form, with a reason by name: keyCompromise, authorised with the account key.
+    const text = await cli(['revoke', domain, '--reason', 'keyCompromise']);
     expect(text.code, show(text)).toBe(0);
-    expect(text.stdout).toContain(`Revoked the old certificate (serial ${newSerial}, reason cessationOfOperation)`);
+    expect(text.stdout).toContain(`Revoked the old certificate (serial ${newSerial}, reason keyCompromise)`);
     expect(await pebbleStatus(newSerial)).toBe('Revoked');
     expect(servedSerial(domain)).toBe(await storedSerial(domain));
     expect(new X509Certificate(h.shared.fastly.servingCertificate(domain)?.certPem ?? '').validTo).toBeTruthy();
