@@ -144,9 +144,11 @@ export async function revokeAndReplace(deps: RevokeDeps, domain: string, reason:
     const result = doc.results[0];
     if (result) {
       report.replacement = { ...report.replacement, outcome: result.outcome, notAfter: result.notAfter, messages: result.messages, errors: result.errors };
-      report.replacement.serial = /serial ([0-9a-f]+)/i.exec(result.messages.join(' '))?.[1] ?? null;
     }
-    if (result?.outcome === 'renewed' || result?.outcome === 'issued') report.replacement.ok = true;
+    if (result?.outcome === 'renewed' || result?.outcome === 'issued') {
+      report.replacement.ok = true;
+      report.replacement.serial = (await deps.state.get(candidate.id).catch(() => null))?.certSerial ?? null;
+    }
     else replacementError = result ? [`outcome ${result.outcome}`, ...result.errors, ...result.messages].join('; ') : `run ${doc.status} without a result`;
   } catch (error) {
     if (error instanceof DomainNotFoundError) throw new RevokeError(error.message, 2);
