@@ -32,9 +32,10 @@ import {
 } from './acme-schemas.js';
 import { AcmeTransport, abortedError, pause, type AcmeRequestListener } from './acme-transport.js';
 import { fetchRenewalInfo, replacesToSend } from './ari.js';
+import { revokeWithAccountKey } from './acme-revoke.js';
 import { AcmeAccountMissingError, AcmeError, AcmeOrderError, AcmeOrderGoneError, AcmeProfileError } from './errors.js';
 import { newKeyAndCsr, type KeyAndCsr } from './keys.js';
-import type { CertificateIssuer, IssueHooks, IssueRequest, IssuedCertificate, RenewalInfo } from './issuer.js';
+import type { CertificateIssuer, IssueHooks, IssueRequest, IssuedCertificate, RenewalInfo, RevocationReason } from './issuer.js';
 import { CertificateParseError, coversDomain, readCertificate, splitFullchain, type CertificateInfo } from './x509.js';
 
 export { accountKeyFromSecret } from './account-key.js';
@@ -217,6 +218,19 @@ export class AcmeIssuer implements CertificateIssuer {
     return this.transport.withSignal(signal, async () =>
       fetchRenewalInfo(this.internals.http, await this.transport.directory(), certId, { directoryUrl: this.directoryUrl, clock: this.clock }),
     );
+  }
+
+  /**
+   * Revokes a certificate this account issued (RFC 8555 §7.6, account key);
+   * acme-revoke.ts. `alreadyRevoked` when the CA had revoked it before.
+   */
+  revoke(certificatePem: string, reason: RevocationReason, signal?: AbortSignal): Promise<{ alreadyRevoked: boolean }> {
+    return this.transport.withSignal(signal, async () => {
+      await this.transport.directory();
+      const result = await revokeWithAccountKey(this.internals.api, certificatePem, reason, (step, response) => this.problemError(step, response));
+      this.logger?.info({ reason, alreadyRevoked: result.alreadyRevoked }, 'ACME certificate revoked');
+      return result;
+    });
   }
 
   // -------------------------------------------------------------------------

@@ -44,6 +44,15 @@ export interface IssuedCertificate {
   replacesAccepted: boolean;
 }
 
+/**
+ * The RFC 5280 CRLReason codes Let's Encrypt accepts from a subscriber
+ * (https://letsencrypt.org/docs/revoking/, "Specifying a reason code": any other
+ * code is rejected; Boulder's revocation/reasons.go `UserAllowedReasons`). By
+ * name, as operators write them.
+ */
+export const REVOCATION_REASONS = { unspecified: 0, keyCompromise: 1, superseded: 4, cessationOfOperation: 5 } as const;
+export type RevocationReason = keyof typeof REVOCATION_REASONS;
+
 export interface RenewalInfo {
   suggestedWindow: { start: Date; end: Date };
   explanationUrl?: string;
@@ -66,4 +75,11 @@ export interface CertificateIssuer {
    * secret. `signal` cancels the request.
    */
   renewalInfo(certId: string, signal?: AbortSignal): Promise<RenewalInfo | undefined>;
+  /**
+   * Revokes a certificate this account issued (RFC 8555 §7.6), authorised with
+   * the account key. `certificatePem` is the leaf or the whole fullchain (the
+   * leaf is sent). A certificate the CA already revoked counts as revoked:
+   * resolves with `alreadyRevoked: true`.
+   */
+  revoke(certificatePem: string, reason: RevocationReason, signal?: AbortSignal): Promise<{ alreadyRevoked: boolean }>;
 }

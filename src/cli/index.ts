@@ -15,6 +15,7 @@ import { parseDomainCsv } from './csv.js';
 import { runServe } from './serve.js';
 import { registerForecastCommand } from './forecast.js';
 import { registerAriCommands } from './ari.js';
+import { registerRevokeCommand } from './revoke.js';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration. */
 export class CliError extends Error {
@@ -294,6 +295,7 @@ export function buildProgram(): Command {
     });
   registerForecastCommand(program, { withComponents, createOutput, positiveInt });
   registerAriCommands(program, { withComponents, domainArg, fail: (message, exitCode) => new CliError(message, exitCode) });
+  registerRevokeCommand(program, { withComponents, domainArg, fail: (message, exitCode) => new CliError(message, exitCode) });
   return program;
 }
 

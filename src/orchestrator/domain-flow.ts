@@ -55,6 +55,8 @@ export interface DomainRunContext {
   testmode: boolean;
   /** `/single`: an operator asked for this domain; its failure backoff does not apply. */
   explicit: boolean;
+  /** `autotls revoke`: order a new certificate now, whatever the probe says about the live one. */
+  force?: boolean;
   /** Aborted at shutdown: ACME work in flight stops (the order stays resumable). */
   signal?: AbortSignal;
 }
@@ -128,10 +130,10 @@ export class DomainFlow {
           this.deps.probe(candidate.name, candidate.tlsIssuer, (notBefore, notAfter) => this.isDue(state, notBefore, notAfter)),
         );
         result.certificateStatus = probe.status;
-        if (probe.status === 'unavailable') {
+        if (probe.status === 'unavailable' && !ctx.force) {
           throw new StepError('probing the live certificate', `no certificate available for ${candidate.name}: ${probe.detail}`);
         }
-        if (probe.status !== 'ok') material = await this.order(candidate, state, ctx, result, log);
+        if (probe.status !== 'ok' || ctx.force) material = await this.order(candidate, state, ctx, result, log);
         else {
           result.outcome = 'skipped';
           result.notAfter = probe.notAfter?.toISOString() ?? null;

@@ -52,6 +52,8 @@ interface Plan {
   deferred: DomainResult[];
   /** Domains whose lease the run already holds (`/single`). */
   preClaimed: Set<number>;
+  /** Order a new certificate even when the live one is not due (`autotls revoke`). */
+  force?: boolean;
 }
 
 export interface StartedRun {
@@ -136,14 +138,14 @@ export class Orchestrator {
    * `/single/<domain>`: the same flow for one domain from the table, eligible or
    * not. Throws DomainNotFoundError (404) or DomainBusyError (409).
    */
-  async startSingle(domain: string, testmode: boolean): Promise<StartedRun> {
+  async startSingle(domain: string, testmode: boolean, options: { force?: boolean } = {}): Promise<StartedRun> {
     this.assertAccepting();
     const candidate = await this.deps.repository.findByName(domain);
     if (!candidate) throw new DomainNotFoundError(domain);
     const runId = randomUUID();
     const owner = this.leaseOwner(runId);
     if (!(await this.claim(candidate, owner))) throw new DomainBusyError(domain);
-    const plan: Plan = { candidates: [candidate], deferred: [], preClaimed: new Set([candidate.id]) };
+    const plan: Plan = { candidates: [candidate], deferred: [], preClaimed: new Set([candidate.id]), force: Boolean(options.force) };
     try {
       return await this.start('single', testmode, async () => plan, runId);
     } catch (error) {
@@ -220,12 +222,12 @@ export class Orchestrator {
       await this.deps.notifier.alert(`Certificate run ${doc.runId} failed before processing any domain: ${errorMessage(error)}`);
       return failed;
     }
-    const { candidates, deferred: preDeferred, preClaimed } = planned;
+    const { candidates, deferred: preDeferred, preClaimed, force } = planned;
     log.info({ domains: candidates.map((c) => c.name), testmode: doc.testmode }, 'run started');
     const results: DomainResult[] = new Array<DomainResult>(candidates.length);
     let position = 0;
     await forEachConcurrent(candidates, settings.concurrency, async (candidate, index) => {
-      const result = await this.processOne(candidate, doc, deadline, preClaimed.has(candidate.id));
+      const result = await this.processOne(candidate, doc, deadline, preClaimed.has(candidate.id), Boolean(force));
       results[index] = result;
       await this.deps.runs.addResult(doc.runId, position++, result).catch((e: unknown) =>
         log.error({ err: errorMessage(e) }, 'could not persist a domain result'),
@@ -277,7 +279,7 @@ export class Orchestrator {
   }
 
   /** Claims the lease (unless already held), keeps it alive while the flow runs, releases it. */
-  private async processOne(candidate: DomainCandidate, doc: RunDocument, deadline: number, claimed: boolean): Promise<DomainResult> {
+  private async processOne(candidate: DomainCandidate, doc: RunDocument, deadline: number, claimed: boolean, force = false): Promise<DomainResult> {
     const { state, settings, clock, logger } = this.deps;
     const owner = this.leaseOwner(doc.runId);
     const base = { domain: candidate.name, certificateStatus: candidate.tlsIssuer === LETS_ENCRYPT_ISSUER ? 'renew' : 'new', notAfter: null, errors: [] } as const;
@@ -312,6 +314,7 @@ export class Orchestrator {
         leaseOwner: owner,
         testmode: doc.testmode,
         explicit: claimed,
+        ...(force ? { force } : {}),
         signal: this.abort.signal,
       });
       await state.update(candidate.id, owner, { lastOutcome: result.outcome }).catch(() => undefined);

@@ -395,6 +395,13 @@ const cliCases: CliCase[] = [
   { name: 'ari refresh: traversal', args: ['ari', 'refresh', '../etc/passwd'], says: /^Invalid domain name "\.\.\/etc\/passwd": / },
   { name: 'ari refresh: neither a domain nor --all', args: ['ari', 'refresh'], says: /^Give a domain, or --all for every recorded certificate/ },
   { name: 'ari refresh: a domain and --all', args: ['ari', 'refresh', KNOWN, '--all'], says: /^Give either a domain or --all, not both/ },
+  { name: 'revoke: traversal', args: ['revoke', '../etc/passwd'], says: /^Invalid domain name "\.\.\/etc\/passwd": / },
+  { name: 'revoke: missing domain', args: ['revoke'], says: /error: missing required argument 'domain'/ },
+  { name: 'revoke: a reason Let\'s Encrypt refuses', args: ['revoke', KNOWN, '--reason', 'affiliationChanged'], says: /^--reason "affiliationChanged" is not one Let's Encrypt accepts; use one of: unspecified, keyCompromise, superseded, cessationOfOperation/ },
+  { name: 'revoke: a reason code instead of a name', args: ['revoke', KNOWN, '--reason', '1'], says: /^--reason "1" is not one Let's Encrypt accepts/ },
+  { name: 'revoke: a reason with a newline', args: ['revoke', KNOWN, '--reason', 'keyCompromise\nrm -rf /'], says: /^--reason "keyCompromise\\nrm -rf \/" is not one/ },
+  { name: 'revoke: --reason without a value', args: ['revoke', KNOWN, '--reason'], says: /error: option '--reason <reason>' argument missing/ },
+  { name: 'revoke: unknown domain', args: ['revoke', `nowhere.${KNOWN}`], says: /^Domain nowhere\.z31\.test not found in the domains table/ },
   { name: 'unknown command', args: ['frobnicate'], says: /error: unknown command 'frobnicate'/ },
 ];
 
@@ -425,7 +432,7 @@ describe('hostile CLI arguments and CSV imports', () => {
     const commands = leaves(buildProgram(), []);
     expect(commands.filter((c) => !c.takesInput).map((c) => c.path.join(' '))).toEqual(withoutInput);
     const needCases = commands.filter((c) => c.takesInput).map((c) => c.path);
-    expect(needCases.map((p) => p.join(' '))).toEqual(['process', 'single', 'domains add', 'domains import', 'account create', 'fastly cleanup-keys', 'forecast', 'ari refresh']);
+    expect(needCases.map((p) => p.join(' '))).toEqual(['process', 'single', 'domains add', 'domains import', 'account create', 'fastly cleanup-keys', 'forecast', 'ari refresh', 'revoke']);
     for (const path of needCases) {
       expect(cliCases.filter((c) => path.every((part, i) => c.args[i] === part)).length, `a case for "${path.join(' ')}"`).toBeGreaterThan(0);
     }

@@ -45,7 +45,7 @@
  */
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import type { Clock } from '../../src/clock.js';
-import type { CertificateIssuer, IssuedCertificate, IssueHooks, IssueRequest, RenewalInfo } from '../../src/certificates/issuer.js';
+import type { CertificateIssuer, IssuedCertificate, IssueHooks, IssueRequest, RenewalInfo, RevocationReason } from '../../src/certificates/issuer.js';
 import type { KeyAndCsr } from '../../src/certificates/keys.js';
 import { newKeyAndCsr } from '../../src/certificates/keys.js';
 import {
@@ -149,6 +149,8 @@ export interface FakeCertificate {
   revocationAnnouncedAt?: Date;
   /** When it is (or will be) revoked. */
   revokedAt?: Date;
+  /** The reason a subscriber gave with `revoke`. */
+  revocationReason?: RevocationReason;
 }
 
 export interface MemoryCaOptions {
@@ -331,6 +333,27 @@ export class MemoryCa implements CertificateIssuer {
       ...(announced ? { explanationUrl: this.explanationUrl } : {}),
       retryAfterSeconds: this.ariRetryAfterSeconds,
     };
+  }
+
+  /**
+   * RFC 8555 §7.6 from the account that issued the certificate (this CA has one
+   * account): revoked now, and ARI's window moves into the past, as Boulder's
+   * RenewalInfoImmediate answers for a revoked serial. A certificate it did not
+   * issue is refused as Boulder refuses it (404 "unable to find certificate");
+   * one already revoked answers `alreadyRevoked` (RFC 8555 §6.7), which the
+   * interface reports as `alreadyRevoked: true`.
+   */
+  async revoke(certificatePem: string, reason: RevocationReason): Promise<{ alreadyRevoked: boolean }> {
+    this.throwIfDown('revokeCert');
+    const serial = readCertificate(splitFullchain(certificatePem).leafPem).serial;
+    const cert = this.certificates.get(serial);
+    if (!cert) throw new AcmeOrderError('revokeCert', 'urn:ietf:params:acme:error:malformed', 'unable to find certificate', 404);
+    const now = this.clock.now();
+    if (cert.revokedAt && cert.revokedAt.getTime() <= now.getTime()) return { alreadyRevoked: true };
+    cert.revokedAt = now;
+    cert.revocationAnnouncedAt = now;
+    cert.revocationReason = reason;
+    return { alreadyRevoked: false };
   }
 
   // ---- controls for tests and the simulator --------------------------------

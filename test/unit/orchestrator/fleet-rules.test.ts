@@ -116,6 +116,7 @@ describe('a 429 after the order exists', () => {
           },
           resume: (url, req, hooks) => ca.resume(url, req, hooks),
           renewalInfo: (id) => ca.renewalInfo(id),
+          revoke: (pem, reason) => ca.revoke(pem, reason),
         };
         return flaky;
       },

@@ -1,0 +1,141 @@
+// `autotls revoke <domain> [--reason R]` through the real binary, against the
+// testbed's Pebble (revokeCert with the account key, RFC 8555 §7.6), BIND and
+// the Fastly fake. The CA's view of the old certificate is read from Pebble's
+// management API (`/cert-status-by-serial/<serial>`). Names rv-*.z19.test.
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { FileSecretsStore } from '../../src/secrets/file.js';
+import { readCertificate } from '../../src/certificates/x509.js';
+import { httpsGet } from '../testbed/services.js';
+import { hasPebble27, pebbleRenewalInfo, splitPem } from '../testbed/helpers.js';
+import { challengeRecords, startHarness, type Harness } from './harness.js';
+import { ensureBuilt, jsonOf, runCli, show } from './cli-helpers.js';
+
+const ZONE = 'z19.test';
+
+interface Report {
+  domain: string;
+  reason: string;
+  old: { serial: string };
+  replacement: { ok: boolean; outcome: string | null; serial: string | null };
+  revoked: boolean;
+  error: string | null;
+}
+
+describe('autotls revoke against Pebble', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    ensureBuilt();
+    h = await startHarness({ env: { CONCURRENCY: '2' } });
+  }, 180_000);
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  const cli = (args: string[]) => runCli(args, { ...h.env, LOG_LEVEL: 'warn' }, h.shared.dir);
+  const stateOf = (domain: string) => h.components.database.client.domainState.findFirstOrThrow({ where: { domain: { name: domain } } });
+  const secrets = () => new FileSecretsStore(h.shared.secretsDir);
+  const storedSerial = async (domain: string) => readCertificate(splitPem((await secrets().get(`pem-secret/${domain}/fullchain`)) as string)[0] as string).serial;
+  const servedSerial = (domain: string) => {
+    const served = h.shared.fastly.servingCertificate(domain);
+    return served ? readCertificate(served.certPem).serial : undefined;
+  };
+  /** Pebble's status of a serial: its management API prints the serial as Go's %x of the big.Int (no leading zeros). */
+  const pebbleStatus = async (serial: string): Promise<string> => {
+    const pebble = inject('testbed').pebble;
+    const res = await httpsGet(`${pebble.managementUrl}/cert-status-by-serial/${serial.replace(/^0+/, '')}`, readFileSync(pebble.caCertPath));
+    expect(res.status, res.body).toBe(200);
+    return (JSON.parse(res.body) as { Status: string }).Status;
+  };
+  const issue = async (domain: string) => {
+    await h.addDomain(domain, ZONE);
+    const { status, doc } = await h.run(`/single/${domain}`);
+    expect(status, JSON.stringify(doc)).toBe(200);
+    expect(doc.results[0]).toMatchObject({ domain, outcome: 'issued' });
+  };
+
+  it('deploys the replacement at Fastly, then revokes the old certificate at the CA (superseded); exit 0', async () => {
+    const domain = 'rv-main.z19.test';
+    await issue(domain);
+    const before = await stateOf(domain);
+    const oldSerial = await storedSerial(domain);
+    const oldPem = (await secrets().get(`pem-secret/${domain}/fullchain`)) as string;
+    expect(servedSerial(domain)).toBe(oldSerial);
+    expect(await pebbleStatus(oldSerial)).toBe('Valid');
+
+    const result = await cli(['revoke', domain, '--json']);
+    expect(result.code, show(result)).toBe(0);
+    const report = jsonOf<Report>(result);
+    expect(report).toMatchObject({ domain, reason: 'superseded', revoked: true, error: null, old: { serial: oldSerial }, replacement: { ok: true, outcome: 'renewed' } });
+
+    const newSerial = await storedSerial(domain);
+    expect(newSerial).not.toBe(oldSerial);
+    expect(report.replacement.serial).toBe(newSerial);
+    // Fastly serves the replacement (replaced in place); the CA has revoked only the old one.
+    expect(servedSerial(domain)).toBe(newSerial);
+    expect(h.shared.fastly.requests.some((r) => r.method === 'DELETE' && r.path.startsWith('/tls/bulk/certificates'))).toBe(false);
+    expect(await pebbleStatus(oldSerial)).toBe('Revoked');
+    expect(await pebbleStatus(newSerial)).toBe('Valid');
+    const after = await stateOf(domain);
+    expect(after).toMatchObject({ phase: 'recorded', certSerial: newSerial });
+    expect(await challengeRecords(domain)).toEqual([]);
+    if (hasPebble27()) {
+      // The order named the old certificate in `replaces`; the revoked one's ARI window is in the past.
+      const orders = await h.components.database.client.acmeOrder.findMany({ where: { domain }, orderBy: { id: 'asc' } });
+      expect(orders.at(-1)?.replaces).toBe(before.certId);
+      const window = await pebbleRenewalInfo(inject('testbed').pebble, before.certId as string);
+      expect(window.end.getTime()).toBeLessThan(Date.now());
+    }
+
+    // Revoking it again: the CA answers alreadyRevoked (RFC 8555 §6.7), which counts as revoked.
+    expect(await (await h.components.issuer()).revoke(oldPem, 'superseded')).toEqual({ alreadyRevoked: true });
+
+    // The text form, with a reason by name: keyCompromise, authorised with the account key.
+    const text = await cli(['revoke', domain, '--reason', 'keyCompromise']);
+    expect(text.code, show(text)).toBe(0);
+    expect(text.stdout).toContain(`Revoked the old certificate (serial ${newSerial}, reason keyCompromise)`);
+    expect(await pebbleStatus(newSerial)).toBe('Revoked');
+    expect(servedSerial(domain)).toBe(await storedSerial(domain));
+    expect(new X509Certificate(h.shared.fastly.servingCertificate(domain)?.certPem ?? '').validTo).toBeTruthy();
+  });
+
+  it('when the replacement cannot be deployed, the old certificate is not revoked; exit 1 naming the step', async () => {
+    const domain = 'rv-fastly.z19.test';
+    await issue(domain);
+    const oldSerial = await storedSerial(domain);
+    // Fastly refuses the new key (400 is not retried): the replacement is issued and stored, not deployed.
+    h.shared.fastly.inject({ type: 'status', status: 400, method: 'POST', path: '/tls/private_keys', times: Infinity, body: { errors: [{ title: 'Bad request', detail: 'refused by the test' }] } });
+    try {
+      const result = await cli(['revoke', domain]);
+      expect(result.code, show(result)).toBe(1);
+      expect(result.stderr).toMatch(/^issuing the replacement: .*uploading to Fastly/m);
+      expect(result.stderr).toContain(`The old certificate (serial ${oldSerial}) was NOT revoked`);
+    } finally {
+      h.shared.fastly.clearFaults();
+    }
+    expect(servedSerial(domain)).toBe(oldSerial);
+    expect(await pebbleStatus(oldSerial)).toBe('Valid');
+    // The stored replacement is an unfinished renewal: revoke asks for `single` first.
+    const again = await cli(['revoke', domain]);
+    expect(again.code, show(again)).toBe(1);
+    expect(again.stderr).toContain(`finish it first with \`autotls single ${domain}\``);
+    expect(await pebbleStatus(oldSerial)).toBe('Valid');
+  });
+
+  it('bad usage exits 2 and orders nothing: unknown domain, no certificate, a reason Let\'s Encrypt refuses', async () => {
+    await h.addDomain('rv-none.z19.test', ZONE);
+    const [unknown, none, reason] = await Promise.all([
+      cli(['revoke', 'rv-nowhere.z19.test']),
+      cli(['revoke', 'rv-none.z19.test']),
+      cli(['revoke', 'rv-none.z19.test', '--reason', 'affiliationChanged']),
+    ]);
+    expect(unknown.code, show(unknown)).toBe(2);
+    expect(unknown.stderr).toContain('Domain rv-nowhere.z19.test not found');
+    expect(none.code, show(none)).toBe(2);
+    expect(none.stderr).toContain('rv-none.z19.test has no certificate to revoke');
+    expect(reason.code, show(reason)).toBe(2);
+    expect(reason.stderr).toContain('--reason "affiliationChanged" is not one Let\'s Encrypt accepts; use one of: unspecified, keyCompromise, superseded, cessationOfOperation');
+    expect(await h.components.database.client.acmeOrder.count({ where: { domain: 'rv-none.z19.test' } })).toBe(0);
+  });
+});
