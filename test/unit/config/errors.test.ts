@@ -211,6 +211,7 @@ describe('the report', () => {
       LE_ACCOUNT_KEY_SECRET: 'sekret-account-key',
       RFC2136_TSIG_SECRET: 'sekret!tsig',
       CLOUDFLARE_DNS_API_TOKEN: 'sekret cloudflare',
+      PDNS_API_KEY: 'sekret pdns',
       SLACK_WEBHOOK_URL: 'sekret-slack-url',
       SLACK_WEBHOOK_KEY: 'sekret slack key',
       SLACK_BOT_TOKEN: 'sekret slack bot',
