@@ -86,10 +86,8 @@ export async function startPdns(opts: StartPdnsOptions): Promise<PdnsService> {
         '--launch=gsqlite3',
         `--gsqlite3-database=${db}`,
         '--security-poll-suffix=',
-        // No caches, so a test reading DNS right after an API change needs no purge.
-        '--cache-ttl=0',
-        '--negquery-cache-ttl=0',
-        '--query-cache-ttl=0',
+        // The caches stay on (packet cache 20 s, query caches), as in production: the tests
+        // then show that a change through the API is served at once (the API purges them).
       ],
       cwd: sub,
       logPath: path.join(sub, `pdns-${port}.log`),

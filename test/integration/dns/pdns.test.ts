@@ -51,6 +51,8 @@ describe('PowerDNS provider against PowerDNS', () => {
 
   it('writes what PowerDNS then serves at once: one RRset, both values, gone after removal', async () => {
     const fqdn = `_acme-challenge.served.${ZONE}`;
+    // Asked before it exists, so the packet and negative caches hold "nothing here".
+    expect(await queryTxt(s.host, s.port, fqdn)).toEqual([]);
     await provider(s).addTxt(ZONE, fqdn, ['apex-digest', 'wildcard-digest']);
     expect((await queryTxt(s.host, s.port, fqdn)).sort()).toEqual(['apex-digest', 'wildcard-digest']);
     await provider(s).removeTxt(ZONE, fqdn, ['apex-digest', 'wildcard-digest']);
