@@ -131,6 +131,24 @@ describe('PdnsProvider (against a stub of the PowerDNS API)', () => {
     });
   });
 
+  it('writes disabled foreign records back as they are, and enables a disabled record of a value it adds', async () => {
+    const fqdn = `_acme-challenge.dis.${ZONE}`;
+    let patched: unknown;
+    const set = { name: `${fqdn}.`, type: 'TXT', ttl: 120, records: [{ content: '"parked"', disabled: true }, { content: '"ours"', disabled: true }] };
+    stub.fallback = (seen) => {
+      if (seen.method === 'PATCH') {
+        patched = seen.body;
+        return { status: 204 };
+      }
+      return patched ? zoneDoc([txtSet(fqdn, ['"ours"'])]) : zoneDoc([set]);
+    };
+    expect(await provider().listTxt(ZONE, fqdn)).toEqual([]); // disabled records are not served
+    await provider().addTxt(ZONE, fqdn, ['ours']);
+    expect(patched).toEqual({
+      rrsets: [{ name: `${fqdn}.`, type: 'TXT', ttl: 120, changetype: 'REPLACE', records: [{ content: '"parked"', disabled: true }, { content: '"ours"', disabled: false }] }],
+    });
+  });
+
   it('DELETEs the RRset when the last value goes, and sends nothing when there is nothing to remove', async () => {
     const fqdn = `_acme-challenge.d.${ZONE}`;
     let present = true;
