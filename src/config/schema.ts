@@ -62,6 +62,10 @@ export function crossVariableIssues(v: ParsedVariables): Issue[] {
   if (v.DNS_PROVIDER === 'cloudflare') {
     need('CLOUDFLARE_DNS_API_TOKEN', 'DNS_PROVIDER=cloudflare', 'an API token with Zone.DNS edit rights');
   }
+  if (v.DNS_PROVIDER === 'pdns') {
+    need('PDNS_API_URL', 'DNS_PROVIDER=pdns', 'the URL of the PowerDNS webserver, e.g. http://127.0.0.1:8081');
+    need('PDNS_API_KEY', 'DNS_PROVIDER=pdns', 'the api-key of the PowerDNS server');
+  }
 
   if (v.ENABLE_SLACK_NOTIFICATIONS === true && v.SLACK_WEBHOOK_URL === undefined) {
     const workspace = v.SLACK_WORKSPACE_ID !== undefined;
@@ -186,6 +190,11 @@ export function toSettings(v: ParsedVariables): Settings {
       cloudflare: {
         apiToken: v.CLOUDFLARE_DNS_API_TOKEN,
         apiUrl: v.CLOUDFLARE_API_URL,
+      },
+      pdns: {
+        apiUrl: v.PDNS_API_URL,
+        apiKey: v.PDNS_API_KEY,
+        serverName: v.PDNS_SERVER_NAME,
       },
       resolvers: v.DNS_RESOLVERS,
       propagationTimeoutSeconds: v.DNS_PROPAGATION_TIMEOUT,

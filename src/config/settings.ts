@@ -4,7 +4,7 @@
  * environment; every other module receives the slice of settings it needs.
  */
 export type AppEnv = 'local' | 'staging' | 'production';
-export type DnsProviderName = 'route53' | 'rfc2136' | 'cloudflare';
+export type DnsProviderName = 'route53' | 'rfc2136' | 'cloudflare' | 'pdns';
 export type SecretsProviderName = 'aws' | 'file';
 export type CertificateKeyType = 'rsa2048' | 'rsa3072' | 'rsa4096' | 'ec256' | 'ec384';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -102,6 +102,12 @@ export interface Settings {
     cloudflare: {
       apiToken: string | undefined;
       apiUrl: string;
+    };
+    /** PowerDNS HTTP API (PDNS_*, lego's names). */
+    pdns: {
+      apiUrl: string | undefined;
+      apiKey: string | undefined;
+      serverName: string;
     };
     /** `host:port` resolvers for the propagation check; empty means authoritative nameservers. */
     resolvers: string[];

@@ -43,7 +43,7 @@ function slackWebhook(url: string | undefined): string[] {
 
 export const APP_ENVS = ['local', 'staging', 'production'] as const;
 export const KEY_TYPES = ['rsa2048', 'rsa3072', 'rsa4096', 'ec256', 'ec384'] as const;
-export const DNS_PROVIDERS = ['route53', 'rfc2136', 'cloudflare'] as const;
+export const DNS_PROVIDERS = ['route53', 'rfc2136', 'cloudflare', 'pdns'] as const;
 export const SECRETS_PROVIDERS = ['aws', 'file'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -151,13 +151,16 @@ export const VARIABLES = {
   TLS_PROBE_PORT: variable({ group: 'renewal', description: 'Port of the live-certificate probe', default: 443, parse: parsePort }),
 
   // DNS
-  DNS_PROVIDER: variable({ group: 'dns', description: `Where challenge records go: ${DNS_PROVIDERS.join(', ')}`, default: 'route53', parse: parseChoice(DNS_PROVIDERS, { route_53: 'is not supported; use route53', aws: 'is not supported; use route53', bind: 'is not supported; use rfc2136', cf: 'is not supported; use cloudflare' }) }),
+  DNS_PROVIDER: variable({ group: 'dns', description: `Where challenge records go: ${DNS_PROVIDERS.join(', ')}`, default: 'route53', parse: parseChoice(DNS_PROVIDERS, { route_53: 'is not supported; use route53', aws: 'is not supported; use route53', bind: 'is not supported; use rfc2136', cf: 'is not supported; use cloudflare', powerdns: 'is not supported; use pdns' }) }),
   RFC2136_NAMESERVER: variable({ group: 'dns', description: 'host:port of the primary that accepts dynamic updates (port 53 when omitted)', parse: parseHostPort(53) }),
   RFC2136_TSIG_KEY: variable({ group: 'dns', description: 'TSIG key name for dynamic updates', parse: parseToken('the key name, e.g. autotls-key.') }),
   RFC2136_TSIG_SECRET: variable({ group: 'dns', description: 'TSIG secret (base64)', secret: (s) => [s.dns.rfc2136.tsigSecret], parse: parseBase64Secret }),
   RFC2136_TSIG_ALGORITHM: variable({ group: 'dns', description: 'TSIG algorithm', default: 'hmac-sha256.', parse: parseTsigAlgorithm }),
   CLOUDFLARE_DNS_API_TOKEN: variable({ group: 'dns', description: 'Cloudflare API token with Zone.DNS edit rights', secret: (s) => [s.dns.cloudflare.apiToken], parse: parseToken('the token exactly as Cloudflare issued it') }),
   CLOUDFLARE_API_URL: variable({ group: 'dns', description: 'Base URL of the Cloudflare API', default: 'https://api.cloudflare.com/client/v4', parse: parseHttpUrl({ example: 'https://api.cloudflare.com/client/v4', base: true }) }),
+  PDNS_API_URL: variable({ group: 'dns', description: 'Base URL of the PowerDNS HTTP API (its webserver), e.g. http://127.0.0.1:8081; /api/v1 is added when absent', parse: parseHttpUrl({ example: 'http://127.0.0.1:8081', base: true }) }),
+  PDNS_API_KEY: variable({ group: 'dns', description: 'PowerDNS API key (the server\'s api-key), sent as X-API-Key', secret: (s) => [s.dns.pdns.apiKey], parse: parseToken('the api-key set in the PowerDNS configuration') }),
+  PDNS_SERVER_NAME: variable({ group: 'dns', description: 'PowerDNS server id in the API path /api/v1/servers/<id>', default: 'localhost', parse: parseToken('the server id, normally localhost') }),
   DNS_RESOLVERS: variable({ group: 'dns', description: 'Comma-separated host[:port] resolvers used to find the authoritative nameservers (and CNAMEs) of the challenge name, which are then asked for the TXT record (port 53 when omitted)', default: [] as string[], defaultText: 'the system resolvers', parse: parseHostPortList(53) }),
   DNS_PROPAGATION_TIMEOUT: variable({ group: 'dns', description: 'Seconds to wait for the TXT record to propagate', default: 120, parse: parsePositiveInteger }),
   DNS_PROPAGATION_CHECK: variable({ group: 'dns', description: 'Wait until the TXT record is visible before asking the CA to validate', default: true, parse: parseBoolean }),

@@ -8,6 +8,7 @@ import type { ChallengePublisher } from './challenge.js';
 import { CloudflareProvider } from './cloudflare.js';
 import { Dns01Publisher } from './dns01.js';
 import { DnsLookup } from './lookup.js';
+import { PdnsProvider } from './pdns.js';
 import { PropagationChecker } from './propagation.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
 import { Rfc2136Provider } from './rfc2136.js';
@@ -50,6 +51,15 @@ export function createDnsProvider(settings: DnsSettingsInput, logger: Logger): D
     case 'cloudflare':
       return new CloudflareProvider(
         { apiToken: required(s.cloudflare.apiToken, 'CLOUDFLARE_DNS_API_TOKEN', s.provider), apiUrl: s.cloudflare.apiUrl },
+        log,
+      );
+    case 'pdns':
+      return new PdnsProvider(
+        {
+          apiUrl: required(s.pdns.apiUrl, 'PDNS_API_URL', s.provider),
+          apiKey: required(s.pdns.apiKey, 'PDNS_API_KEY', s.provider),
+          serverName: s.pdns.serverName,
+        },
         log,
       );
     case 'route53': {

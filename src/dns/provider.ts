@@ -3,7 +3,7 @@
  *
  * Contract (every implementation passes test/dns/contract.ts):
  * - `zone` is the provider's zone handle as stored in `domains.zone_id`: a Route53
- *   hosted-zone id, a Cloudflare zone id, or an RFC2136 zone name.
+ *   hosted-zone id, a Cloudflare zone id, an RFC2136 or PowerDNS zone name.
  * - `fqdn` is a fully qualified record name without the trailing dot, e.g.
  *   `_acme-challenge.example.com`.
  * - `addTxt` adds `values` to the TXT values at `fqdn` (one record set, or one

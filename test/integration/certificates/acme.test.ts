@@ -35,6 +35,7 @@ function realPublisher(): ChallengePublisher {
       provider: 'rfc2136' as const,
       rfc2136: { nameserver: `${tb.dns.host}:${tb.dns.port}`, tsigKey: tb.dns.tsigKeyName, tsigSecret: tb.dns.tsigSecret, tsigAlgorithm: `${tb.dns.tsigAlgorithm}.` },
       cloudflare: { apiToken: undefined, apiUrl: 'http://127.0.0.1:9' },
+      pdns: { apiUrl: undefined, apiKey: undefined, serverName: 'localhost' },
       resolvers: [`${tb.dns.host}:${tb.dns.port}`],
       propagationTimeoutSeconds: 20,
       propagationCheck: true,

@@ -18,6 +18,7 @@ const dnsSettings: Settings['dns'] = {
   provider: 'rfc2136',
   rfc2136: { nameserver: `${tb.dns.host}:${tb.dns.port}`, tsigKey: tb.dns.tsigKeyName, tsigSecret: tb.dns.tsigSecret, tsigAlgorithm: 'hmac-sha256.' },
   cloudflare: { apiToken: undefined, apiUrl: 'https://api.cloudflare.com/client/v4' },
+  pdns: { apiUrl: undefined, apiKey: undefined, serverName: 'localhost' },
   resolvers: [`${tb.dns.host}:${tb.dns.port}`],
   propagationTimeoutSeconds: 10,
   propagationCheck: true,

@@ -108,7 +108,7 @@ describe('route53-dns: DNS served from moto', () => {
     );
     client.destroy();
     const publisher = createChallengePublisher(
-      { resolvers: [dns.address], propagationCheck: true, propagationTimeoutSeconds: 10, provider: 'route53', rfc2136: { nameserver: undefined, tsigKey: undefined, tsigSecret: undefined, tsigAlgorithm: 'hmac-sha256.' }, cloudflare: { apiToken: undefined, apiUrl: '' } },
+      { resolvers: [dns.address], propagationCheck: true, propagationTimeoutSeconds: 10, provider: 'route53', rfc2136: { nameserver: undefined, tsigKey: undefined, tsigSecret: undefined, tsigAlgorithm: 'hmac-sha256.' }, cloudflare: { apiToken: undefined, apiUrl: '' }, pdns: { apiUrl: undefined, apiKey: undefined, serverName: 'localhost' } },
       provider,
       logger,
     );

@@ -33,6 +33,7 @@ const DEFAULTS: Settings = {
     provider: 'route53',
     rfc2136: { nameserver: undefined, tsigKey: undefined, tsigSecret: undefined, tsigAlgorithm: 'hmac-sha256.' },
     cloudflare: { apiToken: undefined, apiUrl: 'https://api.cloudflare.com/client/v4' },
+    pdns: { apiUrl: undefined, apiKey: undefined, serverName: 'localhost' },
     resolvers: [],
     propagationTimeoutSeconds: 120,
     propagationCheck: true,

@@ -212,6 +212,7 @@ describe('the report', () => {
       RFC2136_TSIG_SECRET: 'sekret!tsig',
       CLOUDFLARE_DNS_API_TOKEN: 'sekret cloudflare',
       ACME_EAB_HMAC_KEY: 'sekret eab hmac',
+      PDNS_API_KEY: 'sekret pdns',
       SLACK_WEBHOOK_URL: 'sekret-slack-url',
       SLACK_WEBHOOK_KEY: 'sekret slack key',
       SLACK_BOT_TOKEN: 'sekret slack bot',
