@@ -208,7 +208,17 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     dns,
     secrets,
     fastly,
-    issuer,
+    // A fresh lookup each time (not the cached client): a dry run reports the account as it is now.
+    issuer: issuerOverride
+      ? issuer
+      : async () =>
+          AcmeIssuer.connect({
+            directoryUrl: settings.acme.directoryUrl,
+            accountKeyPem: await loadAccountKey(settings, secrets),
+            logger,
+            clock,
+            onRequest: (endpoint, status) => metrics.acmeRequests.inc({ endpoint, status: String(status) }),
+          }),
     budget,
     probe,
     clock,

@@ -125,12 +125,17 @@ export class DryRun {
     const selected = await this.select().then(
       (s) => {
         const note = settings.continuous ? 'as a continuous wake' : `at most MAX_DOMAINS_PER_RUN=${settings.maxDomainsPerRun}`;
-        checks.push({ name: 'selection', status: 'ok', message: `selecting the due domains (${note}): ${s.due.length} due, ${s.backedOff.length} in backoff; ARI windows were not refreshed (that writes)` });
+        const budget = s.headroom === undefined ? '' : `; ${s.headroom} new order(s) left in the order budget's 3-hour window`;
+        checks.push({
+          name: 'selection',
+          status: 'ok',
+          message: `selecting the due domains (${note}): ${s.due.length} due, ${s.backedOff.length} in backoff${budget}; ARI windows were not refreshed (that writes)`,
+        });
         return s;
       },
       (error: unknown) => {
         checks.push({ name: 'selection', status: 'failed', message: `selecting the due domains: ${errorMessage(error)}` });
-        return { due: [], backedOff: [] };
+        return { due: [], backedOff: [], headroom: undefined };
       },
     );
     const first = selected.due[0] ?? selected.backedOff[0];
@@ -155,10 +160,12 @@ export class DryRun {
   }
 
   /** Orchestrator.planProcess without the ARI refresh. */
-  private async select(): Promise<{ due: DomainCandidate[]; backedOff: Array<DomainCandidate & { backoffUntil: Date }> }> {
+  private async select(): Promise<{ due: DomainCandidate[]; backedOff: Array<DomainCandidate & { backoffUntil: Date }>; headroom: number | undefined }> {
     const { repository, settings } = this.deps;
     const limit = settings.continuous ? CONTINUOUS_PAGE_SIZE : settings.maxDomainsPerRun;
-    const newOrdersLimit = settings.continuous ? await this.deps.budget().then((b) => b.headroom(), () => undefined) : undefined;
+    // Read-only (a count of the ledger); undefined when the account key cannot be read (the CA check says why).
+    const headroom = await this.deps.budget().then((b) => b.headroom(), () => undefined);
+    const newOrdersLimit = settings.continuous ? headroom : undefined;
     const due = await repository.selectDue({
       limit,
       ...(newOrdersLimit !== undefined ? { newOrdersLimit } : {}),
@@ -166,7 +173,7 @@ export class DryRun {
       windowDays: settings.windowDays,
     });
     const backedOff = await repository.selectBackedOff(limit, settings.excludedDomains);
-    return { due, backedOff };
+    return { due, backedOff, headroom };
   }
 
   private async planDomain(candidate: DomainCandidate, testmode: boolean): Promise<DryRunDomainPlan> {

@@ -3,6 +3,7 @@
 // checks, the answer validated against docs/openapi.json, and proof that
 // nothing was ordered, written, published or uploaded. Names under z60.test
 // (dry-*.z60.test), which no other test uses.
+import { generateKeyPairSync } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,5 +148,21 @@ describe('npx autotls process --dry-run', () => {
     const dns = jsonOf<DryRunReport>(tsig).checks.find((c) => c.name === 'dns');
     expect(dns).toMatchObject({ status: 'failed' });
     expect(dns?.message).toMatch(/checking the DNS provider \(rfc2136\) credentials for zone z60\.test: .*TSIG/);
+  }, 120_000);
+
+  it('exits 1 when the account key secret is missing, or the key has no account at the CA', async () => {
+    const unknownKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const [missing, unknown] = await Promise.all([
+      cli(['process', '--dry-run', '--json'], { LE_ACCOUNT_KEY_SECRET_NAME: 'acme/no-such-key' }),
+      cli(['process', '--dry-run', '--json'], { LE_ACCOUNT_KEY_SECRET_NAME: '', LE_ACCOUNT_KEY_SECRET: unknownKey }),
+    ]);
+    expect(missing.code, show(missing)).toBe(1);
+    const missingChecks = Object.fromEntries(jsonOf<DryRunReport>(missing).checks.map((c) => [c.name, c]));
+    expect(missingChecks.secrets).toMatchObject({ status: 'failed', message: expect.stringContaining('the ACME account key secret acme/no-such-key does not exist') });
+    expect(missingChecks.ca).toMatchObject({ status: 'failed', message: expect.stringContaining('looking up the ACME account at ') });
+    expect(unknown.code, show(unknown)).toBe(1);
+    const unknownChecks = Object.fromEntries(jsonOf<DryRunReport>(unknown).checks.map((c) => [c.name, c]));
+    expect(unknownChecks.secrets?.status).toBe('ok');
+    expect(unknownChecks.ca, JSON.stringify(unknownChecks.ca)).toMatchObject({ status: 'failed' });
   }, 120_000);
 });

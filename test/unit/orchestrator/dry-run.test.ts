@@ -141,6 +141,7 @@ describe('DryRun', () => {
     const report = await dryRunOf(h, {}, { continuous: true, maxDomainsPerRun: 10 }).run({ testmode: true });
     expect(report.continuous).toBe(true);
     expect(report.plan).toHaveLength(1);
+    expect(report.checks[0]?.message).toContain("1 new order(s) left in the order budget's 3-hour window");
   });
 
   it('reports each failed check with its step and cause, and the CLI verdict fails', async () => {
