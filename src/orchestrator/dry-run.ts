@@ -321,10 +321,12 @@ export class DryRun {
     const id = settings.fastlyConfigurationId;
     try {
       const configuration = await fastly.getTlsConfiguration(id);
+      // The official client's model drops `name` (TlsConfigurationResponseData replaces the attributes), so it may be empty.
+      const named = configuration.name ? ` (${configuration.name})` : '';
       if (!configuration.bulk) {
-        return { name: 'fastly', status: 'failed', message: `${step}: TLS configuration ${id} (${configuration.name}) is not a Platform TLS (bulk) configuration` };
+        return { name: 'fastly', status: 'failed', message: `${step}: TLS configuration ${id}${named} is not a Platform TLS (bulk) configuration` };
       }
-      return { name: 'fastly', status: 'ok', message: `${step}: the token reads TLS configuration ${id} (${configuration.name})` };
+      return { name: 'fastly', status: 'ok', message: `${step}: the token reads TLS configuration ${id}${named}` };
     } catch (error) {
       const status = (error as { status?: unknown }).status;
       const cause =

@@ -175,7 +175,7 @@ describe('DryRun', () => {
     expect(fastly.writes()).toEqual([]);
   });
 
-  it('names a refused Fastly token (401) and a missing Fastly configuration', async () => {
+  it('names a refused Fastly token (401), a configuration that is not for Platform TLS, and a missing Fastly configuration', async () => {
     const h = await harness();
     const refusing = Object.assign(Object.create(h.world.fastly) as MemoryFastly, {
       getTlsConfiguration: () => Promise.reject(Object.assign(new Error('Fastly get TLS configuration failed: HTTP 401'), { status: 401 })),
@@ -184,6 +184,14 @@ describe('DryRun', () => {
     expect(refused.checks.find((c) => c.name === 'fastly')?.message).toBe(
       'checking the Fastly token and FASTLY_TLS_CONFIGURATION_ID: Fastly refused the token (HTTP 401); check FASTLY_API_TOKEN and its TLS scope',
     );
+    const notBulk = Object.assign(Object.create(h.world.fastly) as MemoryFastly, {
+      getTlsConfiguration: async (id: string) => ({ id, name: 'HTTP/3 & TLS v1.3', bulk: false, default: true }),
+    });
+    expect((await dryRunOf(h, { fastly: notBulk }).run({ testmode: false })).checks.find((c) => c.name === 'fastly')).toEqual({
+      name: 'fastly',
+      status: 'failed',
+      message: `checking the Fastly token and FASTLY_TLS_CONFIGURATION_ID: TLS configuration ${CONFIGURATION_ID} (HTTP/3 & TLS v1.3) is not a Platform TLS (bulk) configuration`,
+    });
     const unset = await dryRunOf(h, { fastly: undefined }).run({ testmode: false });
     expect(unset.checks.find((c) => c.name === 'fastly')).toMatchObject({ status: 'failed', message: expect.stringContaining('FASTLY_API_TOKEN is not set') });
     const testmode = await dryRunOf(h, { fastly: undefined }).run({ testmode: true });
