@@ -32,7 +32,7 @@ import { errorMessage } from '../util/errors.js';
 import { forEachConcurrent } from '../util/pool.js';
 import type { Probe } from './domain-flow.js';
 import { CONTINUOUS_PAGE_SIZE } from './orchestrator.js';
-import { secretName } from './material.js';
+import { MaterialStore, secretName } from './material.js';
 
 export type CheckStatus = 'ok' | 'failed' | 'skipped';
 
@@ -47,8 +47,8 @@ export interface DryRunCheck {
 /**
  * What the run would do for a domain:
  * - `new`, `renewal`: order a certificate (a renewal sends `replaces` when AutoTLS has the CertID);
- * - `resume-order`: finish the ACME order a previous run left (no new order);
- * - `resume-upload`: upload the certificate already stored (no new order);
+ * - `resume-order`: finish the ACME order a previous run left (its order URL and pending key are there);
+ * - `resume-upload`: upload the certificate already stored (read back from the secrets store; no new order);
  * - `record`: only the database record is missing (already uploaded);
  * - `not-due`: the live certificate is valid and not due; `fails`: the probe found no certificate at all;
  * - `backoff`: deferred until the failure backoff ends.
@@ -116,7 +116,12 @@ export interface DryRunDeps {
 const NO_FASTLY: DryRunFastlyPlan = { action: 'none', certificateId: null, sharedCertificateIds: [], detail: 'nothing to upload' };
 
 export class DryRun {
-  constructor(private readonly deps: DryRunDeps) {}
+  /** Read only here: getStored and getPending. */
+  private readonly material: MaterialStore;
+
+  constructor(private readonly deps: DryRunDeps) {
+    this.material = new MaterialStore(deps.secrets, deps.settings.pemSecretBasePath, deps.logger);
+  }
 
   /** Never throws: every failure is a failed check or a domain's message. */
   async run(options: { testmode: boolean }): Promise<DryRunReport> {
@@ -186,23 +191,32 @@ export class DryRun {
       out.messages.push(`reading the domain state: ${errorMessage(error)}`);
       state = null;
     }
-    if (state?.phase === 'uploaded') {
+    // DomainFlow.run's order: stored material first, then an unfinished order, else probe and order.
+    const stored = state && (state.phase === 'stored' || state.phase === 'uploaded') ? await this.storedSerial(candidate, state, out) : undefined;
+    if (state && stored && state.phase === 'uploaded' && state.fastlyCertId) {
       out.plan = 'record';
-      out.fastly = { ...NO_FASTLY, certificateId: state.fastlyCertId, detail: `already uploaded${state.fastlyCertId ? ` as ${state.fastlyCertId}` : ''}` };
-      out.messages.push(`The stored certificate (serial ${state.certSerial ?? '?'}) is uploaded; only the database record is missing`);
+      out.fastly = { ...NO_FASTLY, certificateId: state.fastlyCertId, detail: `already uploaded as ${state.fastlyCertId}` };
+      out.messages.push(`The stored certificate (serial ${stored}) is uploaded; only the database record is missing`);
       return out;
     }
-    if (state?.phase === 'stored') {
+    if (stored) {
       out.plan = 'resume-upload';
-      out.messages.push(`Resumes with the stored certificate (serial ${state.certSerial ?? '?'}); no new order`);
+      out.messages.push(`Resumes with the stored certificate (serial ${stored}); no new order`);
       out.fastly = await this.planFastly(candidate.name, testmode);
       return out;
     }
     if (state?.phase === 'ordered') {
-      out.plan = 'resume-order';
-      out.messages.push('Finishes the ACME order a previous run left unfinished; no new order unless the CA can no longer complete it');
-      out.fastly = await this.planFastly(candidate.name, testmode);
-      return out;
+      const resumable = await this.resumableOrder(candidate.name).catch((error: unknown) => {
+        out.messages.push(`looking for the unfinished ACME order: ${errorMessage(error)}`);
+        return undefined;
+      });
+      if (resumable) {
+        out.plan = 'resume-order';
+        out.messages.push(`Finishes the ACME order a previous run left unfinished (${resumable}); a new order only if the CA can no longer complete it`);
+        out.fastly = await this.planFastly(candidate.name, testmode);
+        return out;
+      }
+      out.messages.push('The unfinished ACME order cannot be resumed (no order URL or no stored key); orders anew');
     }
     try {
       const probe = await this.deps.probe(candidate.name, candidate.tlsIssuer, (notBefore, notAfter) => this.isDue(state, notBefore, notAfter));
@@ -234,6 +248,32 @@ export class DryRun {
     }
     out.fastly = await this.planFastly(candidate.name, testmode);
     return out;
+  }
+
+  /** The serial of the stored certificate the flow would resume with (DomainFlow.loadStored), or undefined. */
+  private async storedSerial(candidate: DomainCandidate, state: DomainState, out: DryRunDomainPlan): Promise<string | undefined> {
+    try {
+      const stored = await this.material.getStored(candidate.name, state.certId);
+      if (!stored) {
+        out.messages.push(`The stored certificate (phase ${state.phase}) is missing from the secrets store; orders again`);
+        return undefined;
+      }
+      if (state.certSerial && stored.serial !== state.certSerial) {
+        out.messages.push(`The stored certificate (serial ${stored.serial}) does not match the recorded serial ${state.certSerial}; orders again`);
+        return undefined;
+      }
+      return stored.serial;
+    } catch (error) {
+      out.messages.push(`reading the stored certificate: ${errorMessage(error)}`);
+      return undefined;
+    }
+  }
+
+  /** The order URL DomainFlow.resumeOrder would finish, when the order and its pending key are both there. */
+  private async resumableOrder(domain: string): Promise<string | undefined> {
+    const budget = await this.deps.budget();
+    const [orderUrl, keys] = await Promise.all([budget.latestOrderUrl(domain), this.material.getPending(domain)]);
+    return orderUrl && keys ? orderUrl : undefined;
   }
 
   /** deployToFastly's choice, from the certificates Fastly lists for the domain. */

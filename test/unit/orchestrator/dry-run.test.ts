@@ -198,18 +198,46 @@ describe('DryRun', () => {
     expect(testmode.checks.find((c) => c.name === 'fastly')?.status).toBe('skipped');
   });
 
-  it('plans a resume for a domain whose certificate is stored, without probing', async () => {
+  it('plans the upload of a stored certificate without probing, and an order (held by its backoff) when the stored one is gone', async () => {
     const h = await harness();
-    const d = await h.addDomain('stored.test');
-    await h.db.domainState.create({ data: { domainId: d.id, phase: 'stored', certSerial: 'abc' } });
-    let probed = false;
-    const report = await dryRunOf(h, {
-      probe: async () => {
-        probed = true;
-        return { status: 'new', detail: 'x' };
-      },
-    }).run({ testmode: false });
-    expect(plan(report, 'stored.test')).toMatchObject({ plan: 'resume-upload', fastly: { action: 'create' } });
-    expect(probed).toBe(false);
+    await h.addDomain('stored.test');
+    h.world.fastly.faults.failurePercent = 100;
+    expect((await (await h.orchestrator.startProcess(false)).done).results).toMatchObject([{ domain: 'stored.test', outcome: 'failed' }]);
+    h.world.fastly.faults.failurePercent = 0;
+    const state = await h.stateOf('stored.test');
+    expect(state?.phase).toBe('stored');
+    let probes = 0;
+    const probe: DryRunDeps['probe'] = async (...args) => {
+      probes++;
+      return h.world.probe(...args);
+    };
+    const resumed = await dryRunOf(h, { probe }).run({ testmode: false });
+    expect(plan(resumed, 'stored.test')).toMatchObject({ plan: 'resume-upload', fastly: { action: 'create' } });
+    expect(plan(resumed, 'stored.test').messages).toContain(`Resumes with the stored certificate (serial ${state?.certSerial}); no new order`);
+    expect(probes).toBe(0);
+
+    await h.world.secrets.delete(`${PEM_BASE}/stored.test/fullchain`);
+    const reordered = await dryRunOf(h, { probe }).run({ testmode: false });
+    // The failed upload started a backoff, which a new order (unlike a resume) respects, as DomainFlow.order does.
+    expect(plan(reordered, 'stored.test')).toMatchObject({ status: 'new', plan: 'backoff', fastly: { action: 'none' } });
+    expect(plan(reordered, 'stored.test').messages[0]).toBe('The stored certificate (phase stored) is missing from the secrets store; orders again');
+    expect(probes).toBe(1);
+  });
+
+  it('plans to finish an unfinished order only when its order URL and pending key are there', async () => {
+    const h = await harness();
+    const d = await h.addDomain('ordered.test');
+    await h.db.domainState.create({ data: { domainId: d.id, phase: 'ordered' } });
+    const withoutOrder = await dryRunOf(h).run({ testmode: false });
+    expect(plan(withoutOrder, 'ordered.test')).toMatchObject({ plan: 'new' });
+    expect(plan(withoutOrder, 'ordered.test').messages[0]).toContain('cannot be resumed');
+
+    const reservation = await h.budget.reserve('ordered.test', undefined);
+    if (!reservation.ok) throw new Error('no budget');
+    await h.budget.confirm(reservation.reservationId, 'https://ca.test/order/1', false);
+    await h.world.secrets.put(`${PEM_BASE}/ordered.test/pending`, JSON.stringify({ privateKeyPem: 'k', csrPem: 'c' }));
+    const resumable = await dryRunOf(h).run({ testmode: false });
+    expect(plan(resumable, 'ordered.test')).toMatchObject({ plan: 'resume-order' });
+    expect(plan(resumable, 'ordered.test').messages[0]).toContain('https://ca.test/order/1');
   });
 });
