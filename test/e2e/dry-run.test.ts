@@ -8,17 +8,24 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DryRunReport } from '../../src/orchestrator/dry-run.js';
-import { challengeRecords, startHarness, TLS_CONFIGURATION_ID, type Harness } from './harness.js';
+import { challengeRecords, FASTLY_TOKEN, startHarness, TLS_CONFIGURATION_ID, type Harness } from './harness.js';
 import { loadOpenApi, ResponseValidator, type Json } from './openapi-spec.js';
 import { ensureBuilt, jsonOf, runCli, show } from './cli-helpers.js';
+import { JSON_API } from '../testbed/fastly-fake.js';
+import { createTestPki, type TestPki } from '../unit/storage/pki.js';
 
 const ZONE = 'z60.test';
 const RENEW = 'dry-renew.z60.test';
 const FRESH = 'dry-new.z60.test';
 const BACKOFF = 'dry-backoff.z60.test';
+/** On someone's Fastly certificate that also names another site. */
+const SHARED = 'dry-shared.z60.test';
+const ALL = [BACKOFF, FRESH, RENEW, SHARED].sort();
 const DAY = 86_400_000;
 
 let h: Harness;
+let pki: TestPki;
+let sharedCertificateId: string;
 const validator = new ResponseValidator(loadOpenApi());
 
 beforeAll(async () => {
@@ -35,10 +42,36 @@ beforeAll(async () => {
   await h.addDomain(FRESH, ZONE);
   const backoffId = await h.addDomain(BACKOFF, ZONE);
   await db.domainState.create({ data: { domainId: backoffId, failureCount: 3, backoffUntil: new Date(Date.now() + DAY), lastError: 'earlier failure' } });
+  pki = createTestPki();
+  sharedCertificateId = await uploadSharedCertificate();
+  await h.addDomain(SHARED, ZONE);
 }, 180_000);
 afterAll(async () => {
   await h?.stop();
+  pki?.cleanup();
 });
+
+/** A certificate for SHARED and another site, uploaded through Fastly's API (as test/e2e/fastly-shared-certificate.test.ts does). */
+async function uploadSharedCertificate(): Promise<string> {
+  const leaf = pki.issue([SHARED, 'other-site.example']);
+  const post = async (path: string, body: unknown): Promise<string> => {
+    const res = await fetch(`${h.shared.fastly.url}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': JSON_API, Accept: JSON_API, 'Fastly-Key': FASTLY_TOKEN },
+      body: JSON.stringify(body),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    return ((await res.json()) as { data: { id: string } }).data.id;
+  };
+  await post('/tls/private_keys', { data: { type: 'tls_private_key', attributes: { key: leaf.keyPem, name: 'shared private key' } } });
+  return post('/tls/bulk/certificates', {
+    data: {
+      type: 'tls_bulk_certificate',
+      attributes: { cert_blob: leaf.certPem, intermediates_blob: leaf.intermediatesPem, allow_untrusted_root: true },
+      relationships: { tls_configurations: { data: [{ type: 'tls_configuration', id: TLS_CONFIGURATION_ID }] } },
+    },
+  });
+}
 
 function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -59,7 +92,7 @@ async function footprint() {
     secrets: files(h.shared.secretsDir).sort(),
     fastlyKeys: [...h.shared.fastly.keys.keys()].sort(),
     fastlyCerts: JSON.stringify([...h.shared.fastly.certs.values()].map((c) => [c.id, c.fingerprint256, c.updatedAt])),
-    txt: await Promise.all([RENEW, FRESH, BACKOFF].map((d) => challengeRecords(d))),
+    txt: await Promise.all(ALL.map((d) => challengeRecords(d))),
   };
 }
 
@@ -86,10 +119,14 @@ describe('GET|POST /process?dryrun=1', () => {
       ]);
       expect(report.checks.find((c) => c.name === 'fastly')?.message).toContain(`TLS configuration ${TLS_CONFIGURATION_ID}`);
       const byDomain = Object.fromEntries(report.plan.map((p) => [p.domain, p]));
-      expect(Object.keys(byDomain).sort()).toEqual([BACKOFF, FRESH, RENEW].sort());
+      expect(Object.keys(byDomain).sort()).toEqual(ALL);
       expect(byDomain[RENEW]).toMatchObject({ plan: 'renewal', fastly: { action: 'replace', certificateId: ownCertificate?.id } });
       expect(byDomain[FRESH]).toMatchObject({ status: 'new', plan: 'new', replaces: null, fastly: { action: 'create' } });
       expect(byDomain[BACKOFF]).toMatchObject({ status: 'backoff', plan: 'backoff' });
+      expect(byDomain[SHARED]).toMatchObject({
+        plan: 'new',
+        fastly: { action: 'own-certificate', certificateId: null, sharedCertificateIds: [sharedCertificateId], detail: `own certificate beside shared ${sharedCertificateId}` },
+      });
     }
 
     // Fastly was only read: the configuration and the certificates of each planned domain.
@@ -124,11 +161,12 @@ describe('npx autotls process --dry-run', () => {
     expect(text.stdout).toMatch(/DOMAIN\s+STATUS\s+PLAN\s+FASTLY/);
     expect(text.stdout).toMatch(new RegExp(`${FRESH.replace(/\./g, '\\.')}\\s+new\\s+new\\s+create`));
     expect(text.stdout).toContain('replace in place');
+    expect(text.stdout).toContain(`own certificate beside shared ${sharedCertificateId}`);
     expect(text.stdout).toContain('Checks:');
     expect(json.code, show(json)).toBe(0);
     const report = jsonOf<DryRunReport>(json);
     expect(report.dryRun).toBe(true);
-    expect(report.plan.map((p) => p.domain).sort()).toEqual([BACKOFF, FRESH, RENEW].sort());
+    expect(report.plan.map((p) => p.domain).sort()).toEqual(ALL);
     expect(h.shared.fastly.requests.slice(requestsBefore).filter((r) => r.method !== 'GET')).toEqual([]);
     expect(await footprint()).toEqual(before);
   }, 120_000);
