@@ -67,7 +67,7 @@ export interface DryRunFastlyPlan {
 
 export interface DryRunDomainPlan {
   domain: string;
-  /** The live probe's answer, or `backoff` for a domain that is not probed. */
+  /** The live probe's answer; `backoff` in backoff; for a resume (not probed) what the run would report. */
   status: LiveCertificateStatus | 'backoff';
   plan: DryRunPlanAction;
   /** ARI CertID the order would replace (RFC 9773), when it would send one. */
