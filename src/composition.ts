@@ -29,6 +29,8 @@ import { secretValues } from './config/index.js';
 import { FleetCohorts } from './domains/fleet-cohorts.js';
 import { CapacityPlanner } from './orchestrator/capacity-planner.js';
 import { PendingEvents } from './domains/pending-events.js';
+import { DryRun } from './orchestrator/dry-run.js';
+import { CONTINUOUS } from './orchestrator/scheduler.js';
 
 /**
  * The composition root: the one place that reads settings and wires concrete
@@ -56,6 +58,8 @@ export interface Components {
   planner: CapacityPlanner;
   /** The continuous schedule's next event (see PendingEvents). */
   pendingEvents: PendingEvents;
+  /** `process --dry-run` and `/process?dryrun=1`: the plan and the credential checks, read-only. */
+  dryRun: DryRun;
   instanceId: string;
   /** The connected ACME client (connects on first use). */
   issuer(): Promise<CertificateIssuer>;
@@ -198,6 +202,40 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     excluded: settings.excludedDomains,
     windowDays: settings.renewal.windowDays,
   });
+  const dryRun = new DryRun({
+    repository,
+    state,
+    dns,
+    secrets,
+    fastly,
+    // A fresh lookup each time (not the cached client): a dry run reports the account as it is now.
+    issuer: issuerOverride
+      ? issuer
+      : async () =>
+          AcmeIssuer.connect({
+            directoryUrl: settings.acme.directoryUrl,
+            accountKeyPem: await loadAccountKey(settings, secrets),
+            logger,
+            clock,
+            onRequest: (endpoint, status) => metrics.acmeRequests.inc({ endpoint, status: String(status) }),
+          }),
+    budget,
+    probe,
+    clock,
+    logger,
+    settings: {
+      maxDomainsPerRun: settings.maxDomainsPerRun,
+      concurrency: settings.concurrency,
+      excludedDomains: settings.excludedDomains,
+      windowDays: settings.renewal.windowDays,
+      windowExplicit: settings.renewal.windowExplicit,
+      continuous: settings.schedule === CONTINUOUS,
+      pemSecretBasePath: settings.pemSecretBasePath,
+      accountKeySecretName: settings.acme.accountKeySecretName,
+      directoryUrl: settings.acme.directoryUrl,
+      fastlyConfigurationId: settings.fastly.tlsConfigurationId,
+    },
+  });
   refreshCertificateMetrics(database, metrics, clock, logger);
   metrics.attachCapacity(() => planner.last);
   const staleBefore = new Date(clock.now().getTime() - 2 * settings.runTimeoutSeconds * 1000);
@@ -221,6 +259,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     orchestrator,
     planner,
     pendingEvents,
+    dryRun,
     ari,
     instanceId,
     issuer,

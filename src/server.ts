@@ -31,6 +31,7 @@ export async function startServer(components: Components, options: { port?: numb
       return true;
     },
     openapi: options.openapi,
+    dryRun: components.dryRun,
   });
   const port = options.port ?? settings.port;
   const host = options.host ?? settings.host;

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { validateDomainName } from '../util/domain-name.js';
 import { DomainBusyError, DomainNotFoundError } from '../orchestrator/orchestrator.js';
 import type { RunDocument } from '../orchestrator/runs.js';
+import { dryRunFailed, type DryRunReport } from '../orchestrator/dry-run.js';
 import { AcmeIssuer } from '../certificates/acme.js';
 import { createSecretsStore } from '../secrets/index.js';
 import { createOutput, isoOrDash, table, type Output } from './output.js';
@@ -77,6 +78,20 @@ function printRun(out: Output, doc: RunDocument): void {
   if (doc.status === 'partial' || doc.status === 'failed') throw new CliError(`Run ${doc.status}: see the errors above`, 1);
 }
 
+function printDryRun(out: Output, report: DryRunReport): void {
+  const rows = report.plan.map((p) => [p.domain, p.status, p.plan === 'renewal' && p.replaces ? 'renewal (ARI replaces)' : p.plan, p.fastly.detail]);
+  const mark = { ok: 'ok', failed: 'FAILED', skipped: 'skipped' } as const;
+  const human = [
+    `Dry run${report.testmode ? ' (testmode)' : ''}${report.continuous ? ' (continuous schedule)' : ''}: nothing was ordered, written or uploaded`,
+    rows.length ? table(['DOMAIN', 'STATUS', 'PLAN', 'FASTLY'], rows) : 'No domain is due',
+    '',
+    'Checks:',
+    ...report.checks.map((c) => `  ${mark[c.status].padEnd(7)} ${c.message}`),
+  ].join('\n');
+  out.print(human, report);
+  if (dryRunFailed(report)) throw new CliError(`Dry run: ${report.checks.filter((c) => c.status === 'failed').length} check(s) failed`, 1);
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
@@ -112,11 +127,17 @@ export function buildProgram(): Command {
     .command('process')
     .description('run the renewal flow once for every eligible domain, as /process does')
     .option('--testmode', 'run everything except the Fastly upload')
+    .option('--dry-run', 'read-only: the plan per domain and the credential checks; nothing is ordered, written or uploaded')
     .addOption(json)
-    .action(async (opts: { testmode?: boolean; json?: boolean }) => {
+    .action(async (opts: { testmode?: boolean; dryRun?: boolean; json?: boolean }) => {
       const out = createOutput(Boolean(opts.json));
       await withComponents(async (c) => {
-        const run = await c.orchestrator.startProcess(Boolean(opts.testmode) || c.settings.appEnv !== 'production');
+        const testmode = Boolean(opts.testmode) || c.settings.appEnv !== 'production';
+        if (opts.dryRun) {
+          printDryRun(out, await out.progress('Checking (dry run)', c.dryRun.run({ testmode })));
+          return;
+        }
+        const run = await c.orchestrator.startProcess(testmode);
         printRun(out, await out.progress('Processing domains', run.done));
       });
     });

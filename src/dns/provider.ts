@@ -19,6 +19,10 @@
  *   (from its API, not from DNS), [] when there are none.
  * - `findZone` returns the zone handle of the zone that contains `fqdn`, or
  *   undefined when the provider manages no such zone (used for CNAME delegation).
+ * - `verifyAccess` (optional) proves, without writing, that the configured
+ *   credentials may update `zone` (RFC2136: a TSIG-signed query whose answer must be
+ *   signed back). Providers without it are checked with `listTxt`, which already
+ *   goes through their authenticated API. Used by `process --dry-run`.
  * - Implementations are safe for concurrent use, put a timeout on every call and
  *   retry only transient failures, a bounded number of times.
  * - Errors are thrown as `DnsProviderError`, with a message safe to log (no secrets).
@@ -29,6 +33,7 @@ export interface DnsProvider {
   removeTxt(zone: string, fqdn: string, values: string[]): Promise<void>;
   listTxt(zone: string, fqdn: string): Promise<string[]>;
   findZone(fqdn: string): Promise<string | undefined>;
+  verifyAccess?(zone: string): Promise<void>;
 }
 
 export class DnsProviderError extends Error {

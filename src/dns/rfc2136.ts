@@ -135,6 +135,37 @@ export class Rfc2136Provider implements DnsProvider {
     return undefined;
   }
 
+  /**
+   * A read-only proof of the TSIG key: the zone's SOA, asked with a signed query. The
+   * server answers a key it does not know (or a wrong secret) with a TSIG error
+   * (RFC 8945 §5.2: BADKEY, BADSIG), and a good key with a signed answer.
+   */
+  async verifyAccess(zone: string): Promise<void> {
+    const zoneName = normalizeName(zone);
+    await this.withRetries(`signed SOA query for ${zoneName}`, async () => {
+      const message = dnsPacket.encode({ type: 'query', id: newMessageId(), flags: 0, questions: [{ type: 'SOA', name: zoneName, class: 'IN' }] });
+      const signed = signMessage(message, this.key);
+      const raw = await exchangeTcp(this.server, signed.message, this.timeoutMs);
+      const response = decodeResponse(raw);
+      if (response.rcode === 'SERVFAIL') throw new RetryableRcode(`SERVFAIL from ${formatServer(this.server)}`);
+      try {
+        verifyMessage(raw, this.key, { requestMac: signed.mac });
+      } catch (error) {
+        if (!(error instanceof TsigError)) throw error;
+        throw new DnsProviderError(
+          `RFC2136 signed query for zone ${zoneName} at ${formatServer(this.server)}: TSIG ${error.code} with key "${this.key.name}" (${error.message}); ` +
+            'check RFC2136_TSIG_KEY, RFC2136_TSIG_SECRET and RFC2136_TSIG_ALGORITHM, and the clock',
+        );
+      }
+      if (response.rcode !== 'NOERROR' || !response.authoritative) {
+        throw new DnsProviderError(
+          `RFC2136 signed query for zone ${zoneName} was answered ${response.rcode}${response.authoritative ? '' : ' (not authoritative)'} by ${formatServer(this.server)}` +
+            hintFor(response.rcode === 'NOERROR' ? 'NOTAUTH' : response.rcode, this.key.name),
+        );
+      }
+    });
+  }
+
   private async update(zone: string, fqdn: string, updates: Buffer[]): Promise<void> {
     const zoneName = normalizeName(zone);
     if (!isInZone(fqdn, zoneName)) throw new DnsProviderError(`RFC2136: ${fqdn} is not inside zone ${zoneName}`);

@@ -14,6 +14,7 @@ import {
   type StartedRun,
 } from '../orchestrator/orchestrator.js';
 import type { RunDocument } from '../orchestrator/runs.js';
+import type { DryRun } from '../orchestrator/dry-run.js';
 import { requireApiKey } from './auth.js';
 import { validateDomainName, type Validation } from '../util/domain-name.js';
 
@@ -28,6 +29,8 @@ export interface AppDeps {
   /** Answers when the database answers. */
   ready: () => Promise<boolean>;
   openapi?: unknown;
+  /** `/process?dryrun=1`; without it a dry run answers 501. */
+  dryRun?: DryRun;
 }
 
 class HttpError extends Error {
@@ -68,6 +71,23 @@ function runQuery(req: Request, forceTestmode: boolean): RunQuery {
     testmode: forceTestmode || (testmode !== undefined && testmode.length > 0),
     wait: wait === undefined || !['false', '0'].includes(wait.toLowerCase()),
   };
+}
+
+const DRYRUN_ON = ['1', 'true', 'yes'];
+const DRYRUN_OFF = ['0', 'false', 'no'];
+
+/**
+ * `dryrun=1` (also `true`, `yes`) asks for the read-only plan; `0`, `false`, `no`
+ * or no parameter run the flow. Anything else, an empty value included, is a 400:
+ * a mistyped dry run must not run the real flow.
+ */
+function dryRunQuery(req: Request): boolean {
+  const value = singleParam(req, 'dryrun');
+  if (value === undefined) return false;
+  const v = value.toLowerCase();
+  if (DRYRUN_ON.includes(v)) return true;
+  if (DRYRUN_OFF.includes(v)) return false;
+  throw new HttpError(400, 'Query parameter dryrun must be 1 (or true, yes) or 0 (or false, no)');
 }
 
 /** A waited run's HTTP status (contract section 2). */
@@ -167,6 +187,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.all('/process', auth, ...parseBody, async (req, res) => {
     if (req.method !== 'GET' && req.method !== 'POST') throw new HttpError(405, 'Use GET or POST');
     const query = runQuery(req, deps.forceTestmode);
+    if (dryRunQuery(req)) {
+      if (!deps.dryRun) throw new HttpError(501, 'Dry run is not available in this service');
+      // Read-only and short: always answered when done (`wait` does not apply), 200 even when a check failed.
+      res.json(await deps.dryRun.run({ testmode: query.testmode }));
+      return;
+    }
     await respond(res, await deps.orchestrator.startProcess(query.testmode), query.wait);
   });
 

@@ -3,7 +3,7 @@
  * makes (implemented over the official client in ./fastly.ts, in memory in
  * test/fakes/memory-fastly.ts) and the error they throw.
  */
-import type { TlsBulkCertificateResponseData, TlsPrivateKeyResponseData } from './fastly-client.js';
+import type { TlsBulkCertificateResponseData, TlsConfigurationResponseData, TlsPrivateKeyResponseData } from './fastly-client.js';
 
 export interface BulkCertificate {
   id: string;
@@ -20,6 +20,15 @@ export interface FastlyPrivateKey {
   publicKeySha1: string;
   /** Known only when the list was filtered by use. */
   inUse?: boolean;
+}
+
+/** A TLS configuration (FASTLY_TLS_CONFIGURATION_ID names the one bulk certificates join). */
+export interface TlsConfiguration {
+  id: string;
+  name: string;
+  /** Whether the configuration accepts bulk (Platform TLS) certificates. */
+  bulk: boolean;
+  default: boolean;
 }
 
 export interface FastlyTls {
@@ -44,6 +53,11 @@ export interface FastlyTls {
   listBulkCertificates(): Promise<BulkCertificate[]>;
   /** All pages; `inUse: false` asks Fastly for keys no certificate uses. */
   listPrivateKeys(filter?: { inUse?: boolean }): Promise<FastlyPrivateKey[]>;
+  /**
+   * GET /tls/configurations/<id>: a read, for `process --dry-run`'s check of the
+   * token and FASTLY_TLS_CONFIGURATION_ID. Throws FastlyError (401 token, 404 id).
+   */
+  getTlsConfiguration(id: string): Promise<TlsConfiguration>;
   /** Deleting a key that no longer exists is not an error. */
   deletePrivateKey(id: string): Promise<void>;
   /** Keys no certificate uses: listed, and deleted unless `dryRun`. Returns those keys. */
@@ -93,4 +107,9 @@ export function toBulkCertificate(data: TlsBulkCertificateResponseData): BulkCer
     domains: (data.relationships?.tls_domains?.data ?? []).flatMap((d) => (d.id ? [d.id] : [])),
     configurationIds: (data.relationships?.tls_configurations?.data ?? []).flatMap((d) => (d.id ? [d.id] : [])),
   };
+}
+
+export function toTlsConfiguration(data: TlsConfigurationResponseData | undefined): TlsConfiguration {
+  if (!data?.id) throw new FastlyError('Fastly answered with a TLS configuration without an id');
+  return { id: data.id, name: data.attributes?.name ?? '', bulk: data.attributes?.bulk ?? false, default: data.attributes?.default ?? false };
 }

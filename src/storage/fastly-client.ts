@@ -3,7 +3,7 @@
  * uses. The package ships no type declarations, so the shapes below are written
  * from node_modules/fastly/dist (ApiClient.js, api/Tls*Api.js, model/Tls*.js).
  *
- * Only the three modules we need are loaded (the package's index pulls in every
+ * Only the modules we need are loaded (the package's index pulls in every
  * API and model, which costs most of a second at start-up).
  */
 import { createRequire } from 'node:module';
@@ -115,6 +115,24 @@ export interface TlsBulkCertificatesResponse {
   meta?: PaginationMeta;
 }
 
+export interface TlsConfigurationResponseData {
+  id?: string;
+  type?: string;
+  attributes?: {
+    name?: string;
+    default?: boolean;
+    bulk?: boolean;
+    http_protocols?: string[];
+    tls_protocols?: string[];
+    created_at?: Date;
+    updated_at?: Date;
+  };
+}
+
+export interface TlsConfigurationResponse {
+  data?: TlsConfigurationResponseData;
+}
+
 // ---- request bodies -------------------------------------------------------
 
 export interface TlsPrivateKeyBody {
@@ -152,6 +170,10 @@ export interface TlsBulkCertificatesApi {
   uploadTlsBulkCert(options: { tls_bulk_certificate: TlsBulkCertificateBody }): Promise<TlsBulkCertificateResponse>;
 }
 
+export interface TlsConfigurationsApi {
+  getTlsConfig(options: { tls_configuration_id: string; include?: string }): Promise<TlsConfigurationResponse>;
+}
+
 interface EsModule<T> {
   default: T;
 }
@@ -162,6 +184,9 @@ const TlsPrivateKeysApiClass = (require('fastly/dist/api/TlsPrivateKeysApi.js') 
 const TlsBulkCertificatesApiClass = (
   require('fastly/dist/api/TlsBulkCertificatesApi.js') as EsModule<new (client: FastlyApiClient) => TlsBulkCertificatesApi>
 ).default;
+const TlsConfigurationsApiClass = (
+  require('fastly/dist/api/TlsConfigurationsApi.js') as EsModule<new (client: FastlyApiClient) => TlsConfigurationsApi>
+).default;
 
 /** The host every generated operation hard-codes as its base path (it ignores `ApiClient.basePath`). */
 export const FASTLY_DEFAULT_BASE = 'https://api.fastly.com';
@@ -170,11 +195,12 @@ export interface FastlyClients {
   apiClient: FastlyApiClient;
   privateKeys: TlsPrivateKeysApi;
   bulkCertificates: TlsBulkCertificatesApi;
+  configurations: TlsConfigurationsApi;
 }
 
 /**
  * A private ApiClient (never the shared `ApiClient.instance`) with our token, URL
- * and timeout, and the two API objects built on it.
+ * and timeout, and the three API objects built on it.
  *
  * - The generated operations pass `https://api.fastly.com` as a per-operation base
  *   path, so `basePath` has no effect; a request plugin rewrites the URL prefix.
@@ -191,6 +217,7 @@ export function createFastlyClients(options: {
   const apiClient = new ApiClient();
   const privateKeys = new TlsPrivateKeysApiClass(apiClient);
   const bulkCertificates = new TlsBulkCertificatesApiClass(apiClient);
+  const configurations = new TlsConfigurationsApiClass(apiClient);
   apiClient.authenticate(options.apiToken);
   apiClient.timeout = options.timeoutMs;
   const target = options.apiUrl.replace(/\/+$/, '');
@@ -204,5 +231,5 @@ export function createFastlyClients(options: {
   const { onResponse } = options;
   if (onResponse) plugins.push((request) => void request.on('response', (response) => onResponse(request.method, response)));
   apiClient.plugins = plugins.length > 0 ? plugins : null;
-  return { apiClient, privateKeys, bulkCertificates };
+  return { apiClient, privateKeys, bulkCertificates, configurations };
 }

@@ -29,10 +29,20 @@ import {
   type PaginationMeta,
   type TlsBulkCertificateBody,
 } from './fastly-client.js';
-import { FastlyError, requireData, toBulkCertificate, toPrivateKey, type BulkCertificate, type FastlyPrivateKey, type FastlyTls } from './fastly-api.js';
+import {
+  FastlyError,
+  requireData,
+  toBulkCertificate,
+  toPrivateKey,
+  toTlsConfiguration,
+  type BulkCertificate,
+  type FastlyPrivateKey,
+  type FastlyTls,
+  type TlsConfiguration,
+} from './fastly-api.js';
 import { header, WritePacer } from './fastly-pacer.js';
 
-export { FastlyError, type BulkCertificate, type FastlyPrivateKey, type FastlyTls } from './fastly-api.js';
+export { FastlyError, type BulkCertificate, type FastlyPrivateKey, type FastlyTls, type TlsConfiguration } from './fastly-api.js';
 
 export interface FastlyTlsOptions {
   apiToken: string;
@@ -222,6 +232,11 @@ class FastlyTlsClient implements FastlyTls {
       return all.filter((k) => !unused.has(k.id)).map((k) => ({ ...k, inUse: true }));
     }
     return all;
+  }
+
+  async getTlsConfiguration(id: string): Promise<TlsConfiguration> {
+    const res = await this.call('get TLS configuration', 'read', () => this.clients.configurations.getTlsConfig({ tls_configuration_id: id }));
+    return toTlsConfiguration(res.data);
   }
 
   async deletePrivateKey(id: string): Promise<void> {

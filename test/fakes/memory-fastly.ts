@@ -29,7 +29,7 @@ import { createHash, createPrivateKey, createPublicKey, X509Certificate } from '
 import type { Clock } from '../../src/clock.js';
 import { readCertificate, splitPemCertificates } from '../../src/certificates/x509.js';
 import { isOwnCertificate } from '../../src/storage/fastly-deploy.js';
-import { FastlyError, type BulkCertificate, type FastlyPrivateKey, type FastlyTls } from '../../src/storage/fastly.js';
+import { FastlyError, type BulkCertificate, type FastlyPrivateKey, type FastlyTls, type TlsConfiguration } from '../../src/storage/fastly.js';
 import { drawFault, noFaults, type FaultSwitches } from './random.js';
 
 export interface StoredKey {
@@ -74,6 +74,8 @@ export interface MemoryFastlyOptions {
   windowMs?: number;
   /** Retries of a 5xx, as the client does; default 3. */
   retries?: number;
+  /** The TLS configurations that exist; default: any id asked for exists. */
+  configurationIds?: string[];
 }
 
 const HOUR = 3_600_000;
@@ -91,6 +93,7 @@ export class MemoryFastly implements FastlyTls {
   private readonly writeLimit: number;
   private readonly windowMs: number;
   private readonly retries: number;
+  private readonly configurationIds: string[] | undefined;
   private windowResetAt = 0;
   private remaining: number;
   private nextId = 1;
@@ -106,6 +109,7 @@ export class MemoryFastly implements FastlyTls {
     this.writeLimit = options.writeLimit ?? 1000;
     this.windowMs = options.windowMs ?? HOUR;
     this.retries = options.retries ?? 3;
+    this.configurationIds = options.configurationIds;
     this.remaining = this.writeLimit;
   }
 
@@ -215,6 +219,16 @@ export class MemoryFastly implements FastlyTls {
         .filter((k) => filter?.inUse === undefined || this.keyInUse(k.id) === filter.inUse)
         .map((k) => ({ ...toKey(k), ...(filter?.inUse === undefined ? {} : { inUse: filter.inUse }) })),
     );
+  }
+
+  /** GET /tls/configurations/<id> answers 404 "Record not found" for an id that does not exist (Fastly's JSON:API errors). */
+  async getTlsConfiguration(id: string): Promise<TlsConfiguration> {
+    return this.call('get TLS configuration', false, () => {
+      if (this.configurationIds && !this.configurationIds.includes(id)) {
+        throw new FastlyError('Fastly get TLS configuration failed: HTTP 404 Not Found: Record not found', { status: 404 });
+      }
+      return { id, name: `configuration ${id}`, bulk: true, default: false };
+    });
   }
 
   async deletePrivateKey(id: string): Promise<void> {

@@ -394,3 +394,26 @@ describe('Fastly fake: rate limit', () => {
     expect(await pending).toBeInstanceOf(Error);
   });
 });
+
+describe('GET /tls/configurations/{id} (the dry run reads it)', () => {
+  const TlsConfigurationResponse = model('TlsConfigurationResponse');
+
+  it('answers a Platform TLS configuration the official model reads, 404 for an unknown id, 401 without the token', async () => {
+    const restricted = await startFastlyFake({ token: TOKEN, configurationIds: ['cfg1'] });
+    try {
+      const get = (id: string, token: string | null = TOKEN) =>
+        fetch(`${restricted.url}/tls/configurations/${id}`, { headers: { Accept: JSON_API, ...(token === null ? {} : { 'Fastly-Key': token }) } });
+      const ok = await get('cfg1');
+      expect(ok.status).toBe(200);
+      const parsed = TlsConfigurationResponse.constructFromObject(await ok.json()) as { data?: { id?: string; type?: string; attributes?: { bulk?: boolean; default?: boolean } } };
+      expect(parsed.data).toMatchObject({ id: 'cfg1', type: 'tls_configuration', attributes: { bulk: true, default: false } });
+      const unknown = await get('nope');
+      expect(unknown.status).toBe(404);
+      expect(errorStatus(await unknown.json())).toMatchObject({ status: '404', detail: 'Record not found' });
+      expect((await get('cfg1', null)).status).toBe(401);
+      expect(restricted.requests.every((r) => r.method === 'GET')).toBe(true);
+    } finally {
+      await restricted.stop();
+    }
+  });
+});

@@ -489,6 +489,27 @@ export async function startFastlyFake(options: FastlyFakeOptions): Promise<Fastl
         return { status: 200, body: { data: certResource(cert) } };
       }
     }
+    // "Show a TLS configuration": GET /tls/configurations/{tls_configuration_id}, a JSON:API
+    // `tls_configuration` with name, bulk, default, http_protocols, tls_protocols and the dates
+    // (https://www.fastly.com/documentation/reference/api/tls/configuration/). With
+    // `configurationIds` given, any other id is 404 "Record not found", as for other records.
+    if ((m = /^\/tls\/configurations\/([^/]+)$/.exec(path))) {
+      const id = decodeURIComponent(m[1]!);
+      if (method !== 'GET') throw new HttpError(405, 'Method Not Allowed', `${method} is not allowed here`);
+      if (options.configurationIds && !options.configurationIds.includes(id)) throw new HttpError(404, 'Not Found', 'Record not found');
+      const at = new Date(0).toISOString();
+      return {
+        status: 200,
+        body: {
+          data: {
+            id,
+            type: 'tls_configuration',
+            attributes: { name: `Platform TLS ${id}`, bulk: true, default: false, http_protocols: ['http/1.1', 'http/2'], tls_protocols: ['1.2', '1.3'], created_at: at, updated_at: at, deleted_at: null },
+            relationships: { dns_records: { data: [] } },
+          },
+        },
+      };
+    }
     if (/^\/tls\/(private_keys|bulk\/certificates)(\/[^/]+)?$/.test(path)) {
       throw new HttpError(405, 'Method Not Allowed', `${method} is not allowed here`);
     }
