@@ -14,8 +14,9 @@
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
-import { parseRetryAfter, withRetry, type RetryDecision, type RetryPolicy } from '../util/retry.js';
+import { withRetry, type RetryDecision, type RetryPolicy } from '../util/retry.js';
 import { safeJson } from '../util/json.js';
+import { exchange, TransientApiError } from './http-api.js';
 import { ancestorsOf, normalizeName, quoteTxt } from './wire.js';
 
 export interface CloudflareConfig {
@@ -75,15 +76,6 @@ export class CloudflareApiError extends DnsProviderError {
 }
 
 /** A failure worth another attempt: network error, timeout, 429 or 5xx. */
-class TransientError extends Error {
-  constructor(
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-  }
-}
-
 type Envelope = z.infer<typeof envelope>;
 
 export class CloudflareProvider implements DnsProvider {
@@ -190,7 +182,7 @@ export class CloudflareProvider implements DnsProvider {
     return withRetry(() => this.attempt(method, url, what, options.body), {
       policy: this.retry,
       classify: (error): RetryDecision =>
-        error instanceof TransientError ? { retry: true, delayMs: error.retryAfterMs } : { retry: false },
+        error instanceof TransientApiError ? { retry: true, delayMs: error.retryAfterMs } : { retry: false },
       onRetry: (error, attempt, delayMs) =>
         this.logger.warn({ request: what, attempt, delayMs, err: (error as Error).message }, 'cloudflare: retrying'),
     }).catch((error: unknown) => {
@@ -200,33 +192,17 @@ export class CloudflareProvider implements DnsProvider {
   }
 
   private async attempt(method: string, url: URL, what: string, body: unknown): Promise<Envelope> {
-    const started = performance.now();
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.config.apiToken}`,
-          accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (error) {
-      const reason =
-        error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')
-          ? `timed out after ${this.timeoutMs} ms`
-          : `network error (${errorText(error)})`;
-      throw new TransientError(`${what}: ${reason}`);
-    }
-    const text = await response.text().catch(() => '');
-    this.logger.debug({ request: what, status: response.status, ms: Math.round(performance.now() - started) }, 'cloudflare request');
-
-    if (response.status === 429) {
-      throw new TransientError(`${what}: rate limited (HTTP 429)`, retryAfterMs(response.headers.get('retry-after'), this.maxRetryAfterMs));
-    }
-    if (response.status >= 500) throw new TransientError(`${what}: HTTP ${response.status}`);
+    const response = await exchange({
+      method,
+      url,
+      headers: { authorization: `Bearer ${this.config.apiToken}` },
+      body,
+      what,
+      timeoutMs: this.timeoutMs,
+      maxRetryAfterMs: this.maxRetryAfterMs,
+      logger: this.logger,
+    });
+    const { text } = response;
 
     const parsed = envelope.safeParse(safeJson(text));
     const errors = parsed.success ? parsed.data.errors : [];
@@ -258,14 +234,3 @@ export function txtContent(content: string): string {
   return parts.join('');
 }
 
-/** Retry-After in seconds or as an HTTP date, capped; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null, capMs: number): number | undefined {
-  const seconds = parseRetryAfter(header);
-  return seconds === undefined ? undefined : Math.min(capMs, seconds * 1000);
-}
-
-function errorText(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return `${error.message}${cause}`;
-}

@@ -25,8 +25,10 @@
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { DnsProviderError, type DnsProvider } from './provider.js';
-import { backoffDelay, parseRetryAfter, sleep, withRetry, type RetryDecision, type RetryPolicy } from '../util/retry.js';
+import { backoffDelay, sleep, withRetry, type RetryDecision, type RetryPolicy } from '../util/retry.js';
 import { safeJson } from '../util/json.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
+import { exchange, TransientApiError } from './http-api.js';
 import { ancestorsOf, normalizeName, quoteTxt } from './wire.js';
 
 export interface PdnsConfig {
@@ -66,15 +68,6 @@ export class PdnsApiError extends DnsProviderError {
 }
 
 /** A failure worth another attempt: network error, timeout, 429 or 5xx. */
-class TransientError extends Error {
-  constructor(
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-  }
-}
-
 type Method = 'GET' | 'PATCH';
 
 export class PdnsProvider implements DnsProvider {
@@ -86,7 +79,7 @@ export class PdnsProvider implements DnsProvider {
   private readonly maxRetryAfterMs: number;
   private readonly rounds: number;
   private readonly retry: RetryPolicy;
-  private readonly writers = new Map<string, Promise<void>>();
+  private readonly writers = new KeyedQueue();
 
   constructor(
     private readonly config: PdnsConfig,
@@ -217,18 +210,7 @@ export class PdnsProvider implements DnsProvider {
 
   /** One write at a time per record name in this process. */
   private serialized<T>(zone: string, fqdn: string, fn: () => Promise<T>): Promise<T> {
-    const key = `${canonicalZone(zone)}|${normalizeName(fqdn)}`;
-    const previous = this.writers.get(key) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.writers.set(key, settled);
-    void settled.then(() => {
-      if (this.writers.get(key) === settled) this.writers.delete(key);
-    });
-    return run;
+    return this.writers.run(`${canonicalZone(zone)}|${normalizeName(fqdn)}`, fn);
   }
 
   private async request(
@@ -243,7 +225,7 @@ export class PdnsProvider implements DnsProvider {
     return withRetry(() => this.attempt(method, url, what, step, options.body), {
       policy: this.retry,
       classify: (error): RetryDecision =>
-        error instanceof TransientError ? { retry: true, delayMs: error.retryAfterMs } : { retry: false },
+        error instanceof TransientApiError ? { retry: true, delayMs: error.retryAfterMs } : { retry: false },
       onRetry: (error, attempt, delayMs) =>
         this.logger.warn({ request: what, attempt, delayMs, err: (error as Error).message }, 'pdns: retrying'),
     }).catch((error: unknown) => {
@@ -253,34 +235,18 @@ export class PdnsProvider implements DnsProvider {
   }
 
   private async attempt(method: Method, url: URL, what: string, step: string, body: unknown): Promise<unknown> {
-    const started = performance.now();
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers: {
-          'x-api-key': this.config.apiKey,
-          accept: 'application/json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-    } catch (error) {
-      const reason =
-        error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')
-          ? `timed out after ${this.timeoutMs} ms`
-          : `network error (${errorText(error)})`;
-      throw new TransientError(`${what}: ${reason}`);
-    }
-    const text = await response.text().catch(() => '');
-    this.logger.debug({ request: what, status: response.status, ms: Math.round(performance.now() - started) }, 'pdns request');
-
-    if (response.status === 429) {
-      const seconds = parseRetryAfter(response.headers.get('retry-after'));
-      throw new TransientError(`${what}: rate limited (HTTP 429)`, seconds === undefined ? undefined : Math.min(this.maxRetryAfterMs, seconds * 1000));
-    }
-    if (response.status >= 500) throw new TransientError(`${what}: HTTP ${response.status}${detailOf(text)}`);
+    const response = await exchange({
+      method,
+      url,
+      headers: { 'x-api-key': this.config.apiKey },
+      body,
+      what,
+      timeoutMs: this.timeoutMs,
+      maxRetryAfterMs: this.maxRetryAfterMs,
+      logger: this.logger,
+      detail: detailOf,
+    });
+    const { text } = response;
     if (response.status === 401 || response.status === 403) {
       throw new PdnsApiError(
         `PowerDNS: ${step}: the API rejected the key (HTTP ${response.status} for ${what}); ` +
@@ -350,10 +316,4 @@ function detailOf(text: string): string {
   const json = safeJson(text);
   if (json && typeof json === 'object' && 'error' in json && typeof json.error === 'string') return `: ${json.error.slice(0, 300)}`;
   return '';
-}
-
-function errorText(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return `${error.message}${cause}`;
 }

@@ -28,6 +28,7 @@ import { DnsProviderError, type DnsProvider } from './provider.js';
 import { TokenBucket } from './ratelimiter.js';
 import { backoffDelay, sleep, withRetry, type RetryPolicy } from '../util/retry.js';
 import { ancestorsOf, normalizeName, quoteTxt, unquoteTxt } from './wire.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 
 export interface Route53Config {
   region: string;
@@ -121,7 +122,7 @@ export class Route53Provider implements DnsProvider {
   private readonly maxWaitSeconds: number;
   private readonly retry: RetryPolicy;
   /** The last write queued per `zone|name`, so that writes at one name take turns. */
-  private readonly writers = new Map<string, Promise<void>>();
+  private readonly writers = new KeyedQueue();
 
   constructor(
     config: Route53Config,
@@ -205,18 +206,7 @@ export class Route53Provider implements DnsProvider {
 
   /** One write at a time per record name in this process (AutoTLS validates several domains at once, possibly at one CNAME target). */
   private serialized<T>(zone: string, fqdn: string, fn: () => Promise<T>): Promise<T> {
-    const key = `${bareZoneId(zone)}|${normalizeName(fqdn)}`;
-    const previous = this.writers.get(key) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const settled = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.writers.set(key, settled);
-    void settled.then(() => {
-      if (this.writers.get(key) === settled) this.writers.delete(key);
-    });
-    return run;
+    return this.writers.run(`${bareZoneId(zone)}|${normalizeName(fqdn)}`, fn);
   }
 
   /**

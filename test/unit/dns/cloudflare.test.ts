@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { CloudflareApiError, CloudflareProvider, retryAfterMs, txtContent } from '../../../src/dns/cloudflare.js';
+import { CloudflareApiError, CloudflareProvider, txtContent } from '../../../src/dns/cloudflare.js';
+import { retryAfterMs } from '../../../src/dns/http-api.js';
 import { DnsProviderError } from '../../../src/dns/provider.js';
 import { startCloudflareFake, storedTxtContent, type CloudflareFake } from '../../testbed/cloudflare-fake.js';
 
