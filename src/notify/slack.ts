@@ -69,6 +69,8 @@ export class SlackNotifier implements Notifier {
   }
 
   async runFinished(report: RunReport): Promise<void> {
+    // A run that had nothing to do tells nobody anything (a continuous schedule wakes often).
+    if (report.status === 'nothing-to-do' && report.results.length === 0) return;
     const texts = runSummaryTexts(this.redactor.run(report), this.options.summaryLimits);
     for (const [i, text] of texts.entries()) {
       await this.post(texts.length > 1 ? `run (part ${i + 1} of ${texts.length})` : 'run', text);

@@ -61,6 +61,9 @@ export interface DomainRunContext {
   signal?: AbortSignal;
 }
 
+/** The shortest backoff when the certificate is about to expire. */
+const MIN_BACKOFF_MS = 60_000;
+
 class Deferred extends Error {}
 
 /**
@@ -408,10 +411,19 @@ export class DomainFlow {
     await this.deps.repository.updateExpiry(candidate.id, probe.notAfter);
   }
 
+  /**
+   * Backs the domain off after a failure (1 min, 10 min, 100 min, then 24 h).
+   * The wait never takes more than a tenth of what the live certificate has
+   * left: a 160-hour certificate past an outage cannot sit out 24 hours per
+   * attempt, while a new domain or a long-lived certificate keeps the full delay.
+   */
   private async recordFailure(candidate: DomainCandidate, ctx: DomainRunContext, message: string): Promise<void> {
     const state = await this.deps.state.get(candidate.id);
     const failureCount = (state?.failureCount ?? 0) + 1;
-    const backoffUntil = new Date(this.deps.clock.now().getTime() + backoffDelay(failureCount, this.deps.random));
+    const now = this.deps.clock.now().getTime();
+    const left = state?.certNotAfter ? state.certNotAfter.getTime() - now : Number.POSITIVE_INFINITY;
+    const delay = Math.min(backoffDelay(failureCount, this.deps.random), Math.max(MIN_BACKOFF_MS, left / 10));
+    const backoffUntil = new Date(now + delay);
     await this.deps.state.update(candidate.id, ctx.leaseOwner, { failureCount, backoffUntil, lastError: message.slice(0, 1000) });
   }
 }

@@ -6,6 +6,7 @@ import type { RunDocument } from '../../src/orchestrator/runs.js';
 import { applyMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/client.js';
 import { createLogger } from '../../src/logger.js';
+import { continuousWake } from '../../src/server.js';
 
 const DOMAINS = ['z58.test', 'z59.test'];
 let h: Harness;
@@ -51,6 +52,12 @@ describe('SCHEDULE=continuous', () => {
     // MAX_DOMAINS_PER_RUN=1 binds only cron-triggered runs: one wake took both.
     expect(runs.some((r) => r.results.filter((x) => x.outcome === 'issued').length === 2)).toBe(true);
     expect(h.logLines.some((l) => l.includes('continuous schedule enabled'))).toBe(true);
+  });
+
+  it('a wake with nothing due records no run', async () => {
+    const before = await h.components.database.client.run.count();
+    await continuousWake(h.components, false);
+    expect(await h.components.database.client.run.count()).toBe(before);
   });
 
   it('then sleeps until the next event: nothing is due now', async () => {

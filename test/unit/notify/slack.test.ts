@@ -31,6 +31,15 @@ function notifier(overrides: { webhookUrl?: string; timeoutMs?: number; secrets?
 }
 
 describe('SlackNotifier through @slack/webhook', () => {
+  it('posts nothing for a run that had nothing to do (a continuous schedule wakes often)', async () => {
+    const { n } = notifier();
+    const before = slack.delivered().length;
+    await n.runFinished(runReport({ status: 'nothing-to-do', results: [] }));
+    expect(slack.delivered()).toHaveLength(before);
+    await n.runFinished(runReport({ status: 'succeeded', results: [domainReport()] }));
+    expect(slack.delivered()).toHaveLength(before + 1);
+  });
+
   // Behaviour change (issue 13, Slack pacing): a finished domain no longer posts
   // its own message; its line is folded into the run summary. Same assertions on
   // the words, now in one message.

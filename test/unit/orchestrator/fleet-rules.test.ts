@@ -95,6 +95,26 @@ describe('rate limits by class', () => {
   });
 });
 
+describe('failure backoff', () => {
+  it('never waits more than a tenth of what the live certificate has left', async () => {
+    const t = await harness();
+    await t.addDomain('a.test');
+    await run(t);
+    const state = await t.stateOf('a.test');
+    const notAfter = state!.certNotAfter!.getTime();
+    // Five days before expiry, after three failures: the fourth would back off 24 hours.
+    t.world.clock.set(new Date(notAfter - 5 * 24 * HOUR));
+    await t.db.domainState.update({ where: { domainId: state!.domainId }, data: { failureCount: 3, backoffUntil: null } });
+    t.world.dns.faults.failurePercent = 100;
+    const failed = await run(t);
+    expect(failed.results[0]?.outcome).toBe('failed');
+    const after = await t.stateOf('a.test');
+    expect(after?.failureCount).toBe(4);
+    const waited = after!.backoffUntil!.getTime() - t.world.clock.now().getTime();
+    expect(waited).toBe(12 * HOUR); // 5 days / 10, not 24 hours
+  });
+});
+
 describe('a 429 after the order exists', () => {
   it('keeps the order resumable: the next run finishes it without a new order', async () => {
     let refuseOnce = true;
