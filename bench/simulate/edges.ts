@@ -90,3 +90,22 @@ export function tappedFastly(fastly: MemoryFastly, onServed: (change: ServedChan
     deleteUnusedPrivateKeys: (options) => fastly.deleteUnusedPrivateKeys(options),
   };
 }
+
+/**
+ * After a crash: the dead process's database client answers nothing. Prisma
+ * reconnects lazily after `$disconnect`, so closing alone would let the dead
+ * instance's lease keep-alive (a real-time setInterval in the orchestrator) go
+ * on extending its leases; every model delegate and raw method is replaced by
+ * one whose calls never settle, as a process that is gone never sends them.
+ */
+export function severDatabase(client: object): void {
+  const hang: ProxyHandler<object> = { get: () => () => never() };
+  const target = client as Record<string, unknown>;
+  const keys = new Set([...Object.keys(target), ...Object.getOwnPropertyNames(Object.getPrototypeOf(target) as object)]);
+  for (const key of keys) {
+    if (key === 'constructor' || key.startsWith('_')) continue;
+    const value = target[key];
+    if (typeof value === 'function') Object.defineProperty(target, key, { configurable: true, value: () => never() });
+    else if (value && typeof value === 'object') Object.defineProperty(target, key, { configurable: true, get: () => new Proxy({}, hang) });
+  }
+}
