@@ -29,6 +29,8 @@ export interface SimOptions {
   /** Whether the fleet starts covered (certificates issued over one renewal interval before --start). */
   warm: boolean;
   logLevel: string;
+  /** Stop (and report what was reached) after this many wall seconds; 0: no limit. */
+  wallLimitSeconds: number;
   help: boolean;
 }
 
@@ -55,6 +57,7 @@ export const USAGE = `npm run simulate -- [options]
   --seconds-per-domain S simulated time one domain's work takes (default 20)
   --cold                 start with no certificates (default: the fleet is covered at --start)
   --log-level L          the service's log level (default silent)
+  --wall-limit S         stop after S wall seconds and report the simulated time reached (summary: truncated)
 `;
 
 function num(name: string, value: string | undefined, { min = 0, integer = true } = {}): number {
@@ -107,6 +110,7 @@ export function parseArgs(argv: readonly string[]): SimOptions {
     secondsPerDomain: 20,
     warm: true,
     logLevel: 'silent',
+    wallLimitSeconds: 0,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -124,7 +128,7 @@ export function parseArgs(argv: readonly string[]): SimOptions {
         options.start = new Date(`${v}T00:00:00Z`);
         break;
       }
-      case '--days': options.days = num(flag, value(), { min: 1, integer: false }); break;
+      case '--days': options.days = num(flag, value(), { min: 0.01, integer: false }); break;
       case '--profile': {
         const v = value();
         if (v !== 'classic' && v !== 'tlsserver' && v !== 'shortlived') throw new Error(`--profile: classic, tlsserver or shortlived, got ${v}`);
@@ -151,6 +155,7 @@ export function parseArgs(argv: readonly string[]): SimOptions {
       case '--seconds-per-domain': options.secondsPerDomain = num(flag, value(), { integer: false }); break;
       case '--cold': options.warm = false; break;
       case '--log-level': options.logLevel = value(); break;
+      case '--wall-limit': options.wallLimitSeconds = num(flag, value()); break;
       case '--help':
       case '-h': options.help = true; break;
       default:

@@ -26,6 +26,7 @@ import { guarded, guardedFunction, Life, severDatabase, tappedFastly, type Serve
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+const IMPORT_SLICE = 100;
 
 /** What one domain is served at Fastly, as the tap saw it. */
 interface Served {
@@ -70,7 +71,8 @@ export interface Progress {
 export async function simulate(options: SimOptions, progress: Progress): Promise<SimResult> {
   const wallStart = performance.now();
   const start = options.start.getTime();
-  const end = start + options.days * DAY;
+  let end = start + options.days * DAY;
+  let truncated = false;
   const random = seededRandom(options.seed * 7919 + 17);
   const world: FakeWorld = createFakeWorld({ start: options.start, seed: options.seed, ca: { defaultProfile: options.profile } });
   const { clock, ca } = world;
@@ -251,8 +253,10 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   let domainCount = 0;
   const names = (n: number): string[] => Array.from({ length: n }, () => `sim${String(++domainCount).padStart(6, '0')}.test`);
   const importRows = async (list: string[]): Promise<void> => {
-    for (let i = 0; i < list.length; i += 1000) {
-      await current.components.repository.importDomains(list.slice(i, i + 1000).map((name) => ({ name, zoneId: 'ZSIM', status: null })));
+    // In slices of 100: importDomains is one interactive transaction with a query or two per
+    // row, and Prisma's default 5 s transaction timeout ran out on PostgreSQL at 600 rows under load.
+    for (let i = 0; i < list.length; i += IMPORT_SLICE) {
+      await current.components.repository.importDomains(list.slice(i, i + IMPORT_SLICE).map((name) => ({ name, zoneId: 'ZSIM', status: null })));
     }
   };
   const initial = names(options.domains);
@@ -483,6 +487,11 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     }
     await advanceTo(Math.min(next, end));
     if (clock.now().getTime() >= end) break;
+    if (options.wallLimitSeconds > 0 && performance.now() - wallStart > options.wallLimitSeconds * 1000) {
+      truncated = true;
+      end = clock.now().getTime();
+      break;
+    }
     stats.wakes++;
     if (continuous) await guardedWork((c) => continuousWake(c, false));
     else {
@@ -541,11 +550,19 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   const importFigures = imports.map((imp) => {
     const covered = imp.names.map((n) => importCovered.get(n));
     const missing = covered.filter((t) => t === undefined).length;
-    const last = Math.max(...covered.map((t) => t ?? Number.NaN).filter(Number.isFinite));
+    const times = covered.filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+    const last = times.at(-1) ?? Number.NaN;
+    const hoursToShare = (share: number): number | null => {
+      const t = times[Math.ceil(share * imp.names.length) - 1];
+      return t === undefined ? null : Number(((t - imp.at) / HOUR).toFixed(1));
+    };
     return {
       at: new Date(imp.at).toISOString(),
       domains: imp.names.length,
       covered: imp.names.length - missing,
+      hoursTo25Percent: hoursToShare(0.25),
+      hoursTo50Percent: hoursToShare(0.5),
+      hoursTo75Percent: hoursToShare(0.75),
       allCoveredAfterHours: missing === 0 ? Number(((last - imp.at) / HOUR).toFixed(1)) : null,
     };
   });
@@ -558,6 +575,8 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     domains: domainCount,
     initialDomains: options.domains,
     days: options.days,
+    truncated,
+    simulatedDays: Number(((end - start) / DAY).toFixed(2)),
     start: options.start.toISOString().slice(0, 10),
     end: new Date(end).toISOString().slice(0, 10),
     profile: options.profile,
@@ -582,7 +601,8 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     revocations,
     rateLimitRejections: rejections.length,
     rateLimitRejectionsByLimit: countBy(rejections.map((r) => r.limit)),
-    budgetExceeded: maxOrders3h > 300,
+    // Let's Encrypt's 300 new orders per 3 hours counts orders that are not exempt ARI renewals.
+    budgetExceeded: maxIn3h([...limitedOrderTimes]) > 300,
     maxOrdersIn3h: maxOrders3h,
     maxRateLimitedOrdersIn3h: maxIn3h(limitedOrderTimes),
     worstRemainingHoursAtRenewal: Number.isFinite(stats.worstRemainingHoursAtRenewal) ? Number(stats.worstRemainingHoursAtRenewal.toFixed(1)) : null,
@@ -611,7 +631,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     imports: importFigures,
     wallSeconds: Number(wallSeconds.toFixed(1)),
     simulatedWallSeconds: Number(simWall.toFixed(1)),
-    simDaysPerWallSecond: Number((options.days / simWall).toFixed(3)),
+    simDaysPerWallSecond: Number(((end - start) / DAY / simWall).toFixed(3)),
     node: process.version,
     cores: (await import('node:os')).availableParallelism(),
     forecastsSampled: forecasts.filter((_, i) => i % 7 === 0),
