@@ -82,6 +82,17 @@ describe('MemoryCa', () => {
     expect(ca.isRevoked(cert.serial)).toBe(true);
   });
 
+  it('answers renewalInfo for its own PEM from an index, and for the same certificate re-wrapped by its CertID', async () => {
+    const { ca, publisher } = setup();
+    const cert = await ca.issue(req(), { publisher });
+    const expected = simpleWindow(cert.notBefore, cert.notAfter);
+    expect((await ca.renewalInfo(cert.fullchainPem))?.suggestedWindow).toEqual(expected);
+    // The same leaf with CRLF line ends misses the PEM index and is found by CertID (RFC 9773 §4.1).
+    const crlf = cert.fullchainPem.replace(/\n/g, '\r\n');
+    expect((await ca.renewalInfo(crlf))?.suggestedWindow).toEqual(expected);
+    expect(ca.stats.renewalInfoRequests).toBe(2);
+  });
+
   it('fails validation when the TXT value is absent, in Boulder\'s words, and counts the failure', async () => {
     const { ca, clock } = setup();
     const silent: ChallengePublisher = {
