@@ -47,6 +47,24 @@ export function isRenewalDue(input: RenewalTimeInput, now: Date): boolean {
   return renewalTime(input).getTime() <= now.getTime();
 }
 
+/**
+ * Whether the live certificate (`notBefore`..`notAfter`) is due. When it is the
+ * certificate AutoTLS recorded (or an older one), AutoTLS's own renewal time
+ * decides, since it may come from ARI; a newer one (renewed elsewhere) is judged
+ * by the lifetime policy.
+ */
+export function isLiveCertificateDue(
+  recorded: { nextRenewalAt: Date | null; certNotAfter: Date | null } | null,
+  live: { notBefore: Date; notAfter: Date },
+  policy: { windowDays: number; windowExplicit: boolean },
+  now: Date,
+): boolean {
+  if (recorded?.nextRenewalAt && recorded.certNotAfter && live.notAfter.getTime() <= recorded.certNotAfter.getTime()) {
+    return recorded.nextRenewalAt.getTime() <= now.getTime();
+  }
+  return isRenewalDue({ ...live, ...policy }, now);
+}
+
 export interface RenewalWindow {
   start: Date;
   end: Date;

@@ -15,7 +15,7 @@ import { rateLimitScope } from '../certificates/rate-limits.js';
 import { AcmeOrderGoneError, AcmeRateLimitedError } from '../certificates/errors.js';
 import type { CertificateIssuer, IssuedCertificate } from '../certificates/issuer.js';
 import { newKeyAndCsr } from '../certificates/keys.js';
-import { backoffDelay, isRenewalDue, renewalTime, scheduleFromAri } from '../certificates/renewal-policy.js';
+import { backoffDelay, isLiveCertificateDue, renewalTime, scheduleFromAri } from '../certificates/renewal-policy.js';
 import type { DomainResult } from './runs.js';
 import type { ProbeResult } from '../domains/probe.js';
 import { MaterialStore, type Material } from './material.js';
@@ -384,19 +384,12 @@ export class DomainFlow {
     }
   }
 
-  /**
-   * Whether a valid live certificate is due. When it is the certificate AutoTLS
-   * recorded (or an older one), AutoTLS's own renewal time decides, since it may
-   * come from ARI; a newer one (renewed elsewhere) is judged by the lifetime policy.
-   */
+  /** The flow's rule for a live certificate: isLiveCertificateDue (renewal-policy.ts). */
   private isDue(state: DomainState | null, notBefore: Date, notAfter: Date): boolean {
-    const now = this.deps.clock.now();
-    if (state?.nextRenewalAt && state.certNotAfter && notAfter.getTime() <= state.certNotAfter.getTime()) {
-      return state.nextRenewalAt.getTime() <= now.getTime();
-    }
     const { windowDays, windowExplicit } = this.deps.settings;
-    return isRenewalDue({ notBefore, notAfter, windowDays, windowExplicit }, now);
+    return isLiveCertificateDue(state, { notBefore, notAfter }, { windowDays, windowExplicit }, this.deps.clock.now());
   }
+
 
   /**
    * A live Let's Encrypt certificate that is not due, though the database said so

@@ -24,7 +24,7 @@ import type { FastlyTls } from '../storage/fastly.js';
 import { isOwnCertificate } from '../storage/fastly-deploy.js';
 import type { CertificateIssuer } from '../certificates/issuer.js';
 import type { OrderBudget } from '../certificates/budget.js';
-import { isRenewalDue } from '../certificates/renewal-policy.js';
+import { isLiveCertificateDue } from '../certificates/renewal-policy.js';
 import { LETS_ENCRYPT_ISSUER, type DomainCandidate, type DomainRepository } from '../domains/repository.js';
 import type { DomainState, DomainStateStore } from '../domains/state.js';
 import type { LiveCertificateStatus } from '../domains/probe.js';
@@ -297,15 +297,12 @@ export class DryRun {
     }
   }
 
-  /** DomainFlow's rule (src/orchestrator/domain-flow.ts, isDue): AutoTLS's own renewal time for its certificate, else the lifetime policy. */
+  /** The flow's rule for a live certificate: isLiveCertificateDue (renewal-policy.ts). */
   private isDue(state: DomainState | null, notBefore: Date, notAfter: Date): boolean {
-    const now = this.deps.clock.now();
-    if (state?.nextRenewalAt && state.certNotAfter && notAfter.getTime() <= state.certNotAfter.getTime()) {
-      return state.nextRenewalAt.getTime() <= now.getTime();
-    }
     const { windowDays, windowExplicit } = this.deps.settings;
-    return isRenewalDue({ notBefore, notAfter, windowDays, windowExplicit }, now);
+    return isLiveCertificateDue(state, { notBefore, notAfter }, { windowDays, windowExplicit }, this.deps.clock.now());
   }
+
 
   private async checkSecrets(first: DomainCandidate | undefined): Promise<DryRunCheck> {
     const { secrets, settings } = this.deps;

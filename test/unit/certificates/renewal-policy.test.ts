@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { ariRenewalTime, backoffDelay, isRenewalDue, nextAriCheck, renewalTime, scheduleFromAri } from '../../../src/certificates/renewal-policy.js';
+import { ariRenewalTime, backoffDelay, isLiveCertificateDue, isRenewalDue, nextAriCheck, renewalTime, scheduleFromAri } from '../../../src/certificates/renewal-policy.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -126,5 +126,21 @@ describe('backoffDelay', () => {
     expect(backoffDelay(2, () => 0)).toBe(9 * MINUTE);
     expect(backoffDelay(2, () => 1)).toBe(11 * MINUTE);
     expect(backoffDelay(4, () => 0)).toBe(0.9 * DAY);
+  });
+});
+
+describe('isLiveCertificateDue', () => {
+  const now = new Date('2027-03-01T00:00:00Z');
+  const day = 86_400_000;
+  const policy = { windowDays: 15, windowExplicit: false };
+  const live = { notBefore: new Date(now.getTime() - 30 * day), notAfter: new Date(now.getTime() + 60 * day) };
+  it("lets AutoTLS's own renewal time decide for the certificate it recorded (it may come from ARI)", () => {
+    expect(isLiveCertificateDue({ nextRenewalAt: new Date(now.getTime() - 1), certNotAfter: live.notAfter }, live, policy, now)).toBe(true);
+    expect(isLiveCertificateDue({ nextRenewalAt: new Date(now.getTime() + day), certNotAfter: live.notAfter }, live, policy, now)).toBe(false);
+  });
+  it('judges a newer certificate (renewed elsewhere) by the lifetime policy', () => {
+    const recorded = { nextRenewalAt: new Date(now.getTime() - 1), certNotAfter: new Date(live.notAfter.getTime() - day) };
+    expect(isLiveCertificateDue(recorded, live, policy, now)).toBe(false); // 60 of 90 days left
+    expect(isLiveCertificateDue(null, { notBefore: live.notBefore, notAfter: new Date(now.getTime() + 10 * day) }, policy, now)).toBe(true);
   });
 });
