@@ -82,14 +82,14 @@ describe('MemoryCa', () => {
     expect(ca.isRevoked(cert.serial)).toBe(true);
   });
 
-  it('answers renewalInfo for its own PEM from an index, and for the same certificate re-wrapped by its CertID', async () => {
+  it('answers renewalInfo by the CertID of its own certificates, and 404s an unknown one as Boulder does', async () => {
     const { ca, publisher } = setup();
     const cert = await ca.issue(req(), { publisher });
     const expected = simpleWindow(cert.notBefore, cert.notAfter);
-    expect((await ca.renewalInfo(cert.fullchainPem))?.suggestedWindow).toEqual(expected);
-    // The same leaf with CRLF line ends misses the PEM index and is found by CertID (RFC 9773 §4.1).
-    const crlf = cert.fullchainPem.replace(/\n/g, '\r\n');
-    expect((await ca.renewalInfo(crlf))?.suggestedWindow).toEqual(expected);
+    // The CertID computed from the PEM (RFC 9773 §4.1) is the one the CA returned.
+    expect(ariCertId(cert.fullchainPem)).toBe(cert.certId);
+    expect((await ca.renewalInfo(cert.certId as string))?.suggestedWindow).toEqual(expected);
+    await expect(ca.renewalInfo('AAAA.BBBB')).rejects.toThrow(/Certificate not found/);
     expect(ca.stats.renewalInfoRequests).toBe(2);
   });
 
