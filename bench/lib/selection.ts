@@ -18,6 +18,7 @@ import { createLogger } from '../../src/logger.js';
 import type { Clock } from '../../src/clock.js';
 import type { BenchTestbed } from './testbed.js';
 import { errorText, log, percentile, round } from './util.js';
+import { seededRandom } from '../../test/fakes/random.js';
 
 const DAY = 86_400_000;
 const LIMIT = 10;
@@ -58,17 +59,8 @@ interface Dataset {
   excluded: string[];
 }
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32): the one the in-memory counterparts use. */
+const prng = seededRandom;
 
 const OTHER_ISSUERS = ['DigiCert', 'Sectigo', 'GlobalSign', null] as const;
 

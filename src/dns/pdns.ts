@@ -29,7 +29,7 @@ import { backoffDelay, sleep, withRetry, type RetryDecision, type RetryPolicy } 
 import { safeJson } from '../util/json.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { exchange, TransientApiError } from './http-api.js';
-import { ancestorsOf, normalizeName, quoteTxt } from './wire.js';
+import { ancestorsOf, normalizeName, quoteTxt, unquoteCharacterStrings } from './wire.js';
 
 export interface PdnsConfig {
   /** PDNS_API_URL: the webserver's base URL (`http://host:8081`); `/api/v1` is appended unless the URL already ends with it. */
@@ -284,25 +284,7 @@ export function canonicalZone(zone: string): string {
  * §5.1, with `\"`, `\\` and `\DDD` decimal escapes) as the one value it holds.
  */
 export function txtContent(content: string): string {
-  const pieces = [...content.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
-  if (pieces.length === 0) return content;
-  const bytes: number[] = [];
-  for (const piece of pieces) {
-    const text = piece[1] ?? '';
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i] ?? '';
-      if (c === '\\' && /^\d{3}$/.test(text.slice(i + 1, i + 4))) {
-        bytes.push(Number(text.slice(i + 1, i + 4)) & 0xff);
-        i += 3;
-      } else if (c === '\\' && i + 1 < text.length) {
-        bytes.push(...Buffer.from(text[i + 1] ?? '', 'utf8'));
-        i += 1;
-      } else {
-        bytes.push(...Buffer.from(c, 'utf8'));
-      }
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
+  return unquoteCharacterStrings(content, 10);
 }
 
 function parse<S extends z.ZodType>(schema: S, body: unknown, step: string): z.output<S> {

@@ -245,25 +245,36 @@ export function quoteTxt(value: string): string {
   return pieces.map((p) => `"${p.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(' ');
 }
 
-/** Inverse of quoteTxt; also reads the `\NNN` octal escapes Route 53 uses for other bytes. */
-export function unquoteTxt(value: string): string {
-  const pieces = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
-  if (pieces.length === 0) return value;
+/**
+ * The bytes of one character-string's text (between its quotes), with `\"`,
+ * `\\` and three-digit `\NNN` escapes read in `radix`: Route 53 writes octal,
+ * RFC 1035 presentation format (PowerDNS) decimal.
+ */
+export function characterStringBytes(text: string, radix: 8 | 10): Buffer {
+  const digits = radix === 8 ? /^[0-7]{3}$/ : /^\d{3}$/;
   const bytes: number[] = [];
-  for (const piece of pieces) {
-    const text = piece[1] ?? '';
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i] ?? '';
-      if (c === '\\' && /^[0-7]{3}$/.test(text.slice(i + 1, i + 4))) {
-        bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
-        i += 3;
-      } else if (c === '\\' && i + 1 < text.length) {
-        bytes.push(...Buffer.from(text[i + 1] ?? '', 'utf8'));
-        i += 1;
-      } else {
-        bytes.push(...Buffer.from(c, 'utf8'));
-      }
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] ?? '';
+    if (c === '\\' && digits.test(text.slice(i + 1, i + 4))) {
+      bytes.push(parseInt(text.slice(i + 1, i + 4), radix) & 0xff);
+      i += 3;
+    } else if (c === '\\' && i + 1 < text.length) {
+      bytes.push(...Buffer.from(text[++i] ?? '', 'utf8'));
+    } else {
+      bytes.push(...Buffer.from(c, 'utf8'));
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  return Buffer.from(bytes);
+}
+
+/** The one value a quoted TXT presentation (`"a" "b"`) holds; unquoted text stands as it is. */
+export function unquoteCharacterStrings(value: string, radix: 8 | 10): string {
+  const pieces = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
+  if (pieces.length === 0) return value;
+  return Buffer.concat(pieces.map((m) => characterStringBytes(m[1] ?? '', radix))).toString('utf8');
+}
+
+/** Inverse of quoteTxt; also reads the `\NNN` octal escapes Route 53 uses for other bytes. */
+export function unquoteTxt(value: string): string {
+  return unquoteCharacterStrings(value, 8);
 }

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import { startDnsServer, type ZoneData } from '../dns/dns-server.js';
 import { motoRoute53 } from '../dns/moto.js';
+import { characterStringBytes } from '../../src/dns/wire.js';
 
 export interface Route53DnsOptions {
   /** http://127.0.0.1:<port> of moto_server. */
@@ -40,20 +41,8 @@ const norm = (name: string): string =>
 export function txtStrings(value: string): Buffer[] {
   const pieces = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)];
   if (pieces.length === 0) return [Buffer.from(value)];
-  return pieces.map((m) => {
-    const text = m[1] ?? '';
-    const bytes: number[] = [];
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i] ?? '';
-      if (c === '\\' && /^[0-7]{3}$/.test(text.slice(i + 1, i + 4))) {
-        bytes.push(parseInt(text.slice(i + 1, i + 4), 8));
-        i += 3;
-      } else if (c === '\\' && i + 1 < text.length) {
-        bytes.push(...Buffer.from(text[++i] ?? ''));
-      } else bytes.push(...Buffer.from(c));
-    }
-    return Buffer.from(bytes);
-  });
+  // Route 53 writes other bytes as octal escapes.
+  return pieces.map((m) => characterStringBytes(m[1] ?? '', 8));
 }
 
 function toAnswers(set: ResourceRecordSet): Answer[] {
