@@ -152,6 +152,9 @@ export class Rfc2136Provider implements DnsProvider {
         verifyMessage(raw, this.key, { requestMac: signed.mac });
       } catch (error) {
         if (!(error instanceof TsigError)) throw error;
+        if (isKeyOrAclRefusal(error, response)) {
+          throw new DnsProviderError(`RFC2136 signed query for zone ${zoneName} at ${formatServer(this.server)}: ${keyOrAclRefusal(this.key.name, zoneName, 'query')}`);
+        }
         throw new DnsProviderError(
           `RFC2136 signed query for zone ${zoneName} at ${formatServer(this.server)}: TSIG ${error.code} with key "${this.key.name}" (${error.message}); ` +
             'check RFC2136_TSIG_KEY, RFC2136_TSIG_SECRET and RFC2136_TSIG_ALGORITHM, and the clock',
@@ -184,7 +187,7 @@ export class Rfc2136Provider implements DnsProvider {
       const signed = signMessage(message, this.key);
       const raw = await exchangeTcp(this.server, signed.message, this.timeoutMs);
       const response = decodeResponse(raw);
-      this.checkSignature(raw, signed.mac, response, fqdn);
+      this.checkSignature(raw, signed.mac, response, fqdn, zoneName);
       if (response.rcode === 'SERVFAIL') throw new RetryableRcode(`SERVFAIL from ${formatServer(this.server)}`);
       if (response.rcode !== 'NOERROR') {
         throw new DnsProviderError(
@@ -200,7 +203,7 @@ export class Rfc2136Provider implements DnsProvider {
   }
 
   /** The answer must be signed with our key over our MAC (RFC 8945 §5.3), or be an unsigned refusal. */
-  private checkSignature(raw: Buffer, requestMac: Buffer, response: DnsResponse, fqdn: string): void {
+  private checkSignature(raw: Buffer, requestMac: Buffer, response: DnsResponse, fqdn: string, zoneName: string): void {
     try {
       verifyMessage(raw, this.key, { requestMac });
     } catch (error) {
@@ -208,6 +211,9 @@ export class Rfc2136Provider implements DnsProvider {
       // A server that fails before it checks TSIG (unknown zone, SERVFAIL, policy) answers
       // unsigned; its rcode is then the useful message. Only success must be signed.
       if (error.code === 'UNSIGNED' && response.rcode !== 'NOERROR') return;
+      if (isKeyOrAclRefusal(error, response)) {
+        throw new DnsProviderError(`RFC2136 update of ${fqdn} at ${formatServer(this.server)}: ${keyOrAclRefusal(this.key.name, zoneName, 'update')}`);
+      }
       throw new DnsProviderError(
         `RFC2136 update of ${fqdn}: TSIG ${error.code} with key "${this.key.name}" (${error.message}); ` +
           'check RFC2136_TSIG_KEY, RFC2136_TSIG_SECRET and RFC2136_TSIG_ALGORITHM, and the clock',
@@ -236,6 +242,26 @@ export class Rfc2136Provider implements DnsProvider {
       throw new DnsProviderError(`RFC2136 ${what} failed: ${(error as Error).message}`, { cause: error });
     }
   }
+}
+
+/**
+ * NOTAUTH with the server's TSIG error BADKEY (RFC 8945 §5.2: "key not recognized").
+ * BIND answers so for a key it does not know; Knot DNS also for a key it knows but
+ * whose ACL does not allow the request (knotd's process_query_acl_check in
+ * src/knot/nameserver/process_query.c sets rcode NOTAUTH and TSIG rcode BADKEY when
+ * no `acl:` rule matches: another zone, owner name or record type, or no
+ * `action: update`). The answer alone cannot tell the two apart.
+ */
+function isKeyOrAclRefusal(error: TsigError, response: DnsResponse): boolean {
+  return error.code === 'BADKEY' && response.rcode === 'NOTAUTH';
+}
+
+function keyOrAclRefusal(keyName: string, zone: string, what: 'update' | 'query'): string {
+  return (
+    `answered NOTAUTH, TSIG BADKEY: the server does not know key "${keyName}", or its ACL does not allow that key to ` +
+    `${what === 'update' ? 'update this name' : 'ask'} in zone ${zone} (Knot DNS answers both this way); check RFC2136_TSIG_KEY and ` +
+    `RFC2136_TSIG_ALGORITHM, and the server's ACL for ${zone} (Knot: an acl with this key, action: update, update-type: TXT; BIND: update-policy)`
+  );
 }
 
 function hintFor(rcode: string, keyName: string): string {
