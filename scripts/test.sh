@@ -3,7 +3,8 @@
 #
 # 1. Installs the Debian packages the testbed needs (bind9, dnsutils, postgresql,
 #    unbound, prometheus for promtool, pdns-server + pdns-backend-sqlite3 + sqlite3
-#    for the PowerDNS plugin; pebble only as a fallback) when they are
+#    for the PowerDNS plugin, knot for the RFC 2136 plugin's second server; pebble
+#    only as a fallback) when they are
 #    missing; this needs root, as on CI. The suite's
 #    CA is Pebble 2.7.0 from ../shared/pebble/pebble (ARI and profiles); without
 #    it, Debian's Pebble 2.4.0 stands in and the tests that need ARI or profiles
@@ -32,6 +33,7 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v pdns_server >/dev/null 2>&1 || [ -x /usr/sbin/pdns_server ] || need+=(pdns-server)
 [ -e /usr/lib/x86_64-linux-gnu/pdns/libgsqlite3backend.so ] || ls /usr/lib/*/pdns/libgsqlite3backend.so >/dev/null 2>&1 || need+=(pdns-backend-sqlite3)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+command -v knotd >/dev/null 2>&1 || [ -x /usr/sbin/knotd ] || need+=(knot)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "The test suite needs these Debian packages: ${need[*]}. Install them: sudo apt-get install -y ${need[*]}" >&2
@@ -43,7 +45,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # The Debian packages start system services we do not use; the suite starts its own.
-systemctl stop named postgresql unbound prometheus pdns >/dev/null 2>&1 || true
+systemctl stop named postgresql unbound prometheus pdns knot >/dev/null 2>&1 || true
 
 command -v moto_server >/dev/null 2>&1 || { echo "moto_server not found: pip install 'moto[server]==5.2.1'" >&2; exit 1; }
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import './context.js';
+import { knotSkipNotice } from './knot.js';
 import { reapStaleTestbeds } from './process.js';
 import { SHARED_PEBBLE, startTestbed } from './services.js';
 
@@ -49,6 +50,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } else if (process.env.TESTBED_VERBOSE) {
     console.error(`[testbed] Pebble ${pebble.version} from ${pebble.binaryPath} (ARI, profiles classic/tlsserver/shortlived)`);
   }
+  const knotNotice = knotSkipNotice(); // Knot DNS is started by its test file; say here when it is skipped
+  if (knotNotice) console.warn(knotNotice);
   if (process.env.TESTBED_VERBOSE) {
     console.error(`[testbed] up in ${t.total} ms (bind ${t.bind}, pebble ${t.pebble}, postgres ${t.postgres}, moto ${t.moto}) in ${testbed.info.dir}`);
   }
