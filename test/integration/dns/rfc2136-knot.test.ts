@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { pino } from 'pino';
 import '../../testbed/context.js';
-import { nsupdate, queryTxt } from '../../testbed/dns.js';
+import { dnsQuery, nsupdate, queryTxt } from '../../testbed/dns.js';
 import { needsKnot, startKnot, type KnotService } from '../../testbed/knot.js';
 import { Dns01Publisher } from '../../../src/dns/dns01.js';
 import { DnsLookup } from '../../../src/dns/lookup.js';
@@ -158,6 +158,12 @@ needsKnot.describe('RFC2136 provider against Knot DNS', () => {
         await provider(k).removeTxt(OWNER_ZONE, fqdn, [`ok-${run}`]);
         expect(await queryTxt(k.host, k.port, fqdn)).toEqual([]);
       }
+    });
+
+    it('lets the key write TXT records only (update-type): an A record with the same key is refused', async () => {
+      // Another client with the key (BIND's nsupdate): the plugin itself only ever writes TXT.
+      await expect(nsupdate(k, [`update add a-${run}.${ZONE}. 60 A 192.0.2.1`], ZONE)).rejects.toThrow(/NOTAUTH/);
+      expect((await dnsQuery(k.host, k.port, `a-${run}.${ZONE}`, 'A')).rcode).toBe('NXDOMAIN');
     });
 
     it('answers NOTAUTH for a zone Knot does not serve, without retrying', async () => {
