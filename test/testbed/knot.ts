@@ -46,6 +46,8 @@ export interface KnotService {
   host: '127.0.0.1';
   /** Same port on UDP and TCP. */
   port: number;
+  /** `127.0.0.1:<port>`, e.g. for Pebble's -dnsserver or RFC2136_NAMESERVER. */
+  address: string;
   tsigKeyName: string;
   /** Base64, as `keymgr -t` or `tsig-keygen` print it. */
   tsigSecret: string;
@@ -234,6 +236,7 @@ export async function startKnot(opts: StartKnotOptions): Promise<KnotService> {
     return {
       host: '127.0.0.1',
       port,
+      address: `127.0.0.1:${port}`,
       tsigKeyName: keyName,
       tsigSecret: secret,
       tsigAlgorithm: 'hmac-sha256',
