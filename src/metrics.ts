@@ -12,6 +12,9 @@ export type FleetSource = () => Promise<FleetSnapshot>;
 /** The ACME account's pause (OrderBudget.pausedUntil): undefined while not paused. */
 export type AccountPauseSource = () => Promise<{ until: Date } | undefined>;
 
+/** Without an account key, the pause gauges ask again this long after a failure, not at every scrape. */
+const ACCOUNT_RETRY_MS = 300_000;
+
 /** Seconds since the epoch, whole. */
 const unixSeconds = (d: Date): number => Math.floor(d.getTime() / 1000);
 
@@ -59,6 +62,8 @@ export class Metrics {
   private cronGap: { at: number; seconds: number | undefined } | undefined;
   private account: AccountPauseSource | undefined;
   private pause: Promise<{ until: Date } | undefined | null> | undefined;
+  /** When the account source last failed: it is asked again only after ACCOUNT_RETRY_MS (it may read a secret). */
+  private pauseFailedAt = Number.NEGATIVE_INFINITY;
   /** The latest continuous-schedule wake that completed with nothing due (it records no run). */
   private lastIdleWake: Date | undefined;
   readonly issuance = new Counter({
@@ -207,6 +212,7 @@ export class Metrics {
   attachAccount(source: AccountPauseSource): void {
     this.account = source;
     this.pause = undefined;
+    this.pauseFailedAt = Number.NEGATIVE_INFINITY;
   }
 
   /** A continuous-schedule wake completed with nothing due: it counts as a successful run (it records none). */
@@ -257,11 +263,14 @@ export class Metrics {
   /** The pause shared by one scrape's gauges: undefined when not paused, null when unknown (no account). */
   private currentPause(): Promise<{ until: Date } | undefined | null> {
     const source = this.account;
-    if (!source) return Promise.resolve(null);
+    if (!source || Date.now() - this.pauseFailedAt < ACCOUNT_RETRY_MS) return Promise.resolve(null);
     if (this.pause) return this.pause;
     const promise = source().then(
       (p) => p,
-      () => null,
+      () => {
+        this.pauseFailedAt = Date.now();
+        return null;
+      },
     );
     this.pause = promise;
     void promise.finally(() => {
