@@ -197,6 +197,20 @@ describe('autotls.rules.yml', () => {
   });
 });
 
+describe('prometheusrule.yaml (Prometheus Operator)', () => {
+  it('holds exactly the groups of autotls.rules.yml, as its regeneration command writes them', () => {
+    const text = readFileSync(join(DIR, 'prometheusrule.yaml'), 'utf8');
+    const resource = parse(text) as { apiVersion: string; kind: string; metadata: { name: string }; spec: RuleFile };
+    expect(resource).toMatchObject({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'autotls' } });
+    expect(resource.spec.groups).toEqual(rules.groups);
+    // Byte for byte: the header up to the marker, then autotls.rules.yml indented by two spaces.
+    const marker = '# ---- rules ----\n';
+    const header = text.slice(0, text.indexOf(marker) + marker.length);
+    const indented = readFileSync(join(DIR, 'autotls.rules.yml'), 'utf8').replace(/^/gm, '  ').replace(/ {2}$/, '');
+    expect(text, 'regenerate prometheusrule.yaml with the command in its header').toBe(header + indented);
+  });
+});
+
 describe('grafana-dashboard.json', () => {
   it('is an importable dashboard: the datasource an input variable, unique panel ids, every panel with PromQL targets', () => {
     expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
