@@ -41,6 +41,11 @@ function optionalGauge(name: string, help: string, read: () => Promise<number | 
  * start-up: a domain has its own series only while it matters (renewal due,
  * failing, or expiring within 14 days); the rest of the fleet is in the
  * histogram. See docs/operations.md, "Metrics".
+ *
+ * The series deploy/monitoring's alerts read come from the same scrape: since
+ * when each failing domain fails, the last successful run and the scheduling
+ * interval to compare it with, the oldest pending ARI check, and the ACME
+ * account's pause; each is an aggregate or a bounded indexed read.
  */
 export class Metrics {
   readonly registry = new Registry();
