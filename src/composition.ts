@@ -160,7 +160,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       fastlyConfigurationId: settings.fastly.tlsConfigurationId,
     },
   });
-  const ari = new AriRefresher({ state, issuer, clock, random, logger });
+  const ari = new AriRefresher({ state, issuer, clock, random, logger, onCheck: (r) => metrics.ariChecks.inc({ result: r.status }) });
   const orchestrator = new Orchestrator({
     ari,
     budget,
@@ -236,8 +236,10 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       fastlyConfigurationId: settings.fastly.tlsConfigurationId,
     },
   });
-  refreshCertificateMetrics(database, metrics, clock, logger);
+  refreshCertificateMetrics(database, metrics, clock, logger, state, settings.excludedDomains);
   metrics.attachCapacity(() => planner.last);
+  metrics.attachSchedule(settings.schedule);
+  metrics.attachAccount(async () => (await budget()).pausedUntil());
   const staleBefore = new Date(clock.now().getTime() - 2 * settings.runTimeoutSeconds * 1000);
   const closed = await runs.closeStale(staleBefore);
   if (closed > 0) logger.warn({ closed }, 'closed runs left unfinished by an instance that stopped');
@@ -319,9 +321,9 @@ export function accountId(accountKeyPem: string): string {
  * to load every certificate, which at 100,000 domains cost seconds and hundreds
  * of MB). See src/db/fleet-metrics.ts.
  */
-function refreshCertificateMetrics(database: Database, metrics: Metrics, clock: Clock, logger: Logger): void {
+function refreshCertificateMetrics(database: Database, metrics: Metrics, clock: Clock, logger: Logger, state: DomainStateStore, excluded: readonly string[]): void {
   metrics.attachFleet(
-    () => fleetSnapshot(database.client, database.provider, { now: clock.now(), bounds: REMAINING_LIFETIME_BUCKETS }),
+    () => fleetSnapshot(database.client, database.provider, { now: clock.now(), bounds: REMAINING_LIFETIME_BUCKETS, excluded }, state),
     logger.child({ component: 'metrics' }),
   );
 }

@@ -91,11 +91,17 @@ export async function startServer(components: Components, options: { port?: numb
  * the next check is one of the pending events), then everything due. A failed
  * ARI sweep is logged and does not stop the renewals.
  */
-export async function continuousWake(components: Pick<Components, 'ari' | 'orchestrator' | 'logger' | 'pendingEvents' | 'clock'>, testmode: boolean): Promise<void> {
+export async function continuousWake(
+  components: Pick<Components, 'ari' | 'orchestrator' | 'logger' | 'pendingEvents' | 'clock'> & Partial<Pick<Components, 'metrics'>>,
+  testmode: boolean,
+): Promise<void> {
   await components.ari.refreshDue().catch((error: unknown) => components.logger.warn({ err: errorMessage(error) }, 'ARI refresh failed'));
   // Wakes for ARI checks or a budget refill often find nothing to renew: no run then.
   const next = await components.pendingEvents.nextEventAt();
-  if (next === undefined || next.getTime() > components.clock.now().getTime()) return;
+  if (next === undefined || next.getTime() > components.clock.now().getTime()) {
+    components.metrics?.recordIdleWake(components.clock.now()); // a successful run with nothing to do, unrecorded
+    return;
+  }
   const run = await components.orchestrator.startProcess(testmode, { continuous: true });
   await run.done;
 }

@@ -25,11 +25,31 @@ export interface LifetimeHistogram {
   count: number;
 }
 
+/** A managed domain in a run of consecutive failures. */
+export interface FailingDomain {
+  domain: string;
+  /** The first failure after its last success. */
+  since: Date;
+}
+
+/** What /metrics tells about runs (autotls_runs): when the last one succeeded, and how often they start. */
+export interface RunTimes {
+  /** When the latest `/process` run that did not fail (succeeded, partial, nothing-to-do) finished. */
+  lastSuccessfulRunAt: Date | undefined;
+  /** Start times of the latest `/process` runs, newest first (at most RECENT_RUNS). */
+  recentStarts: Date[];
+}
+
 export interface FleetSnapshot {
   watched: WatchedCertificate[];
   /** True when more domains matched than `maxWatched` (the most urgent are kept). */
   truncated: boolean;
   lifetime: LifetimeHistogram;
+  /** Failing managed domains, longest-failing first, at most `maxWatched`. */
+  failing: FailingDomain[];
+  runs: RunTimes;
+  /** Since when the longest-waiting ARI check has been due (DomainStateStore.oldestPendingAriCheck). */
+  ariOldestPendingCheck: Date | undefined;
 }
 
 export interface FleetQueryOptions {
@@ -39,7 +59,12 @@ export interface FleetQueryOptions {
   /** At most this many per-domain series (most urgent first); default 5000. */
   maxWatched?: number;
   bounds: readonly number[];
+  /** EXCLUDED_DOMAINS: never reported as failing (they are not processed). */
+  excluded?: readonly string[];
 }
+
+/** Runs read for the measured interval between runs (21 starts give 20 gaps). */
+export const RECENT_RUNS = 21;
 
 export const DEFAULT_EXPIRING_WITHIN_MS = 14 * 86_400_000;
 export const DEFAULT_MAX_WATCHED = 5000;
@@ -108,8 +133,40 @@ export async function remainingLifetime(db: Db, provider: DbProvider, now: Date,
   };
 }
 
-export async function fleetSnapshot(db: Db, provider: DbProvider, options: FleetQueryOptions): Promise<FleetSnapshot> {
+/**
+ * The latest successful `/process` run and the start times of the latest runs:
+ * two reads along the `started_at` index, at most RECENT_RUNS + 1 rows.
+ * A run succeeds unless every domain in it failed or it could not select any
+ * (status `failed`): a partial run shows that the schedule and the service work,
+ * and its failing domains have their own series.
+ */
+export async function runTimes(db: Db): Promise<RunTimes> {
+  const [last, recent] = await Promise.all([
+    db.run.findFirst({
+      where: { kind: 'process', status: { in: ['succeeded', 'partial', 'nothing-to-do'] }, finishedAt: { not: null } },
+      orderBy: { startedAt: 'desc' },
+      select: { finishedAt: true },
+    }),
+    db.run.findMany({ where: { kind: 'process' }, orderBy: { startedAt: 'desc' }, take: RECENT_RUNS, select: { startedAt: true } }),
+  ]);
+  return { lastSuccessfulRunAt: last?.finishedAt ?? undefined, recentStarts: recent.map((r) => r.startedAt) };
+}
+
+/**
+ * The domain-state queries of a snapshot, answered by DomainStateStore (which
+ * owns those rules: which domains are managed, which certificates ARI checks).
+ * Without it, a snapshot has no failing domains and no pending ARI check.
+ */
+export interface FleetStateQueries {
+  failingDomains(options: { max: number; excluded: readonly string[] }): Promise<FailingDomain[]>;
+  oldestPendingAriCheck(): Promise<Date | undefined>;
+}
+
+export async function fleetSnapshot(db: Db, provider: DbProvider, options: FleetQueryOptions, state?: FleetStateQueries): Promise<FleetSnapshot> {
   const { watched, truncated } = await watchedCertificates(db, options);
   const lifetime = await remainingLifetime(db, provider, options.now, options.bounds);
-  return { watched, truncated, lifetime };
+  const runs = await runTimes(db);
+  const failing = state ? await state.failingDomains({ max: options.maxWatched ?? DEFAULT_MAX_WATCHED, excluded: options.excluded ?? [] }) : [];
+  const ariOldestPendingCheck = state ? await state.oldestPendingAriCheck() : undefined;
+  return { watched, truncated, lifetime, failing, runs, ariOldestPendingCheck };
 }

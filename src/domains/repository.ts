@@ -220,12 +220,7 @@ export class DomainRepository {
         backoffUntil: { gt: this.clock.now() },
         phase: { notIn: [...RESUMABLE_PHASES] },
         // The same base rules as selectDue.
-        domain: {
-          owned: true,
-          NOT: [{ zoneId: null }, { zoneId: '' }],
-          name: { notIn: [...excluded] },
-          OR: [{ status: null }, { status: { notIn: ['Parked', 'Expired'] } }],
-        },
+        domain: managedDomain(excluded),
       },
       include: { domain: true },
       orderBy: { backoffUntil: 'asc' },
@@ -327,6 +322,20 @@ export class DomainRepository {
 }
 
 /** A `domains` row as the operator sees it. */
+/**
+ * The base rules of selectDue as a Prisma filter on `domains`: owned, not
+ * Parked or Expired, with a zone, not excluded. Domains outside them are not
+ * AutoTLS's to process (selectBackedOff, the failing-domain metrics).
+ */
+export function managedDomain(excluded: readonly string[]) {
+  return {
+    owned: true,
+    NOT: [{ zoneId: null }, { zoneId: '' }],
+    name: { notIn: [...excluded] },
+    OR: [{ status: null }, { status: { notIn: ['Parked', 'Expired'] } }],
+  };
+}
+
 export interface DomainRecord {
   id: number;
   name: string;

@@ -1,6 +1,7 @@
 import type { Db, DbTx } from '../db/client.js';
 import type { Clock } from '../clock.js';
-import { LETS_ENCRYPT_ISSUER } from './repository.js';
+import { LETS_ENCRYPT_ISSUER, managedDomain } from './repository.js';
+import type { FailingDomain } from '../db/fleet-metrics.js';
 import type { DomainState } from '../generated/postgres/client.js';
 
 export type { DomainState };
@@ -138,6 +139,7 @@ export class DomainStateStore {
       nextRenewalAt: recorded.nextRenewalAt,
       ariCheckAfter: recorded.ariCheckAfter,
       failureCount: 0,
+      failingSince: null,
       backoffUntil: null,
       lastError: null,
     });
@@ -215,6 +217,39 @@ export class DomainStateStore {
     });
     if (!first) return undefined;
     return first.ariCheckAfter ?? now;
+  }
+
+  /**
+   * Managed domains in a run of consecutive failures (`failing_since`, set at
+   * the first failure and cleared by markRecorded), longest failing first: an
+   * indexed read of at most `max` rows (for /metrics). Domains no longer
+   * managed (not owned, Parked, Expired, excluded) are left out: no run will
+   * clear them.
+   */
+  async failingDomains(options: { max: number; excluded: readonly string[] }): Promise<FailingDomain[]> {
+    const rows = await this.db.domainState.findMany({
+      where: { failingSince: { not: null }, domain: managedDomain(options.excluded) },
+      select: { failingSince: true, domain: { select: { name: true } } },
+      orderBy: { failingSince: 'asc' },
+      take: options.max,
+    });
+    return rows.flatMap((r) => (r.failingSince ? [{ domain: r.domain.name, since: r.failingSince }] : []));
+  }
+
+  /**
+   * Since when the longest-waiting pending ARI check has been due (for
+   * /metrics): the earliest `ari_check_after` that has passed among checkable
+   * certificates, or for a certificate never checked, its notBefore. Undefined
+   * when no check is pending. Two minimums; nothing of the fleet is read.
+   */
+  async oldestPendingAriCheck(): Promise<Date | undefined> {
+    const now = this.clock.now();
+    const [scheduled, never] = await Promise.all([
+      this.db.domainState.findFirst({ where: { AND: [this.ariCheckable(now), { ariCheckAfter: { lte: now } }] }, select: { ariCheckAfter: true }, orderBy: { ariCheckAfter: 'asc' } }),
+      this.db.domainState.findFirst({ where: { AND: [this.ariCheckable(now), { ariCheckAfter: null }] }, select: { certNotBefore: true }, orderBy: { certNotBefore: { sort: 'asc', nulls: 'first' } } }),
+    ]);
+    const times = [scheduled?.ariCheckAfter, never ? (never.certNotBefore ?? now) : undefined].filter((t): t is Date => t instanceof Date);
+    return times.length > 0 ? new Date(Math.min(...times.map((t) => t.getTime()))) : undefined;
   }
 
   /** The earliest renewal time and end of a backoff still ahead (continuous schedule); each one indexed minimum. */

@@ -111,6 +111,19 @@ function bodyPolicy(req: Request, _res: Response, next: NextFunction): void {
   next();
 }
 
+/** A database that does not answer within this is not ready (probes have timeouts of their own, often 1 s). */
+const READY_TIMEOUT_MS = 5000;
+
+/** `promise`, or a rejection once `ms` have passed. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /**
@@ -158,13 +171,17 @@ export function createApp(deps: AppDeps): express.Express {
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
+  // Open, like /healthcheck and /metrics (contract section 2): probes and load
+  // balancers call it without a key. The body is one fixed word either way:
+  // never the database's error, its address or a version.
+  app.get('/readyz', async (_req, res) => {
+    const ready = await withTimeout(deps.ready(), READY_TIMEOUT_MS).catch(() => false);
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unavailable' });
+  });
 
   // Everything below needs the API key (contract section 2).
   const auth = requireApiKey({ apiKey: deps.apiKey, notifier: deps.notifier, logger: deps.logger });
-  app.get('/readyz', auth, async (_req, res) => {
-    const ready = await deps.ready().catch(() => false);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'database unavailable' });
-  });
   if (deps.openapi) {
     app.get('/openapi.json', auth, (_req, res) => {
       res.json(deps.openapi);

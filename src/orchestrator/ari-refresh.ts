@@ -12,6 +12,8 @@ export interface AriRefreshDeps {
   clock: Clock;
   random: () => number;
   logger: Logger;
+  /** Called with every check's result (the autotls_ari_checks_total counter). */
+  onCheck?: (result: AriCheckResult) => void;
 }
 
 /** How long to wait before asking again about a certificate the CA offers no ARI for. */
@@ -123,6 +125,7 @@ export class AriRefresher {
       await forEachConcurrent(rows, options.concurrency ?? 5, async (row) => {
         const result = await this.checkOne(ca, row);
         results.push(result);
+        this.deps.onCheck?.(result);
         options.onResult?.(result);
       });
       if (rows.length < pageSize) break;

@@ -417,7 +417,8 @@ export class DomainFlow {
     const left = state?.certNotAfter ? state.certNotAfter.getTime() - now : Number.POSITIVE_INFINITY;
     const delay = Math.min(backoffDelay(failureCount, this.deps.random), Math.max(MIN_BACKOFF_MS, left / 10));
     const backoffUntil = new Date(now + delay);
-    await this.deps.state.update(candidate.id, ctx.leaseOwner, { failureCount, backoffUntil, lastError: message.slice(0, 1000) });
+    const failingSince = state?.failingSince ?? new Date(now); // kept until a success clears it (markRecorded)
+    await this.deps.state.update(candidate.id, ctx.leaseOwner, { failureCount, failingSince, backoffUntil, lastError: message.slice(0, 1000) });
   }
 }
 

@@ -5,6 +5,9 @@ import { errorMessage } from '../util/errors.js';
 
 /** `SCHEDULE=continuous`: wake at each pending event instead of at cron times. */
 export const CONTINUOUS = 'continuous';
+/** The continuous schedule's longest sleep and largest jitter (defaults of ContinuousSchedulerOptions). */
+export const CONTINUOUS_MAX_INTERVAL_MS = 3_600_000;
+export const CONTINUOUS_MAX_JITTER_MS = 300_000;
 
 export interface ContinuousSchedulerDeps {
   clock: Clock;
@@ -51,8 +54,8 @@ export class ContinuousScheduler {
     options: ContinuousSchedulerOptions = {},
   ) {
     this.minIntervalMs = options.minIntervalMs ?? 30_000;
-    this.maxIntervalMs = options.maxIntervalMs ?? 3_600_000;
-    this.maxJitterMs = options.maxJitterMs ?? 300_000;
+    this.maxIntervalMs = options.maxIntervalMs ?? CONTINUOUS_MAX_INTERVAL_MS;
+    this.maxJitterMs = options.maxJitterMs ?? CONTINUOUS_MAX_JITTER_MS;
   }
 
   /** When to wake next, from now. */
@@ -125,4 +128,18 @@ export function cronRunsBetween(expression: string, from: Date, to: Date): numbe
   }
   cron.stop();
   return count;
+}
+
+/**
+ * The longest time between two consecutive runs of a cron expression among its
+ * next `runs` run times after `from` (so "weekdays at 02:00" gives the weekend's
+ * three days); undefined when it has fewer than two.
+ */
+export function longestCronGapMs(expression: string, from: Date, runs = 50): number | undefined {
+  const cron = new Cron(expression, { paused: true });
+  const times = cron.nextRuns(runs, from).map((d) => d.getTime());
+  cron.stop();
+  let longest: number | undefined;
+  for (let i = 1; i < times.length; i++) longest = Math.max(longest ?? 0, (times[i] as number) - (times[i - 1] as number));
+  return longest;
 }

@@ -167,6 +167,28 @@ describe('/metrics after a run', () => {
     }
   });
 
+  it('the series the deploy/monitoring alerts read: last successful run, account pause, failing domains', async () => {
+    const { runs } = (await (await h.request('/runs?limit=1')).json()) as { runs: Array<{ finishedAt: string }> };
+    const finished = Math.floor(Date.parse(runs[0]?.finishedAt ?? '') / 1000);
+    expect(valueOf(families, 'autotls_last_successful_run_timestamp_seconds')).toBe(finished);
+    expect(families.get('autotls_last_successful_run_timestamp_seconds')?.type).toBe('gauge');
+    expect(valueOf(families, 'autotls_acme_account_paused')).toBe(0);
+    expect(samplesOf(families, 'autotls_acme_account_paused_until_timestamp_seconds')).toEqual([]);
+    // No domain failed: no failing-since series (the two made to need attention were edited, not failed).
+    expect(samplesOf(families, 'autotls_domain_failing_since_timestamp_seconds')).toEqual([]);
+    expect(families.get('autotls_domain_failing_since_timestamp_seconds')?.type).toBe('gauge');
+    const db = h.components.database.client;
+    const z44 = (await h.components.repository.findByName('z44.test'))?.id as number;
+    const since = new Date(Date.now() - 30 * 3_600_000);
+    await db.domainState.update({ where: { domainId: z44 }, data: { failingSince: since, failureCount: 3 } });
+    try {
+      const after = parsePrometheusText(await (await h.request('/metrics', { key: null })).text());
+      expect(valueOf(after, 'autotls_domain_failing_since_timestamp_seconds', { domain: 'z44.test' })).toBe(Math.floor(since.getTime() / 1000));
+    } finally {
+      await db.domainState.update({ where: { domainId: z44 }, data: { failingSince: null, failureCount: 0 } });
+    }
+  });
+
   it('includes the default process and Node.js metrics', () => {
     for (const name of [
       'autotls_process_cpu_user_seconds_total',

@@ -25,7 +25,10 @@ describe('quickstart with no configuration', () => {
     expect(await res.json()).toEqual({ status: 'ok' });
     expect(existsSync(join(service.cwd, 'data/autotls.db'))).toBe(true);
     expect((await fetch(`${service.url}/readyz`, { headers: { 'Flask-Key': key } })).status).toBe(200);
-    expect((await fetch(`${service.url}/readyz`)).status).toBe(401);
+    // Open since issue 17: `curl -f localhost:8000/readyz` succeeds without a key.
+    const open = await fetch(`${service.url}/readyz`);
+    expect(open.status).toBe(200);
+    expect(await open.json()).toEqual({ status: 'ready' });
   });
 
   it('answers /process with nothing-to-do, in testmode, with the key as Flask-Key or Bearer', async () => {

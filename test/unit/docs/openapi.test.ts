@@ -335,14 +335,16 @@ describe('the HTTP API of contract section 2', () => {
     );
   });
 
-  it('requires the key (Flask-Key header or Bearer) everywhere except /healthcheck and /metrics', () => {
+  it('requires the key (Flask-Key header or Bearer) everywhere except /healthcheck, /readyz and /metrics', () => {
     const schemes = (doc.components.securitySchemes ?? {}) as JsonObject;
     expect(schemes.FlaskKey).toMatchObject({ type: 'apiKey', in: 'header', name: 'Flask-Key' });
     expect(schemes.BearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.security).toEqual([{ FlaskKey: [] }, { BearerAuth: [] }]);
     for (const { path, op } of operations()) {
-      if (path === '/healthcheck' || path === '/metrics') expect(op.security, path).toEqual([]);
-      else {
+      if (path === '/healthcheck' || path === '/readyz' || path === '/metrics') {
+        expect(op.security, path).toEqual([]);
+        expect(statuses(path, 'get'), path).not.toContain('401');
+      } else {
         expect(op.security, path).toBeUndefined();
         expect(statuses(path, 'get'), path).toContain('401');
       }
