@@ -23,7 +23,7 @@ import type { DryRunReport } from '../../src/orchestrator/dry-run.js';
 import { AcmeIssuer } from '../../src/certificates/acme.js';
 import { FileSecretsStore } from '../../src/secrets/file.js';
 import { startPebble, type PebbleService } from '../testbed/services.js';
-import { dnsQuery } from '../testbed/helpers.js';
+import { dnsQuery, hasPebble27, needsPebble27 } from '../testbed/helpers.js';
 import { ACCOUNT_SECRET, challengeRecords, createDeployment, FASTLY_TOKEN, startHarness, stopDeployment, TLS_CONFIGURATION_ID, type Harness, type SharedDeployment } from './harness.js';
 import { loadOpenApi, ResponseValidator, type Json } from './openapi-spec.js';
 import { ensureBuilt, jsonOf, runCli, show } from './cli-helpers.js';
@@ -201,6 +201,7 @@ describe('GET|POST /process?dryrun=1', () => {
           ['fastly', 'ok'],
         ]);
         expect(report.checks.find((c) => c.name === 'fastly')?.message).toContain(`TLS configuration ${TLS_CONFIGURATION_ID}`);
+        if (hasPebble27()) expect(report.checks.find((c) => c.name === 'ca')?.message).toContain('profile classic is on offer (classic, shortlived, tlsserver)');
         const byDomain = Object.fromEntries(report.plan.map((p) => [p.domain, p]));
         expect(Object.keys(byDomain).sort()).toEqual(ALL);
         expect(byDomain[RENEW]).toMatchObject({ plan: 'renewal', fastly: { action: 'replace', certificateId: ownCertificate?.id } });
@@ -310,6 +311,17 @@ describe('npx autotls process --dry-run', () => {
       const dns = jsonOf<DryRunReport>(tsig).checks.find((c) => c.name === 'dns');
       expect(dns).toMatchObject({ status: 'failed' });
       expect(dns?.message).toMatch(/checking the DNS provider \(rfc2136\) credentials for zone z60\.test: .*TSIG/);
+    });
+  }, 120_000);
+
+  needsPebble27.it('exits 1 when ACME_PROFILE is a profile the CA does not offer, naming the variable and the profiles on offer', async () => {
+    await expectNoWrite(async () => {
+      const result = await cli(['process', '--dry-run', '--json'], { ACME_PROFILE: 'longlived' });
+      expect(result.code, show(result)).toBe(1);
+      expect(jsonOf<DryRunReport>(result).checks.find((c) => c.name === 'ca')).toMatchObject({
+        status: 'failed',
+        message: `looking up the ACME account at ${pebble.directoryUrl}: the account exists (onlyReturnExisting), but ACME_PROFILE=longlived is not on offer; the CA offers: classic, shortlived, tlsserver`,
+      });
     });
   }, 120_000);
 
