@@ -45,8 +45,8 @@ function settingsOrExit(): Settings {
  * `warn` unless LOG_LEVEL is set explicitly; configured secrets are scrubbed as
  * in the service's logger.
  */
-function cliLogger(settings: Settings): Logger {
-  return createLogger({ level: process.env.LOG_LEVEL ?? 'warn', secrets: secretValues(settings), destination: process.stderr as unknown as never });
+function cliLogger(settings: Settings, extraSecrets: string[] = []): Logger {
+  return createLogger({ level: process.env.LOG_LEVEL ?? 'warn', secrets: [...secretValues(settings), ...extraSecrets], destination: process.stderr as unknown as never });
 }
 
 /** Components with logs kept off stdout (stderr, warnings only) so output stays clean. */
@@ -271,7 +271,8 @@ export function buildProgram(): Command {
       const email = opts.email ?? settings.acme.email;
       if (!email) throw new CliError('Give the account contact with --email <address>, or set ACME_EMAIL', 2);
       const out = createOutput(Boolean(opts.json));
-      const logger = cliLogger(settings);
+      // --eab-hmac is as secret as ACME_EAB_HMAC_KEY: scrubbed from the logs too.
+      const logger = cliLogger(settings, opts.eabHmac ? [opts.eabHmac] : []);
       const secretName = settings.acme.accountKeySecretName;
       if (!secretName) throw new CliError('Set LE_ACCOUNT_KEY_SECRET_NAME to the secret that should hold the new account key', 2);
       const secrets = createSecretsStore(settings, logger);
