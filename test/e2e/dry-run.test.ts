@@ -237,6 +237,7 @@ describe('GET|POST /process?dryrun=1', () => {
     await expectNoWrite(async () => {
       for (const { env, failed } of cases) {
         // Another instance of this deployment with the bad setting (same database, secrets and fakes).
+        const bindLogBefore = readFileSync(bindLogPath(), 'utf8').length;
         const bad = await startHarness({ shared, env: { ...h.env, ...env } });
         try {
           const res = await bad.request('/process?dryrun=1');
@@ -249,7 +250,11 @@ describe('GET|POST /process?dryrun=1', () => {
           const failedChecks = Object.fromEntries(report.checks.filter((c) => c.status === 'failed').map((c) => [c.name, c.message]));
           expect(Object.keys(failedChecks).sort(), JSON.stringify(report.checks)).toEqual(Object.keys(failed).sort());
           for (const [name, text] of Object.entries(failed)) expect(failedChecks[name]).toContain(text);
-          if (failed.dns) expect(failedChecks.dns).toMatch(/TSIG .*RFC2136_TSIG_SECRET/);
+          if (failed.dns) {
+            expect(failedChecks.dns).toMatch(/TSIG .*RFC2136_TSIG_SECRET/);
+            // BIND's own record of the rejection: a signed query (a read), refused for its signature.
+            expect(readFileSync(bindLogPath(), 'utf8').slice(bindLogBefore)).toMatch(/request has invalid signature: TSIG acme-key: tsig verify failure \(BADSIG\)/);
+          }
           // The plan is still answered: what would be done once the configuration is fixed.
           expect(report.plan.map((p) => p.domain).sort()).toEqual(ALL);
         } finally {
