@@ -327,8 +327,8 @@ export function registerRevokeCommand(program: Command, deps: RevokeCommandDeps)
           state: c.state,
           secrets: c.secrets,
           pemSecretBasePath: c.settings.pemSecretBasePath,
-          orchestrator: c.orchestrator,
           now: () => c.clock.now(),
+          orchestrator: c.orchestrator,
           issuer: () => c.issuer(),
         };
         const testmode = c.settings.appEnv !== 'production';
