@@ -1,7 +1,9 @@
 // `autotls revoke <domain> [--reason R]` through the real binary, against the
 // testbed's Pebble (revokeCert with the account key, RFC 8555 §7.6), BIND and
 // the Fastly fake. The CA's view of the old certificate is read from Pebble's
-// management API (`/cert-status-by-serial/<serial>`). Names rv-*.z19.test.
+// management API (`/cert-status-by-serial/<serial>`), the old key's deletion from
+// the Fastly fake's own records and request log. The confirmation on a terminal runs
+// under util-linux `script` (a pseudo-terminal). Names rv-*.z19.test.
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -10,7 +12,8 @@ import { readCertificate } from '../../src/certificates/x509.js';
 import { httpsGet } from '../testbed/services.js';
 import { hasPebble27, pebbleRenewalInfo, splitPem } from '../testbed/helpers.js';
 import { challengeRecords, startHarness, type Harness } from './harness.js';
-import { ensureBuilt, jsonOf, runCli, show } from './cli-helpers.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { BIN, ensureBuilt, jsonOf, runCli, show } from './cli-helpers.js';
 
 const ZONE = 'z19.test';
 
@@ -187,5 +190,56 @@ describe('autotls revoke against Pebble', () => {
     expect(newSerial).not.toBe(oldSerial);
     expect(servedSerial(domain)).toBe(newSerial);
     expect(await pebbleStatus(newSerial)).toBe('Valid');
+  });
+
+  /**
+   * `autotls revoke <domain>` on a real terminal: util-linux `script` gives the
+   * command a pseudo-terminal; `answer` is typed once the question is shown.
+   */
+  const onTerminal = (domain: string, answer: string): Promise<{ code: number | null; output: string }> =>
+    new Promise((resolve, reject) => {
+      const command = `'${process.execPath}' '${BIN}' revoke ${domain}`;
+      const child = spawn('script', ['-qec', command, '/dev/null'], {
+        cwd: h.shared.dir,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? h.shared.dir, NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '', ...h.env, LOG_LEVEL: 'warn' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let output = '';
+      let typed = false;
+      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+      const seen = (chunk: Buffer): void => {
+        output += chunk.toString();
+        if (!typed && output.includes('[y/N]')) {
+          typed = true;
+          child.stdin.write(`${answer}\r`);
+        }
+      };
+      child.stdout.on('data', seen);
+      child.stderr.on('data', seen);
+      child.on('error', reject);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        child.stdin.destroy();
+        resolve({ code, output });
+      });
+    });
+
+  it.skipIf(spawnSync('script', ['--version']).status !== 0)('on a terminal it asks first: "n" cancels (exit 1, nothing done), "y" replaces and revokes', async () => {
+    const domain = 'rv-tty.z19.test';
+    await issue(domain);
+    const oldSerial = await storedSerial(domain);
+
+    const no = await onTerminal(domain, 'n');
+    expect(no.code, no.output).toBe(1);
+    expect(no.output).toMatch(new RegExp(`Revoke the certificate of rv-tty\\.z19\\.test \\(serial ${oldSerial}, expires \\S+\\) as superseded, after issuing and deploying a replacement with a new key\\? \\[y/N\\]`));
+    expect(no.output).toContain(`Cancelled: nothing was revoked or issued for ${domain}`);
+    expect(await pebbleStatus(oldSerial)).toBe('Valid');
+    expect(await storedSerial(domain)).toBe(oldSerial);
+
+    const yes = await onTerminal(domain, 'y');
+    expect(yes.code, yes.output).toBe(0);
+    expect(yes.output).toContain(`Revoked the old certificate (serial ${oldSerial}, reason superseded)`);
+    expect(await pebbleStatus(oldSerial)).toBe('Revoked');
+    expect(await storedSerial(domain)).not.toBe(oldSerial);
   });
 });
