@@ -79,7 +79,7 @@ describe('External Account Binding against Pebble (externalAccountBindingRequire
     expect(dir.meta?.externalAccountRequired).toBe(true);
   });
 
-  it('refuses, writing nothing, without EAB, with an unknown key id, and with a wrong HMAC key; the CA\'s problem is named', async () => {
+  it('refuses, writing nothing, without EAB, with an unknown key id, and with a wrong HMAC key; the CA\'s problem is named; the service does not register by itself', async () => {
     const [none, unknownKid, wrongHmac] = await Promise.all([
       cli(['account', 'create']),
       cli(['account', 'create', '--eab-kid', 'no-such-kid', '--eab-hmac', HMAC]),
@@ -105,6 +105,12 @@ describe('External Account Binding against Pebble (externalAccountBindingRequire
       expect(`${r.stdout}${r.stderr}`).not.toContain(HMAC);
       expect(`${r.stdout}${r.stderr}`).not.toContain(WRONG_HMAC);
     }
+    // The service does not register by itself, EAB configured or not: without an account its run fails, naming the fix.
+    await h.addDomain(DOMAIN, ZONE);
+    const before = await h.run(`/single/${DOMAIN}`);
+    expect(before.doc.results[0], JSON.stringify(before.doc)).toMatchObject({ domain: DOMAIN, outcome: 'failed' });
+    expect(before.doc.results[0]?.errors.join(' ')).toContain(`ACME account key secret ${ACCOUNT_SECRET} does not exist; create an account with "npx autotls account create --email <you>"`);
+
     // Nothing written: no secret, no file; Pebble created no account.
     expect(secretFiles()).toEqual([]);
     expect(await new FileSecretsStore(shared.secretsDir).get(ACCOUNT_SECRET)).toBeUndefined();
@@ -131,7 +137,6 @@ describe('External Account Binding against Pebble (externalAccountBindingRequire
     expect(`${flags.stdout}${flags.stderr}`).not.toContain(HMAC);
 
     // The service (composed before the account existed) uses it without a restart.
-    await h.addDomain(DOMAIN, ZONE);
     const { status, doc } = await h.run(`/single/${DOMAIN}`);
     expect(status, JSON.stringify(doc)).toBe(200);
     expect(doc.results[0], JSON.stringify(doc.results)).toMatchObject({ domain: DOMAIN, outcome: 'issued' });
