@@ -234,6 +234,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       accountKeySecretName: settings.acme.accountKeySecretName,
       directoryUrl: settings.acme.directoryUrl,
       fastlyConfigurationId: settings.fastly.tlsConfigurationId,
+      profile: settings.acme.profile,
     },
   });
   refreshCertificateMetrics(database, metrics, clock, logger, state, settings.excludedDomains);

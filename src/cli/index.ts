@@ -9,7 +9,8 @@ import { validateDomainName } from '../util/domain-name.js';
 import { DomainBusyError, DomainNotFoundError } from '../orchestrator/orchestrator.js';
 import type { RunDocument } from '../orchestrator/runs.js';
 import { dryRunFailed, type DryRunReport } from '../orchestrator/dry-run.js';
-import { AcmeIssuer } from '../certificates/acme.js';
+import { AcmeIssuer, AcmeOrderError, shortProblemType } from '../certificates/acme.js';
+import { errorMessage } from '../util/errors.js';
 import { createSecretsStore } from '../secrets/index.js';
 import { createOutput, isoOrDash, table, type Output } from './output.js';
 import { parseDomainCsv } from './csv.js';
@@ -44,8 +45,8 @@ function settingsOrExit(): Settings {
  * `warn` unless LOG_LEVEL is set explicitly; configured secrets are scrubbed as
  * in the service's logger.
  */
-function cliLogger(settings: Settings): Logger {
-  return createLogger({ level: process.env.LOG_LEVEL ?? 'warn', secrets: secretValues(settings), destination: process.stderr as unknown as never });
+function cliLogger(settings: Settings, extraSecrets: string[] = []): Logger {
+  return createLogger({ level: process.env.LOG_LEVEL ?? 'warn', secrets: [...secretValues(settings), ...extraSecrets], destination: process.stderr as unknown as never });
 }
 
 /** Components with logs kept off stdout (stderr, warnings only) so output stays clean. */
@@ -270,19 +271,28 @@ export function buildProgram(): Command {
       const email = opts.email ?? settings.acme.email;
       if (!email) throw new CliError('Give the account contact with --email <address>, or set ACME_EMAIL', 2);
       const out = createOutput(Boolean(opts.json));
-      const logger = cliLogger(settings);
+      // --eab-hmac is as secret as ACME_EAB_HMAC_KEY: scrubbed from the logs too.
+      const logger = cliLogger(settings, opts.eabHmac ? [opts.eabHmac] : []);
       const secretName = settings.acme.accountKeySecretName;
       if (!secretName) throw new CliError('Set LE_ACCOUNT_KEY_SECRET_NAME to the secret that should hold the new account key', 2);
       const secrets = createSecretsStore(settings, logger);
       if (await secrets.get(secretName)) throw new CliError(`Secret ${secretName} already holds an account key; refusing to overwrite it`, 1);
-      const registered = await out.progress(
-        'Registering the ACME account',
-        AcmeIssuer.register({
-          directoryUrl: settings.acme.directoryUrl,
-          email,
-          eab: opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : settings.acme.eab,
-        }),
-      );
+      const eab = opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : settings.acme.eab;
+      let registered: Awaited<ReturnType<typeof AcmeIssuer.register>>;
+      try {
+        registered = await out.progress('Registering the ACME account', AcmeIssuer.register({ directoryUrl: settings.acme.directoryUrl, email, eab }));
+      } catch (error) {
+        // The CA's problem as it gave it (Pebble: "unauthorized: the field 'kid' references a key that is not known ..."),
+        // and which inputs to check. Nothing was stored.
+        const hint = !(error instanceof AcmeOrderError)
+          ? ''
+          : shortProblemType(error.problemType) === 'externalAccountRequired'
+            ? '; set ACME_EAB_KID and ACME_EAB_HMAC_KEY (or pass --eab-kid and --eab-hmac) to the credentials the CA issued'
+            : eab && ['unauthorized', 'malformed', 'badPublicKey'].includes(shortProblemType(error.problemType))
+              ? `; check the External Account Binding key id (${opts.eabKid ? '--eab-kid' : 'ACME_EAB_KID'}) and HMAC key (${opts.eabHmac ? '--eab-hmac' : 'ACME_EAB_HMAC_KEY'}), exactly as the CA issued them`
+              : '';
+        throw new CliError(`registering the ACME account at ${settings.acme.directoryUrl}: ${errorMessage(error)}${hint}. Nothing was stored.`, 1);
+      }
       await secrets.put(secretName, JSON.stringify(registered.accountKeyJwk), { Application: 'autotls', Purpose: 'acme-account-key' });
       out.print(`Registered ${registered.accountUrl}\nAccount key stored in secret ${secretName}`, { accountUrl: registered.accountUrl, secretName });
     });

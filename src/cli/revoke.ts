@@ -14,15 +14,27 @@
  * must be revoked whatever happens, and the command then says that the site
  * serves a revoked certificate until a run succeeds.
  *
+ * `--no-reissue` only revokes (step 3 alone): the site keeps serving the revoked
+ * certificate until the next run, so the command warns, and makes the domain due
+ * now (DomainStateStore.patch: next_renewal_at = now, backoff cleared, the
+ * lease-free operator write) so the next run renews it at once.
+ *
+ * Confirmation: once the certificate is known (unknown domains and reasons are
+ * refused first), the command asks on a terminal; `--yes` skips the question.
+ * Without a terminal (cron, CI, a pipe) and without `--yes` it refuses with exit
+ * 2 instead of waiting for an answer that cannot come.
+ *
  * Reasons: the RFC 5280 codes Let's Encrypt accepts from subscribers, by name
  * (https://letsencrypt.org/docs/revoking/): unspecified, keyCompromise,
  * superseded, cessationOfOperation. Default `superseded`: the certificate is
  * replaced by a new one, which is what Let's Encrypt asks that reason for.
  *
  * Exit codes: 0 both steps done; 1 a step failed (named: "issuing the
- * replacement: ...", "revoking the old certificate at the CA: ..."); 2 bad
- * usage (unknown domain, unknown reason, no certificate to revoke).
+ * replacement: ...", "revoking the old certificate at the CA: ...") or the
+ * question was answered no; 2 bad usage (unknown domain, unknown reason, no
+ * certificate to revoke, no terminal to confirm on and no `--yes`).
  */
+import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import type { Components } from '../composition.js';
 import type { DomainRepository } from '../domains/repository.js';
@@ -41,9 +53,11 @@ export const DEFAULT_REVOCATION_REASON: RevocationReason = 'superseded';
 
 export interface RevokeDeps {
   repository: Pick<DomainRepository, 'findByName'>;
-  state: Pick<DomainStateStore, 'get'>;
+  state: Pick<DomainStateStore, 'get' | 'patch'>;
   secrets: Pick<SecretsStore, 'get'>;
   pemSecretBasePath: string;
+  /** The service's clock (for `--no-reissue`'s due time); default the system clock. */
+  now?: () => Date;
   orchestrator: Pick<Orchestrator, 'startSingle'>;
   issuer: () => Promise<CertificateIssuer>;
 }
@@ -58,6 +72,10 @@ export interface RevokeReport {
   reason: RevocationReason;
   /** The certificate revoked (or meant to be). */
   old: CertificateRef;
+  /** false with `--no-reissue`: no replacement was attempted. */
+  reissue: boolean;
+  /** `--no-reissue`: whether the domain was made due now (false: a run holds it, or the write failed). */
+  markedDue: boolean;
   replacement: { ok: boolean; runId: string | null; outcome: DomainResult['outcome'] | null; serial: string | null; notAfter: string | null; messages: string[]; errors: string[] };
   revoked: boolean;
   alreadyRevoked: boolean;
@@ -89,12 +107,31 @@ export function parseReason(input: string | undefined): RevocationReason {
 
 const UNFINISHED = new Set(['ordered', 'stored', 'uploaded']);
 
+export interface RevokeOptions {
+  /** false (`--no-reissue`): only revoke, and make the domain due now. Default true. */
+  reissue?: boolean;
+  /**
+   * Asked once the certificate to revoke is known, before anything is done.
+   * Resolves false to cancel (exit 1, nothing done); may throw RevokeError.
+   * Absent: no question (`--yes`, or a caller that asked already).
+   */
+  confirm?: (question: string) => Promise<boolean>;
+}
+
+/** The question `confirm` is asked. */
+export function confirmationQuestion(domain: string, old: CertificateRef, reason: RevocationReason, reissue: boolean): string {
+  return reissue
+    ? `Revoke the certificate of ${domain} (serial ${old.serial}, expires ${old.notAfter}) as ${reason}, after issuing and deploying a replacement with a new key?`
+    : `Revoke the certificate of ${domain} (serial ${old.serial}, expires ${old.notAfter}) as ${reason} WITHOUT a replacement? The site keeps serving the revoked certificate until the next run renews it.`;
+}
+
 /**
  * Replaces, then revokes (see the module comment). Resolves with the report
  * when both steps succeeded; throws RevokeError otherwise (with the report
  * once anything was attempted).
  */
-export async function revokeAndReplace(deps: RevokeDeps, domain: string, reason: RevocationReason, testmode: boolean): Promise<RevokeReport> {
+export async function revokeAndReplace(deps: RevokeDeps, domain: string, reason: RevocationReason, testmode: boolean, options: RevokeOptions = {}): Promise<RevokeReport> {
+  const reissue = options.reissue ?? true;
   const candidate = await deps.repository.findByName(domain);
   if (!candidate) throw new RevokeError(`Domain ${domain} not found in the domains table`, 2);
   const state = await deps.state.get(candidate.id);
@@ -123,10 +160,16 @@ export async function revokeAndReplace(deps: RevokeDeps, domain: string, reason:
     throw new RevokeError(`the stored certificate (serial ${old.serial}) is not the one recorded for ${domain} (serial ${state.certSerial}); nothing was done`, 1);
   }
 
+  if (options.confirm && !(await options.confirm(confirmationQuestion(domain, old, reason, reissue)))) {
+    throw new RevokeError(`Cancelled: nothing was revoked or issued for ${domain}`, 1);
+  }
+
   const report: RevokeReport = {
     domain,
     reason,
     old,
+    reissue,
+    markedDue: false,
     replacement: { ok: false, runId: null, outcome: null, serial: null, notAfter: null, messages: [], errors: [] },
     revoked: false,
     alreadyRevoked: false,
@@ -135,25 +178,8 @@ export async function revokeAndReplace(deps: RevokeDeps, domain: string, reason:
     warnings: [],
   };
 
-  // Step 2: the replacement, through the normal flow, forced.
-  let replacementError: string | undefined;
-  try {
-    const run = await deps.orchestrator.startSingle(domain, testmode, { force: true });
-    report.replacement.runId = run.runId;
-    const doc = await run.done;
-    const result = doc.results[0];
-    if (result) {
-      report.replacement = { ...report.replacement, outcome: result.outcome, notAfter: result.notAfter, messages: result.messages, errors: result.errors };
-    }
-    if (result?.outcome === 'renewed' || result?.outcome === 'issued') {
-      report.replacement.ok = true;
-      report.replacement.serial = (await deps.state.get(candidate.id).catch(() => null))?.certSerial ?? null;
-    }
-    else replacementError = result ? [`outcome ${result.outcome}`, ...result.errors, ...result.messages].join('; ') : `run ${doc.status} without a result`;
-  } catch (error) {
-    if (error instanceof DomainNotFoundError) throw new RevokeError(error.message, 2);
-    replacementError = error instanceof DomainBusyError ? `${error.message}; try again when it has finished` : errorMessage(error);
-  }
+  // Step 2: the replacement, through the normal flow, forced (not with --no-reissue).
+  const replacementError = reissue ? await issueReplacement(deps, domain, candidate.id, testmode, report) : undefined;
   if (replacementError !== undefined) {
     if (reason !== 'keyCompromise') {
       report.error = `issuing the replacement: ${replacementError}`;
@@ -175,12 +201,15 @@ export async function revokeAndReplace(deps: RevokeDeps, domain: string, reason:
   } catch (error) {
     report.error = `revoking the old certificate at the CA: ${errorMessage(error)}`;
     report.warnings.push(
-      report.replacement.ok
+      !reissue
+        ? `Nothing was revoked or issued; the certificate (serial ${old.serial}) is still valid and served.`
+        : report.replacement.ok
         ? `The replacement is deployed; the old certificate (serial ${old.serial}) is still valid. Revoke it with any ACME client; its PEM follows:\n${splitFullchain(oldPem).leafPem.trim()}`
         : `Nothing was revoked and the replacement failed; the old certificate (serial ${old.serial}) is still served.`,
     );
     throw new RevokeError(`${report.error}\n${report.warnings.join('\n')}`, 1, report);
   }
+  if (!reissue) await markDueNow(deps, domain, candidate.id, report);
   if (replacementError !== undefined) {
     report.error = `issuing the replacement: ${replacementError}`;
     throw new RevokeError(`${report.error}\nRevoked the old certificate (serial ${old.serial}, reason ${reason}).\n${report.warnings.join('\n')}`, 1, report);
@@ -188,9 +217,52 @@ export async function revokeAndReplace(deps: RevokeDeps, domain: string, reason:
   return report;
 }
 
+/** Step 2: issues and deploys the replacement (forced single run); the failure's text, or undefined when it worked. */
+async function issueReplacement(deps: RevokeDeps, domain: string, domainId: number, testmode: boolean, report: RevokeReport): Promise<string | undefined> {
+  try {
+    const run = await deps.orchestrator.startSingle(domain, testmode, { force: true });
+    report.replacement.runId = run.runId;
+    const doc = await run.done;
+    const result = doc.results[0];
+    if (result) {
+      report.replacement = { ...report.replacement, outcome: result.outcome, notAfter: result.notAfter, messages: result.messages, errors: result.errors };
+    }
+    if (result?.outcome === 'renewed' || result?.outcome === 'issued') {
+      report.replacement.ok = true;
+      report.replacement.serial = (await deps.state.get(domainId).catch(() => null))?.certSerial ?? null;
+      return undefined;
+    }
+    return result ? [`outcome ${result.outcome}`, ...result.errors, ...result.messages].join('; ') : `run ${doc.status} without a result`;
+  } catch (error) {
+    if (error instanceof DomainNotFoundError) throw new RevokeError(error.message, 2);
+    return error instanceof DomainBusyError ? `${error.message}; try again when it has finished` : errorMessage(error);
+  }
+}
+
+/**
+ * `--no-reissue`, after the revocation: make the domain due now (the lease-free
+ * operator write, DomainStateStore.patch), so the next run renews it at once.
+ */
+async function markDueNow(deps: RevokeDeps, domain: string, domainId: number, report: RevokeReport): Promise<void> {
+  let marked = false;
+  let why = 'a run holds the domain right now';
+  try {
+    marked = await deps.state.patch(domainId, { nextRenewalAt: (deps.now ?? (() => new Date()))(), backoffUntil: null });
+  } catch (error) {
+    why = errorMessage(error);
+  }
+  report.markedDue = marked;
+  report.warnings.push(
+    `No replacement was issued (--no-reissue): the site keeps serving the REVOKED certificate (serial ${report.old.serial}) until the next run for ${domain} renews it. ` +
+      (marked
+        ? `${domain} is due now: the next run renews it; to renew at once: \`autotls single ${domain}\`.`
+        : `Could not make ${domain} due now (${why}); once that run has finished, replace it with \`autotls revoke ${domain} --yes\` (the CA answers alreadyRevoked for the old one).`),
+  );
+}
+
 export function formatReport(report: RevokeReport): string {
   const lines = [
-    `Replacement for ${report.domain}: ${report.replacement.outcome ?? 'none'}${report.replacement.serial ? ` (serial ${report.replacement.serial}, expires ${report.replacement.notAfter ?? '-'})` : ''}${report.testmode ? ' (testmode: not uploaded to Fastly)' : ''}`,
+    report.reissue ? `Replacement for ${report.domain}: ${report.replacement.outcome ?? 'none'}${report.replacement.serial ? ` (serial ${report.replacement.serial}, expires ${report.replacement.notAfter ?? '-'})` : ''}${report.testmode ? ' (testmode: not uploaded to Fastly)' : ''}` : `No replacement for ${report.domain} (--no-reissue)`,
     ...report.replacement.messages.map((m) => `  ${m}`),
     report.revoked
       ? `Revoked the old certificate (serial ${report.old.serial}, reason ${report.reason})${report.alreadyRevoked ? ': the CA had already revoked it' : ''}`
@@ -198,6 +270,31 @@ export function formatReport(report: RevokeReport): string {
     ...report.warnings,
   ];
   return lines.join('\n');
+}
+
+/**
+ * Asks `question` on the terminal (answer on `input`, prompt on `output`, so
+ * stdout keeps only the command's output); yes only for "y" or "yes". Without a
+ * terminal it never waits: RevokeError, exit 2. End of input counts as no.
+ */
+export function confirmOnTerminal(question: string, domain: string, io: { input: NodeJS.ReadableStream & { isTTY?: boolean }; output: NodeJS.WritableStream }): Promise<boolean> {
+  if (!io.input.isTTY) {
+    return Promise.reject(
+      new RevokeError(`Refusing to revoke without confirmation: standard input is not a terminal. Pass --yes to revoke ${domain} non-interactively; nothing was done.`, 2),
+    );
+  }
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: io.input, output: io.output });
+    let answered = false;
+    const finish = (yes: boolean): void => {
+      if (answered) return;
+      answered = true;
+      rl.close();
+      resolve(yes);
+    };
+    rl.on('close', () => finish(false));
+    rl.question(`${question} [y/N] `, (answer) => finish(/^\s*y(es)?\s*$/i.test(answer)));
+  });
 }
 
 export interface RevokeCommandDeps {
@@ -212,8 +309,10 @@ export function registerRevokeCommand(program: Command, deps: RevokeCommandDeps)
     .description('revoke the current certificate at the CA, after issuing and deploying its replacement')
     .argument('<domain>', 'a domain with a certificate stored by AutoTLS')
     .addOption(new Option('--reason <reason>', `RFC 5280 reason: ${Object.keys(REVOCATION_REASONS).join(', ')} (default ${DEFAULT_REVOCATION_REASON})`))
+    .addOption(new Option('--no-reissue', 'only revoke: no replacement (the site serves the revoked certificate until the next run, which renews it at once)'))
+    .addOption(new Option('--yes', 'do not ask for confirmation (required when standard input is not a terminal)'))
     .addOption(new Option('--json', 'print JSON instead of text'))
-    .action(async (input: string, opts: { reason?: string; json?: boolean }) => {
+    .action(async (input: string, opts: { reason?: string; reissue: boolean; yes?: boolean; json?: boolean }) => {
       const domain = deps.domainArg(input);
       const out = createOutput(Boolean(opts.json));
       let reason: RevocationReason;
@@ -228,12 +327,16 @@ export function registerRevokeCommand(program: Command, deps: RevokeCommandDeps)
           state: c.state,
           secrets: c.secrets,
           pemSecretBasePath: c.settings.pemSecretBasePath,
+          now: () => c.clock.now(),
           orchestrator: c.orchestrator,
           issuer: () => c.issuer(),
         };
         const testmode = c.settings.appEnv !== 'production';
+        const confirm = opts.yes ? undefined : (question: string) => confirmOnTerminal(question, domain, { input: process.stdin, output: process.stderr });
         try {
-          const report = await out.progress(`Replacing and revoking the certificate of ${domain}`, revokeAndReplace(revokeDeps, domain, reason, testmode));
+          const work = revokeAndReplace(revokeDeps, domain, reason, testmode, { reissue: opts.reissue, ...(confirm ? { confirm } : {}) });
+          // No spinner over the question.
+          const report = await (confirm ? work : out.progress(`${opts.reissue ? 'Replacing and revoking' : 'Revoking'} the certificate of ${domain}`, work));
           out.print(formatReport(report), report);
         } catch (error) {
           if (!(error instanceof RevokeError)) throw error;

@@ -14,7 +14,7 @@ import {
   type StartedRun,
 } from '../orchestrator/orchestrator.js';
 import type { RunDocument } from '../orchestrator/runs.js';
-import type { DryRun } from '../orchestrator/dry-run.js';
+import { dryRunFailed, type DryRun } from '../orchestrator/dry-run.js';
 import { requireApiKey } from './auth.js';
 import { validateDomainName, type Validation } from '../util/domain-name.js';
 
@@ -206,8 +206,10 @@ export function createApp(deps: AppDeps): express.Express {
     const query = runQuery(req, deps.forceTestmode);
     if (dryRunQuery(req)) {
       if (!deps.dryRun) throw new HttpError(501, 'Dry run is not available in this service');
-      // Read-only and short: always answered when done (`wait` does not apply), 200 even when a check failed.
-      res.json(await deps.dryRun.run({ testmode: query.testmode }));
+      // Read-only and short: always answered when done (`wait` does not apply); 502 when a check
+      // failed (issue 16: "the answer is 502 (exit 1 on the CLI), so `curl -f` shows it").
+      const report = await deps.dryRun.run({ testmode: query.testmode });
+      res.status(dryRunFailed(report) ? 502 : 200).json(report);
       return;
     }
     await respond(res, await deps.orchestrator.startProcess(query.testmode), query.wait);

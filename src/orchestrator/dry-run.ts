@@ -96,6 +96,8 @@ export interface DryRunSettings {
   accountKeySecretName: string | undefined;
   directoryUrl: string;
   fastlyConfigurationId: string | undefined;
+  /** ACME_PROFILE: checked against the profiles the directory offers. */
+  profile?: string | undefined;
 }
 
 export interface DryRunDeps {
@@ -111,6 +113,11 @@ export interface DryRunDeps {
   clock: Clock;
   logger: Logger;
   settings: DryRunSettings;
+}
+
+/** An issuer that can tell the directory's profiles (AcmeIssuer.profiles); others are taken to offer none. */
+function advertisesProfiles(issuer: CertificateIssuer): issuer is CertificateIssuer & { profiles(): Promise<Record<string, unknown> | undefined> } {
+  return typeof (issuer as { profiles?: unknown }).profiles === 'function';
 }
 
 const NO_FASTLY: DryRunFastlyPlan = { action: 'none', certificateId: null, sharedCertificateIds: [], detail: 'nothing to upload' };
@@ -323,8 +330,18 @@ export class DryRun {
   private async checkCa(): Promise<DryRunCheck> {
     const step = `looking up the ACME account at ${this.deps.settings.directoryUrl}`;
     try {
-      await this.deps.issuer();
-      return { name: 'ca', status: 'ok', message: `${step}: the account exists (onlyReturnExisting)` };
+      const issuer = await this.deps.issuer();
+      const found = `${step}: the account exists (onlyReturnExisting)`;
+      const offered = advertisesProfiles(issuer) ? await issuer.profiles() : undefined;
+      const names = offered ? Object.keys(offered).sort() : [];
+      const requested = this.deps.settings.profile;
+      // As a real order does (AcmeIssuer.resolveProfile): an unknown profile is refused, none on offer means none is sent.
+      if (requested && offered && !Object.hasOwn(offered, requested)) {
+        return { name: 'ca', status: 'failed', message: `${found}, but ACME_PROFILE=${requested} is not on offer; the CA offers: ${names.join(', ') || 'none'}` };
+      }
+      if (requested && !offered) return { name: 'ca', status: 'ok', message: `${found}; the CA advertises no profiles, so orders go without ACME_PROFILE=${requested}` };
+      if (requested) return { name: 'ca', status: 'ok', message: `${found}; profile ${requested} is on offer (${names.join(', ')})` };
+      return { name: 'ca', status: 'ok', message: `${found}${names.length ? `; profiles on offer: ${names.join(', ')} (ACME_PROFILE unset: the CA's default)` : ''}` };
     } catch (error) {
       return { name: 'ca', status: 'failed', message: `${step}: ${errorMessage(error)}` };
     }

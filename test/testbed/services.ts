@@ -239,6 +239,8 @@ export interface PebbleService extends Stoppable {
   dnsServer: string;
   port: number;
   managementPort: number;
+  /** Pebble's own log (every request: `POST /order-plz -> calling handler()`, `Added order ...`). */
+  logPath: string;
 }
 
 export interface StartPebbleOptions {
@@ -250,6 +252,13 @@ export interface StartPebbleOptions {
   timeoutMs?: number;
   /** Default: findPebble(). */
   binary?: PebbleBinary;
+  /**
+   * External Account Binding: `externalAccountBindingRequired` and
+   * `externalAccountMACKeys` (key id -> MAC key, base64url without padding: Pebble
+   * decodes it with base64.RawURLEncoding, db/memorystore.go AddExternalAccountKeyByID;
+   * HS256/384/512, wfe/wfe.go verifyEAB, Pebble v2.7.0).
+   */
+  eab?: { required: boolean; macKeys: Record<string, string> };
 }
 
 export interface PebbleTls {
@@ -348,7 +357,8 @@ export async function startPebble(opts: StartPebbleOptions): Promise<PebbleServi
         httpPort: 5002,
         tlsPort: 5001,
         ocspResponderURL: '',
-        externalAccountBindingRequired: false,
+        externalAccountBindingRequired: opts.eab?.required ?? false,
+        ...(opts.eab ? { externalAccountMACKeys: opts.eab.macKeys } : {}),
         ...(binary.ariAndProfiles ? { profiles: PEBBLE_PROFILES } : {}),
       },
     }, null, 2));
@@ -380,6 +390,7 @@ export async function startPebble(opts: StartPebbleOptions): Promise<PebbleServi
       dnsServer: opts.dnsServer,
       port,
       managementPort,
+      logPath: path.join(sub, 'pebble.log'),
       pid: proc.pid,
       stop: () => proc.stop(),
     };

@@ -1,10 +1,11 @@
 // `autotls revoke` (src/cli/revoke.ts): replace first, then revoke, over the
 // in-memory harness (real DomainFlow and Orchestrator; in-memory CA, Fastly,
 // DNS and secrets).
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { CertificateIssuer, RevocationReason } from '../../../src/certificates/issuer.js';
 import { AcmeNetworkError, AcmeOrderError } from '../../../src/certificates/errors.js';
-import { parseReason, revokeAndReplace, RevokeError, type RevokeDeps, type RevokeReport } from '../../../src/cli/revoke.js';
+import { confirmOnTerminal, formatReport, parseReason, revokeAndReplace, RevokeError, type RevokeDeps, type RevokeReport } from '../../../src/cli/revoke.js';
 import { harnessPerTest, PEM_BASE, type Harness } from '../orchestrator/harness.js';
 import type { FakeWorld } from '../../fakes/world.js';
 
@@ -152,5 +153,86 @@ describe('autotls revoke', () => {
     expect(second.old.serial).toBe(first.replacement.serial);
     expect(t.world.ca.certificatesFor('a.test')).toHaveLength(3);
     expect(await t.world.ca.revoke(t.world.ca.certificate(oldSerial)!.fullchainPem, 'superseded')).toEqual({ alreadyRevoked: true });
+  });
+});
+
+describe('autotls revoke --no-reissue', () => {
+  it('only revokes: no order, Fastly keeps the (revoked) certificate, a warning, and the domain is due now so the next run renews it', async () => {
+    const { t, control, deps, oldSerial } = await setUp();
+    const before = await t.stateOf('a.test');
+    expect(before?.nextRenewalAt?.getTime()).toBeGreaterThan(t.world.clock.now().getTime());
+    const orders = t.world.ca.ordersFor('a.test').length;
+
+    const report = await revokeAndReplace(deps, 'a.test', 'keyCompromise', false, { reissue: false });
+
+    expect(report).toMatchObject({ reissue: false, markedDue: true, revoked: true, error: null, replacement: { ok: false, outcome: null, runId: null } });
+    expect(t.world.ca.ordersFor('a.test')).toHaveLength(orders);
+    expect(t.world.ca.isRevoked(oldSerial)).toBe(true);
+    expect(control.servedAtRevoke).toEqual([oldSerial]);
+    expect(t.world.fastly.servedCertificate('a.test')?.serial).toBe(oldSerial);
+    expect(report.warnings.join('\n')).toContain(`keeps serving the REVOKED certificate (serial ${oldSerial}) until the next run for a.test renews it`);
+    expect(formatReport(report)).toContain('No replacement for a.test (--no-reissue)');
+    const after = await t.stateOf('a.test');
+    expect(after?.nextRenewalAt?.getTime()).toBeLessThanOrEqual(t.world.clock.now().getTime());
+
+    // The next run (not forced) renews it.
+    const next = await (await t.orchestrator.startSingle('a.test', false)).done;
+    expect(next.results[0]?.outcome).toBe('renewed');
+    expect(t.world.fastly.servedCertificate('a.test')?.serial).not.toBe(oldSerial);
+  });
+
+  it('when the CA refuses, nothing is revoked and the domain is not made due', async () => {
+    const { t, control, deps, oldSerial } = await setUp();
+    const before = await t.stateOf('a.test');
+    control.failRevoke = true;
+    const error = await failure(revokeAndReplace(deps, 'a.test', 'superseded', false, { reissue: false }));
+    expect(error.exitCode).toBe(1);
+    expect(error.message).toMatch(/^revoking the old certificate at the CA: /);
+    expect(error.message).toContain(`Nothing was revoked or issued; the certificate (serial ${oldSerial}) is still valid and served.`);
+    expect(t.world.ca.isRevoked(oldSerial)).toBe(false);
+    expect((await t.stateOf('a.test'))?.nextRenewalAt).toEqual(before?.nextRenewalAt);
+  });
+});
+
+describe('autotls revoke: confirmation', () => {
+  it('asks once the certificate is known; "no" cancels with exit 1 and nothing done', async () => {
+    const { t, control, deps, oldSerial } = await setUp();
+    const asked: string[] = [];
+    const orders = t.world.ca.ordersFor('a.test').length;
+    const error = await failure(revokeAndReplace(deps, 'a.test', 'superseded', false, { confirm: async (q) => (asked.push(q), false) }));
+    expect(error.exitCode).toBe(1);
+    expect(error.message).toBe('Cancelled: nothing was revoked or issued for a.test');
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatch(new RegExp(`^Revoke the certificate of a\\.test \\(serial ${oldSerial}, expires \\S+\\) as superseded, after issuing and deploying a replacement`));
+    expect(t.world.ca.ordersFor('a.test')).toHaveLength(orders);
+    expect(control.servedAtRevoke).toEqual([]);
+    // Unknown domains are refused before any question.
+    const unknown = await failure(revokeAndReplace(deps, 'nowhere.test', 'superseded', false, { confirm: async (q) => (asked.push(q), true) }));
+    expect(unknown.exitCode).toBe(2);
+    expect(asked).toHaveLength(1);
+  });
+
+  it('confirmOnTerminal: refuses (exit 2) without a terminal instead of waiting; on a terminal only y/yes is yes, end of input is no', async () => {
+    const pipe = Object.assign(new PassThrough(), { isTTY: false });
+    const refused = await failure(confirmOnTerminal('Revoke?', 'a.test', { input: pipe, output: new PassThrough() }));
+    expect(refused.exitCode).toBe(2);
+    expect(refused.message).toBe('Refusing to revoke without confirmation: standard input is not a terminal. Pass --yes to revoke a.test non-interactively; nothing was done.');
+
+    const answer = async (typed: string | null): Promise<{ yes: boolean; prompt: string }> => {
+      const input = Object.assign(new PassThrough(), { isTTY: true });
+      const output = new PassThrough();
+      let prompt = '';
+      output.on('data', (d: Buffer) => (prompt += d.toString()));
+      const pending = confirmOnTerminal('Revoke?', 'a.test', { input, output });
+      if (typed === null) input.end();
+      else input.write(`${typed}\n`);
+      return { yes: await pending, prompt };
+    };
+    expect(await answer('y')).toEqual({ yes: true, prompt: 'Revoke? [y/N] ' });
+    expect((await answer('YES')).yes).toBe(true);
+    expect((await answer('')).yes).toBe(false);
+    expect((await answer('n')).yes).toBe(false);
+    expect((await answer('yes please')).yes).toBe(false);
+    expect((await answer(null)).yes).toBe(false);
   });
 });

@@ -240,4 +240,21 @@ describe('DryRun', () => {
     expect(plan(resumable, 'ordered.test')).toMatchObject({ plan: 'resume-order' });
     expect(plan(resumable, 'ordered.test').messages[0]).toContain('https://ca.test/order/1');
   });
+
+  it('checks ACME_PROFILE against the profiles the directory offers, as an order would', async () => {
+    const h = await harness();
+    await h.addDomain('a.test', { zoneId: 'Z1' });
+    const offering = (profiles: Record<string, unknown> | undefined) => async () => Object.assign(Object.create(h.world.ca) as typeof h.world.ca, { profiles: async () => profiles });
+    const letsEncrypt = { classic: '90 days', tlsserver: '45 days', shortlived: '160 hours' };
+    const caCheck = async (issuerProfiles: Record<string, unknown> | undefined, profile: string | undefined) =>
+      (await dryRunOf(h, { issuer: offering(issuerProfiles) }, { profile }).run({ testmode: false })).checks.find((c) => c.name === 'ca');
+
+    expect(await caCheck(letsEncrypt, 'shortlived')).toMatchObject({ status: 'ok', message: expect.stringContaining('profile shortlived is on offer (classic, shortlived, tlsserver)') });
+    const unknown = await caCheck(letsEncrypt, 'longlived');
+    expect(unknown).toMatchObject({ status: 'failed', message: expect.stringContaining('ACME_PROFILE=longlived is not on offer; the CA offers: classic, shortlived, tlsserver') });
+    expect(await caCheck(undefined, 'classic')).toMatchObject({ status: 'ok', message: expect.stringContaining('the CA advertises no profiles, so orders go without ACME_PROFILE=classic') });
+    expect(await caCheck(letsEncrypt, undefined)).toMatchObject({ status: 'ok', message: expect.stringContaining('profiles on offer: classic, shortlived, tlsserver') });
+    // The in-memory CA has no profiles() at all: nothing to check.
+    expect((await dryRunOf(h, {}, { profile: 'classic' }).run({ testmode: false })).checks.find((c) => c.name === 'ca')?.status).toBe('ok');
+  });
 });
