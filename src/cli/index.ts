@@ -258,12 +258,13 @@ export function buildProgram(): Command {
   const account = program.command('account').description('ACME account');
   account
     .command('create')
-    .description('register an ACME account and store its key under LE_ACCOUNT_KEY_SECRET_NAME')
+    .description('register an ACME account and store its key under LE_ACCOUNT_KEY_SECRET_NAME (with --fallback: at ACME_FALLBACK_DIRECTORY_URL, under ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME)')
     .option('--email <email>', 'contact address (default: ACME_EMAIL)')
+    .option('--fallback', 'register at the fallback CA (ACME_FALLBACK_DIRECTORY_URL, its EAB: ACME_FALLBACK_EAB_KID and ACME_FALLBACK_EAB_HMAC_KEY)')
     .option('--eab-kid <kid>', 'External Account Binding key id (CAs that require it; default: ACME_EAB_KID)')
     .option('--eab-hmac <key>', 'External Account Binding HMAC key, base64url (default: ACME_EAB_HMAC_KEY)')
     .addOption(json)
-    .action(async (opts: { email?: string; eabKid?: string; eabHmac?: string; json?: boolean }) => {
+    .action(async (opts: { email?: string; eabKid?: string; eabHmac?: string; fallback?: boolean; json?: boolean }) => {
       if (opts.email !== undefined && !EMAIL.test(opts.email)) throw new CliError(`--email ${JSON.stringify(opts.email)} is not an email address`, 2);
       if (Boolean(opts.eabKid) !== Boolean(opts.eabHmac)) throw new CliError('--eab-kid and --eab-hmac go together', 2);
       const settings = settingsOrExit();
@@ -271,16 +272,21 @@ export function buildProgram(): Command {
       if (!email) throw new CliError('Give the account contact with --email <address>, or set ACME_EMAIL', 2);
       const out = createOutput(Boolean(opts.json));
       const logger = cliLogger(settings);
-      const secretName = settings.acme.accountKeySecretName;
+      const fallback = settings.acme.fallback;
+      if (opts.fallback && !fallback) throw new CliError('Set ACME_FALLBACK_DIRECTORY_URL and ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME to register at the fallback CA', 2);
+      const target = opts.fallback && fallback
+        ? { directoryUrl: fallback.directoryUrl, secretName: fallback.accountKeySecretName, eab: fallback.eab }
+        : { directoryUrl: settings.acme.directoryUrl, secretName: settings.acme.accountKeySecretName, eab: settings.acme.eab };
+      const secretName = target.secretName;
       if (!secretName) throw new CliError('Set LE_ACCOUNT_KEY_SECRET_NAME to the secret that should hold the new account key', 2);
       const secrets = createSecretsStore(settings, logger);
       if (await secrets.get(secretName)) throw new CliError(`Secret ${secretName} already holds an account key; refusing to overwrite it`, 1);
       const registered = await out.progress(
         'Registering the ACME account',
         AcmeIssuer.register({
-          directoryUrl: settings.acme.directoryUrl,
+          directoryUrl: target.directoryUrl,
           email,
-          eab: opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : settings.acme.eab,
+          eab: opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : target.eab,
         }),
       );
       await secrets.put(secretName, JSON.stringify(registered.accountKeyJwk), { Application: 'autotls', Purpose: 'acme-account-key' });

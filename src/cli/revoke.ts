@@ -223,13 +223,15 @@ export function registerRevokeCommand(program: Command, deps: RevokeCommandDeps)
         throw deps.fail(errorMessage(error), 2);
       }
       await deps.withComponents(async (c) => {
+        // The CA that issued the current certificate, read before the replacement records its own.
+        const issuingCa = await c.certificateCa(domain);
         const revokeDeps: RevokeDeps = {
           repository: c.repository,
           state: c.state,
           secrets: c.secrets,
           pemSecretBasePath: c.settings.pemSecretBasePath,
           orchestrator: c.orchestrator,
-          issuer: () => c.issuer(),
+          issuer: () => c.issuerFor(issuingCa),
         };
         const testmode = c.settings.appEnv !== 'production';
         try {
