@@ -109,28 +109,30 @@ export function switchesAfter(error: unknown, orderCreated: boolean, fallbackCon
   return fallbackConfigured && !orderCreated && unavailability(error) !== undefined;
 }
 
-/** How long a CA that failed with a transport error is skipped without being asked again. */
+/** How long, at most, a CA that failed with a transport error is skipped within one run. */
 export const UNREACHABLE_FOR_MS = 5 * 60 * 1000;
 
 /**
- * What this process learnt about each CA's reachability: a CA whose transport
- * gave up is skipped for UNREACHABLE_FOR_MS (so a run does not wait for the
- * timeouts of a dead CA once per domain), then asked again. Per process; the
- * account pauses that must be shared live in the order budget.
+ * What a run learnt about each CA's reachability: a CA whose transport gave up
+ * is skipped for the rest of that run (at most UNREACHABLE_FOR_MS), so a run
+ * does not wait for the timeouts of a dead CA once per domain. The next run
+ * asks it again, which is how the renewal after an outage goes back to the
+ * primary. Per process; the account pauses that must be shared live in the
+ * order budget.
  */
 export class CaHealth {
-  private readonly downUntil = new Map<CaRole, number>();
+  private readonly down = new Map<CaRole, { until: number; run: string }>();
 
-  markUnreachable(role: CaRole, now: Date): void {
-    this.downUntil.set(role, now.getTime() + UNREACHABLE_FOR_MS);
+  markUnreachable(role: CaRole, now: Date, run: string): void {
+    this.down.set(role, { until: now.getTime() + UNREACHABLE_FOR_MS, run });
   }
 
   markReachable(role: CaRole): void {
-    this.downUntil.delete(role);
+    this.down.delete(role);
   }
 
-  unreachable(role: CaRole, now: Date): boolean {
-    const until = this.downUntil.get(role);
-    return until !== undefined && until > now.getTime();
+  unreachable(role: CaRole, now: Date, run: string): boolean {
+    const entry = this.down.get(role);
+    return entry !== undefined && entry.run === run && entry.until > now.getTime();
   }
 }

@@ -217,7 +217,7 @@ export class DomainFlow {
     if (!ctx.explicit && state?.backoffUntil && state.backoffUntil > clock.now()) {
       throw new Deferred(`In backoff after ${state.failureCount} failure(s) until ${state.backoffUntil.toISOString()}`);
     }
-    const choice = await this.chooseCa(state, live, log);
+    const choice = await this.chooseCa(state, live, ctx.runId, log);
     const first = (choice.ca === 'fallback' ? this.cas.fallback : undefined) ?? this.cas.primary;
     if (first.role === 'fallback') {
       result.messages.push(`Ordering from the fallback CA ${first.directoryUrl}: ${choice.reason ?? 'the primary CA cannot issue in time'}`);
@@ -236,7 +236,7 @@ export class DomainFlow {
   }
 
   /** Where this domain orders now (pure rules in ca-choice.ts; the inputs read here). */
-  private async chooseCa(state: DomainState | null, live: ProbeResult, log: Logger): Promise<CaChoice> {
+  private async chooseCa(state: DomainState | null, live: ProbeResult, runId: string, log: Logger): Promise<CaChoice> {
     const { fallback, primary, health } = this.cas;
     if (!fallback) return { ca: 'primary' };
     const now = this.deps.clock.now();
@@ -261,10 +261,10 @@ export class DomainFlow {
     return chooseCa({
       now,
       fallbackConfigured: fallbackPause.usable,
-      primaryUnreachable: health.unreachable('primary', now),
+      primaryUnreachable: health.unreachable('primary', now, runId),
       primaryPausedUntil,
       fallbackPausedUntil: fallbackPause.until,
-      fallbackUnreachable: health.unreachable('fallback', now),
+      fallbackUnreachable: health.unreachable('fallback', now, runId),
       failureCount: state?.failureCount ?? 0,
       lastAttemptCa: state?.orderCa ? this.cas.byDirectory(state.orderCa).role : undefined,
       certificate,
@@ -316,8 +316,8 @@ export class DomainFlow {
       // on finalize included): the next run resumes it instead of paying for another.
       if (!orderCreated) await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' }).catch(() => undefined);
       const unavailable = unavailability(error);
-      if (unavailable === 'unreachable') this.cas.health.markUnreachable(ca.role, this.deps.clock.now());
-      if (ca.role === 'primary' && this.cas.fallback && !orderCreated && unavailable && !this.cas.health.unreachable('fallback', this.deps.clock.now())) {
+      if (unavailable === 'unreachable') this.cas.health.markUnreachable(ca.role, this.deps.clock.now(), ctx.runId);
+      if (ca.role === 'primary' && this.cas.fallback && !orderCreated && unavailable && !this.cas.health.unreachable('fallback', this.deps.clock.now(), ctx.runId)) {
         // The account-wide pause is recorded as without a fallback, so other domains go straight to the fallback.
         if (error instanceof AcmeRateLimitedError) await budget.pause(error.retryAfter ?? new Date(this.deps.clock.now().getTime() + 60 * 60 * 1000), error.message);
         throw new SwitchCa(unavailable, error);
@@ -387,10 +387,10 @@ export class DomainFlow {
         return undefined;
       }
       if (unavailability(error) !== 'unreachable') throw error;
-      this.cas.health.markUnreachable(ca.role, now);
+      this.cas.health.markUnreachable(ca.role, now, ctx.runId);
       const other = this.cas.other(ca.role);
       const certificate = state.certNotBefore && state.certNotAfter ? { notBefore: state.certNotBefore, notAfter: state.certNotAfter } : undefined;
-      if (!other || !isUrgent(certificate, now) || this.cas.health.unreachable(other.role, now)) throw error;
+      if (!other || !isUrgent(certificate, now) || this.cas.health.unreachable(other.role, now, ctx.runId)) throw error;
       const message =
         `The ${ca.role} CA holding the unfinished order ${orderUrl} is unreachable (${errorMessage(error)}) and the certificate expires ` +
         `${certificate?.notAfter.toISOString()}, within a sixth of its lifetime: ordering from the ${other.role} CA instead`;

@@ -105,14 +105,15 @@ describe('switchesAfter', () => {
 });
 
 describe('CaHealth', () => {
-  it('skips an unreachable CA for a while, then asks it again', () => {
+  it('skips an unreachable CA for the rest of the run (at most a while), and the next run asks it again', () => {
     const health = new CaHealth();
-    health.markUnreachable('primary', NOW);
-    expect(health.unreachable('primary', NOW)).toBe(true);
-    expect(health.unreachable('fallback', NOW)).toBe(false);
-    expect(health.unreachable('primary', new Date(NOW.getTime() + UNREACHABLE_FOR_MS))).toBe(false);
-    health.markUnreachable('primary', NOW);
+    health.markUnreachable('primary', NOW, 'run-1');
+    expect(health.unreachable('primary', NOW, 'run-1')).toBe(true);
+    expect(health.unreachable('fallback', NOW, 'run-1')).toBe(false);
+    expect(health.unreachable('primary', NOW, 'run-2')).toBe(false);
+    expect(health.unreachable('primary', new Date(NOW.getTime() + UNREACHABLE_FOR_MS), 'run-1')).toBe(false);
+    health.markUnreachable('primary', NOW, 'run-1');
     health.markReachable('primary');
-    expect(health.unreachable('primary', NOW)).toBe(false);
+    expect(health.unreachable('primary', NOW, 'run-1')).toBe(false);
   });
 });
