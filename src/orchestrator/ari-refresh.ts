@@ -114,22 +114,30 @@ export class AriRefresher {
     const results: AriCheckResult[] = [];
     // One connected account per CA, looked up once per sweep.
     const issuers = new Map<string, CertificateIssuer>();
+    const unavailable = new Map<string, string>();
     let after: AriCandidate | undefined;
     while (results.length < limit) {
       const rows = await page(after, Math.min(pageSize, limit - results.length));
       if (rows.length === 0) break;
       after = rows[rows.length - 1];
       for (const ca of new Set(rows.map((r) => this.caKey(r.certCa)))) {
-        if (issuers.has(ca)) continue;
+        if (issuers.has(ca) || unavailable.has(ca)) continue;
         try {
           issuers.set(ca, await (this.deps.issuerFor ? this.deps.issuerFor(ca || null) : this.deps.issuer()));
         } catch (error) {
           logger.warn({ err: errorMessage(error), ca: ca || undefined }, 'ARI refresh skipped: the ACME account is not available');
-          throw new Error(`asking the CA for renewal information: the ACME account${ca ? ` at ${ca}` : ''} is not available: ${errorMessage(error)}`, { cause: error });
+          const message = `asking the CA for renewal information: the ACME account${ca ? ` at ${ca}` : ''} is not available: ${errorMessage(error)}`;
+          // One CA: the refresh cannot do anything. Two: the other CA's certificates are still checked.
+          if (!this.deps.issuerFor) throw new Error(message, { cause: error });
+          unavailable.set(ca, message);
         }
       }
       await forEachConcurrent(rows, options.concurrency ?? 5, async (row) => {
-        const result = await this.checkOne(issuers.get(this.caKey(row.certCa)) as CertificateIssuer, row);
+        const issuer = issuers.get(this.caKey(row.certCa));
+        // Nothing is written: the certificate stays due for a check, and the next sweep asks again.
+        const result = issuer
+          ? await this.checkOne(issuer, row)
+          : { domain: row.domain, status: 'failed' as const, before: row.nextRenewalAt, after: row.nextRenewalAt, error: unavailable.get(this.caKey(row.certCa)) ?? 'the CA is not available' };
         results.push(result);
         options.onResult?.(result);
       });

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { LETS_ENCRYPT_ISSUER } from '../../../src/domains/repository.js';
 import type { DomainResult } from '../../../src/orchestrator/runs.js';
 import { FALLBACK_CA_NOTE, runSummaryTexts, runText } from '../../../src/notify/format.js';
+import { AriRefresher } from '../../../src/orchestrator/ari-refresh.js';
+import { createLogger } from '../../../src/logger.js';
 import { ACCOUNT, FALLBACK_ACCOUNT, FALLBACK_URL, PRIMARY_URL, harnessPerTest, type Harness } from './harness.js';
 
 const harness = harnessPerTest();
@@ -203,6 +205,33 @@ describe('the fallback CA', () => {
     await runFlow(t, 'a.test');
     expect(t.world.ca.stats.newOrders).toBe(2);
     expect(t.fallback!.ca.stats.newOrders).toBe(0);
+  });
+
+  it('ARI asks the CA of each certificate; with one account unavailable, the other CA still gets its checks', async () => {
+    const t = await harness({ fallback: true });
+    await t.addDomain('p.test');
+    await t.addDomain('f.test');
+    await runFlow(t, 'p.test');
+    await t.budget.pause(new Date(t.world.clock.now().getTime() + HOUR), 'rate limited');
+    await runFlow(t, 'f.test');
+    expect(await t.stateOf('f.test')).toMatchObject({ certCa: FALLBACK_URL });
+    expect(await t.stateOf('p.test')).toMatchObject({ certCa: PRIMARY_URL });
+
+    const fallbackCa = t.fallback!.ca;
+    const ari = new AriRefresher({
+      state: t.state,
+      issuer: () => Promise.reject(new Error('not used with issuerFor')),
+      issuerFor: (ca) => (ca === FALLBACK_URL ? Promise.resolve(fallbackCa) : Promise.reject(new Error('ACME directory request failed: ECONNREFUSED'))),
+      clock: t.world.clock,
+      random: () => 0.5,
+      logger: createLogger({ level: 'silent' }),
+    });
+    const before = fallbackCa.stats.renewalInfoRequests;
+    const results = await ari.refreshNow();
+    const byDomain = Object.fromEntries(results.map((r) => [r.domain, r]));
+    expect(byDomain['f.test']?.status).toBe('unchanged');
+    expect(byDomain['p.test']).toMatchObject({ status: 'failed', error: expect.stringContaining(`the ACME account at ${PRIMARY_URL} is not available: ACME directory request failed: ECONNREFUSED`) });
+    expect(fallbackCa.stats.renewalInfoRequests).toBe(before + 1);
   });
 
   it('the Slack summary says which domains the fallback issued', () => {
