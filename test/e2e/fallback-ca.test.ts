@@ -9,12 +9,14 @@
 // HTTP /process, BIND (RFC2136), SQLite, the file secrets store, the Fastly and
 // Slack fakes. Names fb-*.z05.test (z05 is reserved for the testbed and used by no
 // other test).
+import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import '../testbed/context.js';
 import { fetchPebbleRoot, splitPem } from '../testbed/helpers.js';
-import { startPebble, type PebbleService } from '../testbed/services.js';
+import { httpsGet, startPebble, type PebbleService } from '../testbed/services.js';
+import { readCertificate } from '../../src/certificates/x509.js';
 import { AcmeIssuer } from '../../src/certificates/acme.js';
 import { FileSecretsStore } from '../../src/secrets/file.js';
 import { LETS_ENCRYPT_ISSUER } from '../../src/domains/repository.js';
@@ -91,6 +93,12 @@ async function chainsTo(domain: string, pebble: PebbleService): Promise<boolean>
   const chain = await chainOf(domain);
   const top = chain[chain.length - 1] as X509Certificate;
   return top.checkIssued(root) && top.verify(root.publicKey);
+}
+
+/** Pebble's status of a serial (management API; Go's %x of the big.Int, no leading zeros). */
+async function pebbleStatus(pebble: PebbleService, serial: string): Promise<{ status: number; state?: string }> {
+  const res = await httpsGet(`${pebble.managementUrl}/cert-status-by-serial/${serial.replace(/^0+/, '')}`, readFileSync(pebble.caCertPath));
+  return { status: res.status, ...(res.status === 200 ? { state: (JSON.parse(res.body) as { Status: string }).Status } : {}) };
 }
 
 /** The certificate is 5 days from the end of its 90 (within a sixth of its lifetime), and due. */
@@ -193,5 +201,31 @@ describe('a second CA (fallback) against two Pebbles', () => {
     expect(await stateOf(DOMAIN)).toMatchObject({ phase: 'recorded', certCa: primaryUrl });
     expect(await chainsTo(DOMAIN, pebbleA)).toBe(true);
     expect(h.logLines.join('\n')).not.toContain('"d":"');
+  });
+
+  it('autotls revoke revokes a certificate the fallback issued at the fallback, and replaces it from the primary', async () => {
+    const domain = 'fb-revoke.z05.test';
+    await h.addDomain(domain, ZONE);
+    expect((await h.run(`/single/${domain}`)).doc.results[0]).toMatchObject({ outcome: 'issued' });
+    await closeToExpiry(domain);
+    await forwarder.close();
+    try {
+      const outage = await h.run(`/single/${domain}`);
+      expect(outage.doc.results[0], JSON.stringify(outage.doc)).toMatchObject({ outcome: 'renewed' });
+    } finally {
+      await forwarder.open();
+    }
+    expect(await stateOf(domain)).toMatchObject({ certCa: pebbleB.directoryUrl });
+    const oldSerial = readCertificate(splitPem((await secrets().get(`pem-secret/${domain}/fullchain`)) as string)[0] as string).serial;
+    expect(await pebbleStatus(pebbleB, oldSerial)).toEqual({ status: 200, state: 'Valid' });
+
+    const result = await runCli(['revoke', domain, '--json'], { ...h.env, LOG_LEVEL: 'warn' }, shared.dir);
+    expect(result.code, show(result)).toBe(0);
+    expect(jsonOf<{ revoked: boolean; replacement: { ok: boolean } }>(result)).toMatchObject({ revoked: true, replacement: { ok: true } });
+    // Revoked where it was issued; the replacement came from the primary, which never knew the old certificate.
+    expect(await pebbleStatus(pebbleB, oldSerial)).toEqual({ status: 200, state: 'Revoked' });
+    expect((await pebbleStatus(pebbleA, oldSerial)).status).not.toBe(200);
+    expect(await stateOf(domain)).toMatchObject({ certCa: primaryUrl });
+    expect(await chainsTo(domain, pebbleA)).toBe(true);
   });
 });
