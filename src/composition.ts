@@ -176,9 +176,11 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   });
   const issuerFor = (directoryUrl: string | null | undefined): Promise<CertificateIssuer> => authorities.byDirectory(directoryUrl).issuer();
   const ari = new AriRefresher({ state, issuer, ...(authorities.fallback ? { issuerFor } : {}), clock, random, logger });
+  // The continuous schedule paces new orders by the account they would go to.
+  const schedulingBudget = (): Promise<OrderBudget> => authorities.schedulingBudget();
   const orchestrator = new Orchestrator({
     ari,
-    budget,
+    budget: schedulingBudget,
     repository,
     state,
     runs,
@@ -213,7 +215,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       profile: settings.acme.profile,
     },
   });
-  const pendingEvents = new PendingEvents(clock, repository, state, budget, {
+  const pendingEvents = new PendingEvents(clock, repository, state, schedulingBudget, {
     excluded: settings.excludedDomains,
     windowDays: settings.renewal.windowDays,
   });

@@ -46,4 +46,21 @@ export class CertificateAuthorities {
   get(role: CaRole): CertificateAuthority | undefined {
     return role === 'primary' ? this.primary : this.fallback;
   }
+
+  /**
+   * The budget new orders are paced by (the continuous schedule's wake-ups and
+   * its new-order headroom): the primary's, except while the CA has paused the
+   * primary account and the fallback's is usable and not paused, since new
+   * orders then go to the fallback (ca-choice.ts rule b).
+   */
+  async schedulingBudget(): Promise<OrderBudget> {
+    const primary = await this.primary.budget();
+    if (!this.fallback || !(await primary.pausedUntil())) return primary;
+    try {
+      const fallback = await this.fallback.budget();
+      return (await fallback.pausedUntil()) ? primary : fallback;
+    } catch {
+      return primary;
+    }
+  }
 }

@@ -6,6 +6,7 @@ import type { DomainResult } from '../../../src/orchestrator/runs.js';
 import { FALLBACK_CA_NOTE, runSummaryTexts, runText } from '../../../src/notify/format.js';
 import { AriRefresher } from '../../../src/orchestrator/ari-refresh.js';
 import { createLogger } from '../../../src/logger.js';
+import { PendingEvents } from '../../../src/domains/pending-events.js';
 import { ACCOUNT, FALLBACK_ACCOUNT, FALLBACK_URL, PRIMARY_URL, harnessPerTest, type Harness } from './harness.js';
 
 const harness = harnessPerTest();
@@ -232,6 +233,22 @@ describe('the fallback CA', () => {
     expect(byDomain['f.test']?.status).toBe('unchanged');
     expect(byDomain['p.test']).toMatchObject({ status: 'failed', error: expect.stringContaining(`the ACME account at ${PRIMARY_URL} is not available: ACME directory request failed: ECONNREFUSED`) });
     expect(fallbackCa.stats.renewalInfoRequests).toBe(before + 1);
+  });
+
+  it('continuous schedule: while the primary account is paused, due work wakes the service now (it goes to the fallback), not at the end of the pause', async () => {
+    const t = await harness({ fallback: true });
+    await t.addDomain('a.test');
+    const until = new Date(t.world.clock.now().getTime() + 3 * HOUR);
+    await t.budget.pause(until, 'rate limited');
+    const options = { excluded: [], windowDays: 30 };
+    const primaryOnly = new PendingEvents(t.world.clock, t.repository, t.state, async () => t.budget, options);
+    expect(await primaryOnly.nextEventAt()).toEqual(until);
+    const both = new PendingEvents(t.world.clock, t.repository, t.state, () => t.fallback!.authorities.schedulingBudget(), options);
+    expect(await both.nextEventAt()).toEqual(t.world.clock.now());
+    expect(await t.fallback!.authorities.schedulingBudget()).toBe(t.fallback!.budget);
+    // Both paused: the primary's pause decides, as without a fallback.
+    await t.fallback!.budget.pause(new Date(until.getTime() + HOUR), 'rate limited too');
+    expect(await both.nextEventAt()).toEqual(until);
   });
 
   it('the Slack summary says which domains the fallback issued', () => {
