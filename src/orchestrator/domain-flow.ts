@@ -12,7 +12,7 @@ import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
 import type { DomainState, DomainStateStore } from '../domains/state.js';
 import type { OrderBudget } from '../certificates/budget.js';
 import { rateLimitScope } from '../certificates/rate-limits.js';
-import { AcmeOrderGoneError, AcmeRateLimitedError } from '../certificates/errors.js';
+import { AcmeOrderGoneError, AcmeProfileError, AcmeRateLimitedError } from '../certificates/errors.js';
 import { CertificateAuthorities, type CertificateAuthority } from '../certificates/authorities.js';
 import { chooseCa, isUrgent, unavailability, type CaChoice, type Unavailability } from '../certificates/ca-choice.js';
 import { FALLBACK_CA_NOTE } from '../notify/format.js';
@@ -217,7 +217,7 @@ export class DomainFlow {
     if (!ctx.explicit && state?.backoffUntil && state.backoffUntil > clock.now()) {
       throw new Deferred(`In backoff after ${state.failureCount} failure(s) until ${state.backoffUntil.toISOString()}`);
     }
-    const choice = await this.chooseCa(state, live, ctx.runId, log);
+    const choice = await step('reading the order budget', () => this.chooseCa(state, live, ctx.runId, log));
     const first = (choice.ca === 'fallback' ? this.cas.fallback : undefined) ?? this.cas.primary;
     if (first.role === 'fallback') {
       result.messages.push(`Ordering from the fallback CA ${first.directoryUrl}: ${choice.reason ?? 'the primary CA cannot issue in time'}`);
@@ -298,18 +298,25 @@ export class DomainFlow {
       const keys = await newKeyAndCsr(candidate.name, this.deps.settings.keyType);
       await step('storing the new key before the order', () => this.material.putPending(candidate.name, keys));
       await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'ordered', orderCa: ca.directoryUrl || null });
-      issued = await issuer.issue(
-        { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, profile: this.deps.settings.profile, replaces, keys },
-        {
-          publisher: this.deps.publisher,
-          ...(ctx.signal ? { signal: ctx.signal } : {}),
-          onOrderCreated: async (order) => {
-            orderCreated = true;
-            await budget.confirm(reservation.reservationId, order.orderUrl, order.replaces !== undefined);
-            log.info({ orderUrl: order.orderUrl, replaces: order.replaces, ca: ca.directoryUrl || undefined }, 'ACME order created');
-          },
+      const request = { domain: candidate.name, zone: candidate.zoneId, keyType: this.deps.settings.keyType, profile: this.deps.settings.profile, replaces, keys };
+      const hooks = {
+        publisher: this.deps.publisher,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        onOrderCreated: async (order: { orderUrl: string; replaces?: string }) => {
+          orderCreated = true;
+          await budget.confirm(reservation.reservationId, order.orderUrl, order.replaces !== undefined);
+          log.info({ orderUrl: order.orderUrl, replaces: order.replaces, ca: ca.directoryUrl || undefined }, 'ACME order created');
         },
-      );
+      };
+      try {
+        issued = await issuer.issue(request, hooks);
+      } catch (error) {
+        // ACME_PROFILE is a preference; the fallback is there to get a certificate in time.
+        if (!(fromFallback && !orderCreated && error instanceof AcmeProfileError)) throw error;
+        result.messages.push(`${error.message}; the fallback CA orders without a profile`);
+        log.warn({ profile: request.profile, offered: error.offered }, 'the fallback CA does not offer ACME_PROFILE; ordering without a profile');
+        issued = await issuer.issue({ ...request, profile: undefined }, hooks);
+      }
     } catch (error) {
       if (!orderCreated) await budget.cancel(reservation.reservationId);
       // Once the order exists, `ordered` stays, whatever went wrong (a rate limit

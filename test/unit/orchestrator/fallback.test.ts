@@ -251,6 +251,16 @@ describe('the fallback CA', () => {
     expect(await both.nextEventAt()).toEqual(until);
   });
 
+  it('a fallback that does not offer ACME_PROFILE is ordered from without one', async () => {
+    const t = await harness({ fallback: { ca: { profiles: ['classic'] } }, flow: { profile: 'shortlived' } });
+    await t.addDomain('a.test');
+    primaryDown(t, 1);
+    const result = await runFlow(t, 'a.test');
+    expect(result).toMatchObject({ outcome: 'issued', errors: [] });
+    expect(result.messages.join('\n')).toContain('ACME profile "shortlived" is not offered by this CA; offered profiles: classic (set ACME_PROFILE to one of them, or leave it unset); the fallback CA orders without a profile');
+    expect(t.fallback!.ca.certificatesFor('a.test')[0]?.profile).toBe('classic');
+  });
+
   it('the Slack summary says which domains the fallback issued', () => {
     const report = {
       runId: 'r1',

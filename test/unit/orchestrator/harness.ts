@@ -25,7 +25,7 @@ import { AriRefresher } from '../../../src/orchestrator/ari-refresh.js';
 import { RunStore } from '../../../src/orchestrator/runs.js';
 import type { CertificateIssuer } from '../../../src/certificates/issuer.js';
 import { CertificateAuthorities } from '../../../src/certificates/authorities.js';
-import { MemoryCa } from '../../fakes/memory-ca.js';
+import { MemoryCa, type MemoryCaOptions } from '../../fakes/memory-ca.js';
 import { createFakeWorld, type FakeWorld, type FakeWorldOptions } from '../../fakes/world.js';
 
 export const PEM_BASE = 'pem-secret';
@@ -50,7 +50,7 @@ export interface HarnessOptions {
   /** No Fastly configured. */
   withoutFastly?: boolean;
   /** A second in-memory CA as the fallback (ACME_FALLBACK_DIRECTORY_URL = FALLBACK_URL), with its own budget. */
-  fallback?: boolean;
+  fallback?: boolean | { ca?: Omit<MemoryCaOptions, 'clock' | 'dns' | 'random'> };
 }
 
 export interface Harness {
@@ -118,7 +118,8 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const publisher = options.publisher ? options.publisher(world.publisher, { db }) : world.publisher;
   let fallback: Harness['fallback'];
   if (options.fallback) {
-    const ca = new MemoryCa({ clock, dns: world.dns, random: world.random, origin: 'https://fallback-acme.invalid' });
+    const caOptions = typeof options.fallback === 'object' ? options.fallback.ca : undefined;
+    const ca = new MemoryCa({ clock, dns: world.dns, random: world.random, origin: 'https://fallback-acme.invalid', ...caOptions });
     const fallbackBudget = new OrderBudget(new PrismaOrderLedger(db), clock, FALLBACK_ACCOUNT, options.orderBudget ?? 300);
     const authorities = new CertificateAuthorities(
       { role: 'primary', directoryUrl: PRIMARY_URL, issuer: async () => issuer, budget: async () => budget },
