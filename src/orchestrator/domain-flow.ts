@@ -231,7 +231,14 @@ export class DomainFlow {
       const reason = `the primary CA cannot issue now (${error.kind}: ${error.message})`;
       result.messages.push(`Ordering from the fallback CA ${fallback.directoryUrl}: ${reason}; no order was created at the primary`);
       log.warn({ ca: fallback.directoryUrl, reason }, 'ordering from the fallback CA');
-      return this.orderAt(fallback, candidate, state, ctx, result, log, error.kind);
+      try {
+        return await this.orderAt(fallback, candidate, state, ctx, result, log, error.kind);
+      } catch (fallbackError) {
+        // Both causes, so that the operator sees why the primary was passed over too.
+        const primaryCause = `the primary CA cannot issue now (${error.message})`;
+        if (fallbackError instanceof Deferred) throw new Deferred(`${primaryCause}; at the fallback CA: ${fallbackError.message}`);
+        throw new StepError(`ordering the certificate: ${primaryCause}; and from the fallback CA`, fallbackError instanceof StepError ? fallbackError.message : fallbackError);
+      }
     }
   }
 

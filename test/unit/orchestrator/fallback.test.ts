@@ -261,6 +261,20 @@ describe('the fallback CA', () => {
     expect(t.fallback!.ca.certificatesFor('a.test')[0]?.profile).toBe('classic');
   });
 
+  it('when the fallback fails too, the error names both causes', async () => {
+    const t = await harness({ fallback: true });
+    await t.addDomain('a.test');
+    primaryDown(t, 1);
+    t.fallback!.ca.faults.failurePercent = 100;
+    const result = await runFlow(t, 'a.test');
+    expect(result.outcome).toBe('failed');
+    expect(result.errors).toEqual([
+      'ordering the certificate: the primary CA cannot issue now (ACME newOrder request failed: ECONNREFUSED); and from the fallback CA: ordering the certificate from the fallback CA: ACME newOrder failed: serverInternal: The server experienced an internal error',
+    ]);
+    expect(await t.stateOf('a.test')).toMatchObject({ phase: 'due', failureCount: 1, orderCa: FALLBACK_URL });
+    expect(await t.db.acmeOrder.count()).toBe(0);
+  });
+
   it('the Slack summary says which domains the fallback issued', () => {
     const report = {
       runId: 'r1',
