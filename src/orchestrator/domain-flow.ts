@@ -379,6 +379,13 @@ export class DomainFlow {
    */
   private async resumeOrder(candidate: DomainCandidate, state: DomainState, ctx: DomainRunContext, result: DomainResult, log: Logger): Promise<Obtained | undefined> {
     const ca = this.cas.byDirectory(state.orderCa);
+    if (state.orderCa && ca.directoryUrl && state.orderCa !== ca.directoryUrl) {
+      // The order is at a CA no longer configured (LE_DIRECTORY_URL or ACME_FALLBACK_DIRECTORY_URL changed):
+      // no account here can finish it, and another CA's latest order would be the wrong one.
+      result.messages.push(`The unfinished order is at ${state.orderCa}, which is no longer configured; ordering anew`);
+      await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' });
+      return undefined;
+    }
     const budget = await ca.budget();
     const [orderUrl, keys] = await Promise.all([budget.latestOrderUrl(candidate.name), this.material.getPending(candidate.name)]);
     if (!orderUrl || !keys) return undefined;

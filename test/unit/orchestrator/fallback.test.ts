@@ -13,12 +13,13 @@ const harness = harnessPerTest();
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
 
-async function runFlow(hh: Harness, name: string, ctx: { explicit?: boolean } = {}): Promise<DomainResult> {
+/** One domain in a run of its own (`runId`: the same run, which remembers an unreachable CA). */
+async function runFlow(hh: Harness, name: string, ctx: { explicit?: boolean; runId?: string } = {}): Promise<DomainResult> {
   const candidate = await hh.candidate(name);
   const owner = `${hh.instanceId}/run-${Math.random()}`;
   expect(await hh.state.claimLease(candidate.id, owner, 300_000)).toBe(true);
   try {
-    return await hh.flow.run(candidate, { runId: 'run', leaseOwner: owner, testmode: false, explicit: ctx.explicit ?? false });
+    return await hh.flow.run(candidate, { runId: ctx.runId ?? `run-${Math.random()}`, leaseOwner: owner, testmode: false, explicit: ctx.explicit ?? false });
   } finally {
     await hh.state.releaseLease(candidate.id, owner);
   }
@@ -101,18 +102,22 @@ describe('the fallback CA', () => {
     expect(first.certId).not.toBe(second.certId);
   });
 
-  it('skips the primary without asking it again while it is known to be unreachable', async () => {
+  it('skips the primary for the rest of a run once it proved unreachable; the next run asks it again', async () => {
     const t = await harness({ fallback: true });
     await t.addDomain('a.test');
     await t.addDomain('b.test');
     primaryDown(t, 1);
     const faultsBefore = t.world.ca.stats.faults;
-    await runFlow(t, 'a.test');
+    await runFlow(t, 'a.test', { runId: 'one-run' });
     expect(t.world.ca.stats.faults).toBe(faultsBefore + 1);
-    const second = await runFlow(t, 'b.test');
+    const second = await runFlow(t, 'b.test', { runId: 'one-run' });
     expect(second.messages.join('\n')).toContain(`Ordering from the fallback CA ${FALLBACK_URL}: the primary CA is unreachable`);
     expect(t.world.ca.stats.faults).toBe(faultsBefore + 1);
     expect(t.fallback!.ca.stats.issued).toBe(2);
+    // The next run asks the primary again.
+    await t.addDomain('c.test');
+    await runFlow(t, 'c.test', { runId: 'next-run' });
+    expect(t.world.ca.stats.faults).toBe(faultsBefore + 2);
   });
 
   it('primary account paused for a rate limit: the fallback, and the primary is not asked', async () => {
@@ -273,6 +278,22 @@ describe('the fallback CA', () => {
     ]);
     expect(await t.stateOf('a.test')).toMatchObject({ phase: 'due', failureCount: 1, orderCa: FALLBACK_URL });
     expect(await t.db.acmeOrder.count()).toBe(0);
+  });
+
+  it('an unfinished order at a CA no longer configured is not resumed at another one: ordered anew', async () => {
+    const t = await harness({ fallback: true });
+    const candidate = await t.addDomain('a.test');
+    await runFlow(t, 'a.test');
+    t.world.clock.set((await t.stateOf('a.test'))!.nextRenewalAt!);
+    t.world.ca.faults.failAfterOrderCreated = 1;
+    await runFlow(t, 'a.test');
+    // As if the order had been placed at a CA since removed from the configuration.
+    expect(await t.state.patch(candidate.id, { orderCa: 'https://removed-ca.invalid/directory' })).toBe(true);
+    const result = await runFlow(t, 'a.test', { explicit: true });
+    expect(result).toMatchObject({ outcome: 'renewed', errors: [] });
+    expect(result.messages[0]).toBe('The unfinished order is at https://removed-ca.invalid/directory, which is no longer configured; ordering anew');
+    expect(t.world.ca.stats.newOrders).toBe(3);
+    expect(await t.stateOf('a.test')).toMatchObject({ certCa: PRIMARY_URL, orderCa: PRIMARY_URL });
   });
 
   it('the Slack summary says which domains the fallback issued', () => {
