@@ -100,6 +100,14 @@ export function unavailability(error: unknown): Unavailability | undefined {
   return undefined;
 }
 
+/** A connection-level failure (no answer after the bounded retries), as opposed to an error the CA answered with. */
+export function isNetworkFailure(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof AcmeNetworkError) return true;
+  }
+  return false;
+}
+
 /**
  * After the primary failed before an order existed there: switch to the
  * fallback in the same attempt when the failure says the primary cannot issue

@@ -14,7 +14,7 @@ import type { OrderBudget } from '../certificates/budget.js';
 import { rateLimitScope } from '../certificates/rate-limits.js';
 import { AcmeOrderGoneError, AcmeProfileError, AcmeRateLimitedError } from '../certificates/errors.js';
 import { CertificateAuthorities, type CertificateAuthority } from '../certificates/authorities.js';
-import { chooseCa, isUrgent, unavailability, type CaChoice, type Unavailability } from '../certificates/ca-choice.js';
+import { chooseCa, isNetworkFailure, isUrgent, switchesAfter, unavailability, type CaChoice, type Unavailability } from '../certificates/ca-choice.js';
 import { FALLBACK_CA_NOTE } from '../notify/format.js';
 import type { CertificateIssuer, IssuedCertificate } from '../certificates/issuer.js';
 import { newKeyAndCsr } from '../certificates/keys.js';
@@ -330,8 +330,11 @@ export class DomainFlow {
       // on finalize included): the next run resumes it instead of paying for another.
       if (!orderCreated) await this.deps.state.update(candidate.id, ctx.leaseOwner, { phase: 'due' }).catch(() => undefined);
       const unavailable = unavailability(error);
-      if (unavailable === 'unreachable') this.cas.health.markUnreachable(ca.role, this.deps.clock.now(), ctx.runId);
-      if (ca.role === 'primary' && this.cas.fallback && !orderCreated && unavailable && !this.cas.health.unreachable('fallback', this.deps.clock.now(), ctx.runId)) {
+      // The CA is skipped for the rest of the run when it could not even take an order, or stopped answering;
+      // a 5xx about one existing order (finalize, say) is that order's trouble.
+      if (unavailable === 'unreachable' && (!orderCreated || isNetworkFailure(error))) this.cas.health.markUnreachable(ca.role, this.deps.clock.now(), ctx.runId);
+      const fallbackUsable = this.cas.fallback !== undefined && !this.cas.health.unreachable('fallback', this.deps.clock.now(), ctx.runId);
+      if (ca.role === 'primary' && unavailable && switchesAfter(error, orderCreated, fallbackUsable)) {
         // The account-wide pause is recorded as without a fallback, so other domains go straight to the fallback.
         if (error instanceof AcmeRateLimitedError) await budget.pause(error.retryAfter ?? new Date(this.deps.clock.now().getTime() + 60 * 60 * 1000), error.message);
         throw new SwitchCa(unavailable, error);

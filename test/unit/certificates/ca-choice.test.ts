@@ -1,6 +1,6 @@
 // The fallback CA's rules (issue 16 item 2), pure: src/certificates/ca-choice.ts.
 import { describe, expect, it } from 'vitest';
-import { CaHealth, UNREACHABLE_FOR_MS, chooseCa, isUrgent, switchesAfter, unavailability, type CaChoiceInput } from '../../../src/certificates/ca-choice.js';
+import { CaHealth, UNREACHABLE_FOR_MS, chooseCa, isNetworkFailure, isUrgent, switchesAfter, unavailability, type CaChoiceInput } from '../../../src/certificates/ca-choice.js';
 import { AcmeNetworkError, AcmeOrderError, AcmeRateLimitedError, AcmeValidationError } from '../../../src/certificates/errors.js';
 
 const NOW = new Date('2027-01-10T00:00:00Z');
@@ -91,6 +91,13 @@ describe('unavailability', () => {
     expect(unavailability(new AcmeValidationError('a.test', 'urn:ietf:params:acme:error:dns', 'NXDOMAIN'))).toBeUndefined();
     expect(unavailability(new AcmeOrderError('newOrder', 'urn:ietf:params:acme:error:rejectedIdentifier', 'no', 400))).toBeUndefined();
     expect(unavailability(new Error('secrets store down'))).toBeUndefined();
+  });
+});
+
+describe('isNetworkFailure', () => {
+  it('is a failure without an answer, wrapped or not', () => {
+    expect(isNetworkFailure(new Error('step', { cause: new AcmeNetworkError('finalize', 'ECONNRESET') }))).toBe(true);
+    expect(isNetworkFailure(new AcmeOrderError('finalize', 'urn:ietf:params:acme:error:serverInternal', 'boom', 500))).toBe(false);
   });
 });
 
