@@ -143,6 +143,16 @@ describe('a second CA (fallback) against two Pebbles', () => {
     expect(await secrets().get(FALLBACK_SECRET)).toMatch(/"kty"/);
     // The primary's key was left alone.
     expect(await secrets().get(ACCOUNT_SECRET)).not.toBe(await secrets().get(FALLBACK_SECRET));
+    // Again: the key is never overwritten (1). Without a fallback configured: usage (2).
+    const cliEnv = { ...baseEnv(shared), LOG_LEVEL: 'warn' };
+    const [again, unset] = await Promise.all([
+      runCli(['account', 'create', '--fallback', '--email', 'fb-fallback@example.test'], { ...cliEnv, ...env() }, shared.dir),
+      runCli(['account', 'create', '--fallback', '--email', 'fb-fallback@example.test'], cliEnv, shared.dir),
+    ]);
+    expect(again.code, show(again)).toBe(1);
+    expect(again.stderr).toContain(`Secret ${FALLBACK_SECRET} already holds an account key; refusing to overwrite it`);
+    expect(unset.code, show(unset)).toBe(2);
+    expect(unset.stderr).toContain('Set ACME_FALLBACK_DIRECTORY_URL and ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME to register at the fallback CA');
   });
 
   it('with the first stopped, /process issues from the second for a certificate close to expiry; the record says so; the next renewal goes back to the first', async () => {
