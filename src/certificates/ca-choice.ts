@@ -2,10 +2,13 @@
  * Which CA a domain orders from, when a second one is configured
  * (ACME_FALLBACK_DIRECTORY_URL). Pure rules; domain-flow.ts wires them.
  *
- * The model is certmagic's issuer fallback (config.go `obtainCert`: try each
- * issuer in turn, the next only after the previous one failed), narrowed the way
- * issue 16 asks: the fallback is used for a domain only when the primary cannot
- * issue in time, never because it is merely slower:
+ * The model is certmagic's issuer fallback (caddyserver/certmagic config.go:
+ * `obtainCert` and `renewCert` try `cfg.Issuers` in order until one issues, so a
+ * renewal starts from the first issuer again; each certificate is stored under
+ * the key of the issuer that issued it, and `RevokeCert` needs that issuer).
+ * Certmagic moves on after any error; issue 16 asks for less: the fallback is
+ * used for a domain only when the primary cannot issue in time, never because
+ * one order failed for reasons of its own:
  *
  *   (a) the primary is unreachable: its transport gave up (network errors and
  *       timeouts after the bounded retries, 5xx, an unreadable directory);
