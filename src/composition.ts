@@ -140,7 +140,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
         }),
       );
   const ledger = new PrismaOrderLedger(db);
-  const budget = cachedUntilFailure(async () => new OrderBudget(ledger, clock, accountId(await accountKey()), settings.acme.orderBudget));
+  const budget = cachedUntilFailure(async () => new OrderBudget(ledger, clock, accountId(await accountKey()), settings.acme.orderBudget, settings.acme.directoryUrl));
   const authorities = new CertificateAuthorities(
     { role: 'primary', directoryUrl: settings.acme.directoryUrl, issuer, budget },
     fallbackAuthority(settings, secrets, ledger, { logger, clock, metrics, issuer: options.overrides?.fallbackIssuer }),
@@ -358,7 +358,7 @@ function fallbackAuthority(
         }),
       );
   const budget = cachedUntilFailure(async () =>
-    new OrderBudget(ledger, deps.clock, accountId(`${fallback.directoryUrl}\n${await accountKey()}`), settings.acme.orderBudget),
+    new OrderBudget(ledger, deps.clock, accountId(`${fallback.directoryUrl}\n${await accountKey()}`), settings.acme.orderBudget, fallback.directoryUrl),
   );
   return { role: 'fallback', directoryUrl: fallback.directoryUrl, issuer, budget };
 }

@@ -210,6 +210,8 @@ describe('a second CA (fallback) against two Pebbles', () => {
     expect(renewed!.messages.join('\n')).not.toContain('fallback');
     expect(await stateOf(DOMAIN)).toMatchObject({ phase: 'recorded', certCa: primaryUrl });
     expect(await chainsTo(DOMAIN, pebbleA)).toBe(true);
+    // The order ledger names the CA of each order.
+    expect((await db().acmeOrder.findMany({ where: { domain: DOMAIN, orderUrl: { not: null } }, orderBy: { id: 'asc' } })).map((o) => o.ca)).toEqual([primaryUrl, pebbleB.directoryUrl, primaryUrl]);
     expect(h.logLines.join('\n')).not.toContain('"d":"');
   });
 

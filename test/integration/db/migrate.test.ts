@@ -100,6 +100,8 @@ describe.each(targets)('migrations on %s', (provider, makeUrl) => {
       expect(await db.client.domainState.findUniqueOrThrow({ where: { domainId: legacy.id } })).toMatchObject({ certSerial: '01', certCa: null, orderCa: null });
       await db.client.domainState.update({ where: { domainId: legacy.id }, data: { certCa: 'https://acme.example/dir', orderCa: 'https://acme.example/dir' } });
       expect(await db.client.domainState.findUniqueOrThrow({ where: { domainId: legacy.id } })).toMatchObject({ certCa: 'https://acme.example/dir' });
+      await db.client.$executeRawUnsafe(`INSERT INTO autotls_acme_orders (account, domain, created_at) VALUES ('acct', 'legacy.example', CURRENT_TIMESTAMP)`);
+      expect(await db.client.acmeOrder.findFirstOrThrow({ where: { domain: 'legacy.example' } })).toMatchObject({ account: 'acct', ca: null });
     } finally {
       await db.close();
     }

@@ -70,6 +70,8 @@ describe('the fallback CA', () => {
     expect(t.world.ca.stats.newOrders).toBe(1);
     expect(await t.db.acmeOrder.count({ where: { account: ACCOUNT } })).toBe(1);
     expect(await t.db.acmeOrder.count({ where: { account: FALLBACK_ACCOUNT, orderUrl: { not: null } } })).toBe(1);
+    // Each order row names the CA it went to.
+    expect((await t.db.acmeOrder.findMany({ where: { domain: 'a.test' }, orderBy: { id: 'asc' } })).map((o) => o.ca)).toEqual([PRIMARY_URL, FALLBACK_URL]);
     expect(await fallbackIssued(t)).toEqual({ unreachable: 1 });
 
     // The renewal time came from the fallback's ARI, and the ARI refresh asks the fallback.

@@ -113,14 +113,14 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const repository = options.repository ? options.repository(db, clock) : new DomainRepository(db, 'sqlite', clock);
   const state = new DomainStateStore(db, clock);
   const runs = new RunStore(db, clock);
-  const budget = new OrderBudget(new PrismaOrderLedger(db), clock, ACCOUNT, options.orderBudget ?? 300);
+  const budget = new OrderBudget(new PrismaOrderLedger(db), clock, ACCOUNT, options.orderBudget ?? 300, options.fallback ? PRIMARY_URL : undefined);
   const issuer = options.issuer ? options.issuer(world) : world.ca;
   const publisher = options.publisher ? options.publisher(world.publisher, { db }) : world.publisher;
   let fallback: Harness['fallback'];
   if (options.fallback) {
     const caOptions = typeof options.fallback === 'object' ? options.fallback.ca : undefined;
     const ca = new MemoryCa({ clock, dns: world.dns, random: world.random, origin: 'https://fallback-acme.invalid', ...caOptions });
-    const fallbackBudget = new OrderBudget(new PrismaOrderLedger(db), clock, FALLBACK_ACCOUNT, options.orderBudget ?? 300);
+    const fallbackBudget = new OrderBudget(new PrismaOrderLedger(db), clock, FALLBACK_ACCOUNT, options.orderBudget ?? 300, FALLBACK_URL);
     const authorities = new CertificateAuthorities(
       { role: 'primary', directoryUrl: PRIMARY_URL, issuer: async () => issuer, budget: async () => budget },
       { role: 'fallback', directoryUrl: FALLBACK_URL, issuer: async () => ca, budget: async () => fallbackBudget },
