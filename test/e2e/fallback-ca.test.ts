@@ -194,6 +194,9 @@ describe('a second CA (fallback) against two Pebbles', () => {
     expect(posts.slice(postsBefore).map((p) => p.text ?? '').join('\n')).toMatch(/1 from the fallback CA/);
     const metrics = await (await h.request('/metrics', { key: null })).text();
     expect(metrics).toMatch(/^autotls_fallback_issuance_total\{reason="unreachable"\} 1$/m);
+    // `autotls ari refresh` asks the CA that issued the certificate: the fallback, the first still being down.
+    const ari = await runCli(['ari', 'refresh', DOMAIN, '--json'], { ...h.env, LOG_LEVEL: 'warn' }, shared.dir);
+    expect(ari.code, show(ari)).toBe(0);
 
     // A run that finds nothing due leaves the fallback's certificate alone: it is not foreign.
     const quiet = await h.run('/process');
