@@ -239,6 +239,8 @@ export function buildProgram(): Command {
           issuer: d.tlsIssuer,
           expires: d.tlsExpDate,
           nextRenewal: d.state?.nextRenewalAt ?? null,
+          // The directory URL of the CA that issued the certificate (null: the primary, LE_DIRECTORY_URL).
+          ca: d.state?.certCa ?? null,
           phase: d.state?.phase ?? null,
           lastOutcome: d.state?.lastOutcome ?? null,
           failures: d.state?.failureCount ?? 0,

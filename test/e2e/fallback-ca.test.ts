@@ -197,6 +197,10 @@ describe('a second CA (fallback) against two Pebbles', () => {
     // `autotls ari refresh` asks the CA that issued the certificate: the fallback, the first still being down.
     const ari = await runCli(['ari', 'refresh', DOMAIN, '--json'], { ...h.env, LOG_LEVEL: 'warn' }, shared.dir);
     expect(ari.code, show(ari)).toBe(0);
+    // `autotls status --json` names the CA.
+    const status = await runCli(['status', '--json'], { ...h.env, LOG_LEVEL: 'warn' }, shared.dir);
+    expect(status.code, show(status)).toBe(0);
+    expect(jsonOf<Array<{ domain: string; issuer: string; ca: string | null }>>(status).find((d) => d.domain === DOMAIN)).toMatchObject({ issuer: LETS_ENCRYPT_ISSUER, ca: pebbleB.directoryUrl });
 
     // A run that finds nothing due leaves the fallback's certificate alone: it is not foreign.
     const quiet = await h.run('/process');
