@@ -17,6 +17,7 @@ import type { Notifier } from './notify/notifier.js';
 import { AcmeIssuer, accountKeyFromSecret } from './certificates/acme.js';
 import type { CertificateIssuer } from './certificates/issuer.js';
 import { OrderBudget } from './certificates/budget.js';
+import { CertificateAuthorities, type CertificateAuthority } from './certificates/authorities.js';
 import { PrismaOrderLedger } from './db/order-ledger.js';
 import { probeLiveCertificate } from './domains/probe.js';
 import { DomainRepository } from './domains/repository.js';
@@ -63,6 +64,12 @@ export interface Components {
   instanceId: string;
   /** The connected ACME client (connects on first use). */
   issuer(): Promise<CertificateIssuer>;
+  /** The primary CA and, when ACME_FALLBACK_DIRECTORY_URL is set, the fallback (certificates/authorities.ts). */
+  authorities: CertificateAuthorities;
+  /** The account at the CA a recorded directory URL names (`cert_ca`; null: the primary). */
+  issuerFor(directoryUrl: string | null | undefined): Promise<CertificateIssuer>;
+  /** The directory URL of the CA that issued a domain's recorded certificate (null: the primary, or none recorded). */
+  certificateCa(domain: string): Promise<string | null>;
   /** The order budget of the configured ACME account (needs its key; retried after a failure). */
   budget(): Promise<OrderBudget>;
   close(): Promise<void>;
@@ -84,6 +91,8 @@ export interface ComposeOptions {
     fastly?: FastlyTls;
     /** A CA in place of AcmeIssuer (the lifecycle simulator's in-memory one). */
     issuer?: CertificateIssuer;
+    /** A CA in place of the fallback's AcmeIssuer (needs ACME_FALLBACK_DIRECTORY_URL). */
+    fallbackIssuer?: CertificateIssuer;
     notifier?: Notifier;
   };
   leaseTtlSeconds?: number;
@@ -131,7 +140,11 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
         }),
       );
   const ledger = new PrismaOrderLedger(db);
-  const budget = cachedUntilFailure(async () => new OrderBudget(ledger, clock, accountId(await accountKey()), settings.acme.orderBudget));
+  const budget = cachedUntilFailure(async () => new OrderBudget(ledger, clock, accountId(await accountKey()), settings.acme.orderBudget, settings.acme.directoryUrl));
+  const authorities = new CertificateAuthorities(
+    { role: 'primary', directoryUrl: settings.acme.directoryUrl, issuer, budget },
+    fallbackAuthority(settings, secrets, ledger, { logger, clock, metrics, issuer: options.overrides?.fallbackIssuer }),
+  );
 
   const probe: Probe =
     options.overrides?.probe ??
@@ -146,6 +159,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     publisher,
     issuer,
     budget,
+    authorities,
     probe,
     metrics,
     logger,
@@ -160,10 +174,21 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       fastlyConfigurationId: settings.fastly.tlsConfigurationId,
     },
   });
-  const ari = new AriRefresher({ state, issuer, clock, random, logger, onCheck: (r) => metrics.ariChecks.inc({ result: r.status }) });
+  const issuerFor = (directoryUrl: string | null | undefined): Promise<CertificateIssuer> => authorities.byDirectory(directoryUrl).issuer();
+  const ari = new AriRefresher({
+    state,
+    issuer,
+    ...(authorities.fallback ? { issuerFor } : {}),
+    clock,
+    random,
+    logger,
+    onCheck: (r) => metrics.ariChecks.inc({ result: r.status }),
+  });
+  // The continuous schedule paces new orders by the account they would go to.
+  const schedulingBudget = (): Promise<OrderBudget> => authorities.schedulingBudget();
   const orchestrator = new Orchestrator({
     ari,
-    budget,
+    budget: schedulingBudget,
     repository,
     state,
     runs,
@@ -198,7 +223,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
       profile: settings.acme.profile,
     },
   });
-  const pendingEvents = new PendingEvents(clock, repository, state, budget, {
+  const pendingEvents = new PendingEvents(clock, repository, state, schedulingBudget, {
     excluded: settings.excludedDomains,
     windowDays: settings.renewal.windowDays,
   });
@@ -266,6 +291,12 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     ari,
     instanceId,
     issuer,
+    authorities,
+    issuerFor,
+    certificateCa: async (domain) => {
+      const found = await repository.findByName(domain);
+      return found ? ((await state.get(found.id))?.certCa ?? null) : null;
+    },
     budget,
     close: () => database.close(),
   };
@@ -309,6 +340,49 @@ export async function loadAccountKey(settings: Settings, secrets: SecretsStore):
   }
   if (accountKeyInline) return accountKeyFromSecret(accountKeyInline);
   throw new Error('No ACME account key: set LE_ACCOUNT_KEY_SECRET_NAME (or LE_ACCOUNT_KEY_SECRET), or run "npx autotls account create --email <you>"');
+}
+
+/**
+ * The second CA (ACME_FALLBACK_*): its own account key (a secret), account and
+ * order budget. The budget's account id includes the directory URL, so the same
+ * key registered at both CAs still gives two budgets and two order histories.
+ */
+function fallbackAuthority(
+  settings: Settings,
+  secrets: SecretsStore,
+  ledger: PrismaOrderLedger,
+  deps: { logger: Logger; clock: Clock; metrics: Metrics; issuer: CertificateIssuer | undefined },
+): CertificateAuthority | undefined {
+  const fallback = settings.acme.fallback;
+  if (!fallback) return undefined;
+  const accountKey = cachedUntilFailure(() => loadFallbackAccountKey(settings, secrets));
+  const override = deps.issuer;
+  const issuer: () => Promise<CertificateIssuer> = override
+    ? () => Promise.resolve(override)
+    : cachedUntilFailure(async () =>
+        AcmeIssuer.connect({
+          directoryUrl: fallback.directoryUrl,
+          accountKeyPem: await accountKey(),
+          logger: deps.logger.child({ ca: 'fallback' }),
+          clock: deps.clock,
+          onRequest: (endpoint, status) => deps.metrics.acmeRequests.inc({ endpoint, status: String(status) }),
+        }),
+      );
+  const budget = cachedUntilFailure(async () =>
+    new OrderBudget(ledger, deps.clock, accountId(`${fallback.directoryUrl}\n${await accountKey()}`), settings.acme.orderBudget, fallback.directoryUrl),
+  );
+  return { role: 'fallback', directoryUrl: fallback.directoryUrl, issuer, budget };
+}
+
+/** The fallback CA's account key, from ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME. */
+export async function loadFallbackAccountKey(settings: Settings, secrets: SecretsStore): Promise<string> {
+  const name = settings.acme.fallback?.accountKeySecretName;
+  if (!name) throw new Error('No fallback CA: set ACME_FALLBACK_DIRECTORY_URL and ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME');
+  const value = await secrets.get(name);
+  if (!value) {
+    throw new Error(`fallback CA account key secret ${name} (ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME) does not exist; create the account with "npx autotls account create --fallback --email <you>"`);
+  }
+  return accountKeyFromSecret(value);
 }
 
 /** A stable identifier of the ACME account (the budget's key), derived from its key. */

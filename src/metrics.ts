@@ -77,6 +77,13 @@ export class Metrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  /** Issue 16: certificates the second CA issued, by why the primary was passed over. */
+  readonly fallbackIssuance = new Counter({
+    name: 'autotls_fallback_issuance_total',
+    help: 'Certificates issued by the fallback CA (ACME_FALLBACK_DIRECTORY_URL), by why the primary was passed over (unreachable, paused, expiring).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly runDuration = new Histogram({
     name: 'autotls_run_duration_seconds',
     help: 'Duration of renewal runs.',

@@ -15,8 +15,8 @@ export interface OrderLedger {
   /** The account's pause (a 429's Retry-After), if any was recorded. */
   pause(account: string): Promise<{ until: Date; reason: string | null } | undefined>;
   setPause(account: string, until: Date, reason: string): Promise<void>;
-  /** Inserts a reservation row; returns its id. */
-  reserve(account: string, domain: string, replaces: string | null, createdAt: Date): Promise<number>;
+  /** Inserts a reservation row (with the directory URL of the CA it is for, when known); returns its id. */
+  reserve(account: string, domain: string, replaces: string | null, createdAt: Date, ca?: string | null): Promise<number>;
   /** Counting reservations (not exempt, created after `since`), optionally only those up to id `upTo`. */
   count(account: string, since: Date, upTo?: number): Promise<number>;
   /** When the oldest counting reservation after `since` was made. */
@@ -45,6 +45,8 @@ export class OrderBudget {
     private readonly clock: Clock,
     private readonly account: string,
     private readonly limit: number,
+    /** The ACME directory URL of the account's CA, written on each order row (audit). */
+    private readonly ca?: string,
   ) {}
 
   async pausedUntil(): Promise<{ until: Date; reason: string } | undefined> {
@@ -69,7 +71,7 @@ export class OrderBudget {
     const paused = await this.pausedUntil();
     if (paused) return { ok: false, reason: `ACME account paused until ${paused.until.toISOString()}: ${paused.reason}`, retryAt: paused.until };
     const now = this.clock.now();
-    const id = await this.ledger.reserve(this.account, domain, replaces ?? null, now);
+    const id = await this.ledger.reserve(this.account, domain, replaces ?? null, now, this.ca ?? null);
     if (replaces) return { ok: true, reservationId: id };
     const since = new Date(now.getTime() - BUDGET_WINDOW_MS);
     // Only reservations made before this one count, so concurrent reservers near

@@ -84,6 +84,8 @@ export function registerAriCommands(program: Command, deps: AriCommandDeps): voi
         const refresher = new AriRefresher({
           state: c.state,
           issuer: () => c.issuer(),
+          // ARI is asked of the CA that issued each certificate (the fallback's too).
+          ...(c.authorities.fallback ? { issuerFor: (ca: string | null) => c.issuerFor(ca) } : {}),
           clock: c.clock,
           random: Math.random,
           logger: c.logger,

@@ -240,6 +240,8 @@ export function buildProgram(): Command {
           issuer: d.tlsIssuer,
           expires: d.tlsExpDate,
           nextRenewal: d.state?.nextRenewalAt ?? null,
+          // The directory URL of the CA that issued the certificate (null: the primary, LE_DIRECTORY_URL).
+          ca: d.state?.certCa ?? null,
           phase: d.state?.phase ?? null,
           lastOutcome: d.state?.lastOutcome ?? null,
           failures: d.state?.failureCount ?? 0,
@@ -259,12 +261,13 @@ export function buildProgram(): Command {
   const account = program.command('account').description('ACME account');
   account
     .command('create')
-    .description('register an ACME account and store its key under LE_ACCOUNT_KEY_SECRET_NAME')
+    .description('register an ACME account and store its key under LE_ACCOUNT_KEY_SECRET_NAME (with --fallback: at ACME_FALLBACK_DIRECTORY_URL, under ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME)')
     .option('--email <email>', 'contact address (default: ACME_EMAIL)')
+    .option('--fallback', 'register at the fallback CA (ACME_FALLBACK_DIRECTORY_URL, its EAB: ACME_FALLBACK_EAB_KID and ACME_FALLBACK_EAB_HMAC_KEY)')
     .option('--eab-kid <kid>', 'External Account Binding key id (CAs that require it; default: ACME_EAB_KID)')
     .option('--eab-hmac <key>', 'External Account Binding HMAC key, base64url (default: ACME_EAB_HMAC_KEY)')
     .addOption(json)
-    .action(async (opts: { email?: string; eabKid?: string; eabHmac?: string; json?: boolean }) => {
+    .action(async (opts: { email?: string; eabKid?: string; eabHmac?: string; fallback?: boolean; json?: boolean }) => {
       if (opts.email !== undefined && !EMAIL.test(opts.email)) throw new CliError(`--email ${JSON.stringify(opts.email)} is not an email address`, 2);
       if (Boolean(opts.eabKid) !== Boolean(opts.eabHmac)) throw new CliError('--eab-kid and --eab-hmac go together', 2);
       const settings = settingsOrExit();
@@ -273,25 +276,30 @@ export function buildProgram(): Command {
       const out = createOutput(Boolean(opts.json));
       // --eab-hmac is as secret as ACME_EAB_HMAC_KEY: scrubbed from the logs too.
       const logger = cliLogger(settings, opts.eabHmac ? [opts.eabHmac] : []);
-      const secretName = settings.acme.accountKeySecretName;
+      const fallback = settings.acme.fallback;
+      if (opts.fallback && !fallback) throw new CliError('Set ACME_FALLBACK_DIRECTORY_URL and ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME to register at the fallback CA', 2);
+      const target = opts.fallback && fallback
+        ? { directoryUrl: fallback.directoryUrl, secretName: fallback.accountKeySecretName, eab: fallback.eab, eabVar: 'ACME_FALLBACK_EAB' }
+        : { directoryUrl: settings.acme.directoryUrl, secretName: settings.acme.accountKeySecretName, eab: settings.acme.eab, eabVar: 'ACME_EAB' };
+      const secretName = target.secretName;
       if (!secretName) throw new CliError('Set LE_ACCOUNT_KEY_SECRET_NAME to the secret that should hold the new account key', 2);
       const secrets = createSecretsStore(settings, logger);
       if (await secrets.get(secretName)) throw new CliError(`Secret ${secretName} already holds an account key; refusing to overwrite it`, 1);
-      const eab = opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : settings.acme.eab;
+      const eab = opts.eabKid && opts.eabHmac ? { kid: opts.eabKid, hmacKey: opts.eabHmac } : target.eab;
       let registered: Awaited<ReturnType<typeof AcmeIssuer.register>>;
       try {
-        registered = await out.progress('Registering the ACME account', AcmeIssuer.register({ directoryUrl: settings.acme.directoryUrl, email, eab }));
+        registered = await out.progress('Registering the ACME account', AcmeIssuer.register({ directoryUrl: target.directoryUrl, email, eab }));
       } catch (error) {
         // The CA's problem as it gave it (Pebble: "unauthorized: the field 'kid' references a key that is not known ..."),
         // and which inputs to check. Nothing was stored.
         const hint = !(error instanceof AcmeOrderError)
           ? ''
           : shortProblemType(error.problemType) === 'externalAccountRequired'
-            ? '; set ACME_EAB_KID and ACME_EAB_HMAC_KEY (or pass --eab-kid and --eab-hmac) to the credentials the CA issued'
+            ? `; set ${target.eabVar}_KID and ${target.eabVar}_HMAC_KEY (or pass --eab-kid and --eab-hmac) to the credentials the CA issued`
             : eab && ['unauthorized', 'malformed', 'badPublicKey'].includes(shortProblemType(error.problemType))
-              ? `; check the External Account Binding key id (${opts.eabKid ? '--eab-kid' : 'ACME_EAB_KID'}) and HMAC key (${opts.eabHmac ? '--eab-hmac' : 'ACME_EAB_HMAC_KEY'}), exactly as the CA issued them`
+              ? `; check the External Account Binding key id (${opts.eabKid ? '--eab-kid' : `${target.eabVar}_KID`}) and HMAC key (${opts.eabHmac ? '--eab-hmac' : `${target.eabVar}_HMAC_KEY`}), exactly as the CA issued them`
               : '';
-        throw new CliError(`registering the ACME account at ${settings.acme.directoryUrl}: ${errorMessage(error)}${hint}. Nothing was stored.`, 1);
+        throw new CliError(`registering the ACME account at ${target.directoryUrl}: ${errorMessage(error)}${hint}. Nothing was stored.`, 1);
       }
       await secrets.put(secretName, JSON.stringify(registered.accountKeyJwk), { Application: 'autotls', Purpose: 'acme-account-key' });
       out.print(`Registered ${registered.accountUrl}\nAccount key stored in secret ${secretName}`, { accountUrl: registered.accountUrl, secretName });

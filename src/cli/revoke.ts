@@ -322,6 +322,8 @@ export function registerRevokeCommand(program: Command, deps: RevokeCommandDeps)
         throw deps.fail(errorMessage(error), 2);
       }
       await deps.withComponents(async (c) => {
+        // The CA that issued the current certificate, read before the replacement records its own.
+        const issuingCa = await c.certificateCa(domain);
         const revokeDeps: RevokeDeps = {
           repository: c.repository,
           state: c.state,
@@ -329,7 +331,7 @@ export function registerRevokeCommand(program: Command, deps: RevokeCommandDeps)
           pemSecretBasePath: c.settings.pemSecretBasePath,
           now: () => c.clock.now(),
           orchestrator: c.orchestrator,
-          issuer: () => c.issuer(),
+          issuer: () => c.issuerFor(issuingCa),
         };
         const testmode = c.settings.appEnv !== 'production';
         const confirm = opts.yes ? undefined : (question: string) => confirmOnTerminal(question, domain, { input: process.stdin, output: process.stderr });

@@ -44,6 +44,19 @@ export function crossVariableIssues(v: ParsedVariables): Issue[] {
   if (v.ACME_EAB_KID !== undefined && v.ACME_EAB_HMAC_KEY === undefined) need('ACME_EAB_HMAC_KEY', 'ACME_EAB_KID is set', 'the HMAC key the CA issued with that key id');
   if (v.ACME_EAB_HMAC_KEY !== undefined && v.ACME_EAB_KID === undefined) need('ACME_EAB_KID', 'ACME_EAB_HMAC_KEY is set', 'the key id the CA issued with that HMAC key');
 
+  if (v.ACME_FALLBACK_EAB_KID !== undefined && v.ACME_FALLBACK_EAB_HMAC_KEY === undefined) need('ACME_FALLBACK_EAB_HMAC_KEY', 'ACME_FALLBACK_EAB_KID is set', 'the HMAC key the fallback CA issued with that key id');
+  if (v.ACME_FALLBACK_EAB_HMAC_KEY !== undefined && v.ACME_FALLBACK_EAB_KID === undefined) need('ACME_FALLBACK_EAB_KID', 'ACME_FALLBACK_EAB_HMAC_KEY is set', 'the key id the fallback CA issued with that HMAC key');
+  if (v.ACME_FALLBACK_DIRECTORY_URL !== undefined) {
+    need('ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME', 'ACME_FALLBACK_DIRECTORY_URL is set', 'the secret that holds (or will hold, after autotls account create --fallback) the fallback account key');
+    if (typeof v.ACME_FALLBACK_DIRECTORY_URL === 'string' && v.ACME_FALLBACK_DIRECTORY_URL === v.LE_DIRECTORY_URL) {
+      issues.push({ variable: 'ACME_FALLBACK_DIRECTORY_URL', message: 'is the same directory as LE_DIRECTORY_URL; set it to a second CA, or unset it' });
+    }
+  } else {
+    for (const name of ['ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME', 'ACME_FALLBACK_EAB_KID', 'ACME_FALLBACK_EAB_HMAC_KEY'] as const) {
+      if (v[name] !== undefined) issues.push({ variable: name, message: 'is set but ACME_FALLBACK_DIRECTORY_URL is not; set ACME_FALLBACK_DIRECTORY_URL to the fallback CA directory, or unset it' });
+    }
+  }
+
   if (v.AWS_ACCESS_KEY_ID !== undefined && v.AWS_SECRET_ACCESS_KEY === undefined) {
     need('AWS_SECRET_ACCESS_KEY', `${nameWithAliases('AWS_ACCESS_KEY_ID')} is set`, 'the matching secret, or unset both to use the AWS SDK default chain');
   }
@@ -158,6 +171,14 @@ export function toSettings(v: ParsedVariables): Settings {
       accountKeyInline: v.LE_ACCOUNT_KEY_SECRET,
       email: v.ACME_EMAIL,
       eab: v.ACME_EAB_KID !== undefined && v.ACME_EAB_HMAC_KEY !== undefined ? { kid: v.ACME_EAB_KID, hmacKey: v.ACME_EAB_HMAC_KEY } : undefined,
+      fallback:
+        v.ACME_FALLBACK_DIRECTORY_URL !== undefined && v.ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME !== undefined
+          ? {
+              directoryUrl: v.ACME_FALLBACK_DIRECTORY_URL,
+              accountKeySecretName: v.ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME,
+              eab: v.ACME_FALLBACK_EAB_KID !== undefined && v.ACME_FALLBACK_EAB_HMAC_KEY !== undefined ? { kid: v.ACME_FALLBACK_EAB_KID, hmacKey: v.ACME_FALLBACK_EAB_HMAC_KEY } : undefined,
+            }
+          : undefined,
       profile: v.ACME_PROFILE,
       keyType: v.ACME_KEY_TYPE,
       orderBudget: v.ACME_ORDER_BUDGET,

@@ -67,6 +67,11 @@ export interface Settings {
     email: string | undefined;
     /** External Account Binding for `account create` (ACME_EAB_KID + ACME_EAB_HMAC_KEY). */
     eab: { kid: string; hmacKey: string } | undefined;
+    /**
+     * The second CA (ACME_FALLBACK_*), used for a domain only when the first
+     * cannot issue in time (certificates/ca-choice.ts); undefined when unset.
+     */
+    fallback: { directoryUrl: string; accountKeySecretName: string; eab: { kid: string; hmacKey: string } | undefined } | undefined;
     profile: string | undefined;
     keyType: CertificateKeyType;
     /** New orders allowed per account in any 3 hours. */

@@ -22,8 +22,8 @@ export class PrismaOrderLedger implements OrderLedger {
     });
   }
 
-  async reserve(account: string, domain: string, replaces: string | null, createdAt: Date): Promise<number> {
-    const row = await this.db.acmeOrder.create({ data: { account, domain, replaces, createdAt } });
+  async reserve(account: string, domain: string, replaces: string | null, createdAt: Date, ca?: string | null): Promise<number> {
+    const row = await this.db.acmeOrder.create({ data: { account, domain, replaces, createdAt, ca: ca ?? null } });
     return row.id;
   }
 

@@ -45,6 +45,8 @@ export interface AriCandidate {
   domainId: number;
   domain: string;
   certId: string;
+  /** The CA that issued it (`cert_ca`; null: the primary): ARI is asked there. */
+  certCa: string | null;
   nextRenewalAt: Date | null;
   ariCheckAfter: Date | null;
 }
@@ -204,7 +206,7 @@ export class DomainStateStore {
             orderBy: { domainId: 'asc' },
             take: query.take,
           });
-    return rows.map((r) => ({ domainId: r.domainId, domain: r.domain.name, certId: r.certId as string, nextRenewalAt: r.nextRenewalAt, ariCheckAfter: r.ariCheckAfter }));
+    return rows.map((r) => ({ domainId: r.domainId, domain: r.domain.name, certId: r.certId as string, certCa: r.certCa, nextRenewalAt: r.nextRenewalAt, ariCheckAfter: r.ariCheckAfter }));
   }
 
   /** The earliest pending ARI check among checkable certificates; undefined when there is none. */
@@ -281,7 +283,7 @@ export class DomainStateStore {
   }
 }
 
-const ARI_SELECT = { domainId: true, nextRenewalAt: true, ariCheckAfter: true, certId: true, domain: { select: { name: true } } } as const;
+const ARI_SELECT = { domainId: true, nextRenewalAt: true, ariCheckAfter: true, certId: true, certCa: true, domain: { select: { name: true } } } as const;
 
 /** Keyset condition for paging in (ariCheckAfter nulls first, domainId) order. */
 function afterAriCursor(after: AriCandidate | undefined) {

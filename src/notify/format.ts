@@ -58,6 +58,17 @@ export class Redactor {
   }
 }
 
+/**
+ * The run document's message that says the fallback CA (ACME_FALLBACK_DIRECTORY_URL)
+ * issued a domain's certificate (orchestrator/domain-flow.ts writes it); the
+ * summaries below count and mark those domains.
+ */
+export const FALLBACK_CA_NOTE = 'Issued by the fallback CA';
+
+function fromFallback(report: DomainReport): boolean {
+  return (report.outcome === 'issued' || report.outcome === 'renewed') && report.messages.some((m) => m.startsWith(FALLBACK_CA_NOTE));
+}
+
 function dateOnly(iso: string | null): string | undefined {
   if (!iso) return undefined;
   const d = new Date(iso);
@@ -118,6 +129,8 @@ export function runText(report: RunReport, maxDomainLines = 30): string {
     ...(c.deferred ? [`${c.deferred} deferred`] : []),
     ...(c.other ? [`${c.other} other`] : []),
   ];
+  const fallback = report.results.filter(fromFallback).length;
+  if (fallback) parts.push(`${fallback} from the fallback CA`);
   const lines = [
     `${runEmoji(report.status)} *AutoTLS run ${report.status}*${report.testmode ? ' [testmode]' : ''}: ` +
       `${c.total} domain${c.total === 1 ? '' : 's'}, ${parts.join(', ')}${took ? ` in ${took}` : ''} (run ${report.runId})`,
@@ -125,7 +138,7 @@ export function runText(report: RunReport, maxDomainLines = 30): string {
   const notable = report.results.filter((r) => r.outcome !== 'skipped');
   for (const r of notable.slice(0, maxDomainLines)) {
     const firstError = r.errors[0];
-    lines.push(`${outcomeEmoji(r.outcome)} ${r.domain}: ${r.outcome}${firstError ? ` (${firstError})` : ''}`);
+    lines.push(`${outcomeEmoji(r.outcome)} ${r.domain}: ${r.outcome}${fromFallback(r) ? ' (fallback CA)' : ''}${firstError ? ` (${firstError})` : ''}`);
   }
   if (notable.length > maxDomainLines) lines.push(`... and ${notable.length - maxDomainLines} more`);
   return lines.join('\n');
@@ -156,7 +169,7 @@ const SUMMARY_ORDER: Record<string, number> = { failed: 0, deferred: 1, 'in-prog
 /** One domain in a run summary: successes in one line, anything else with its messages and errors. */
 function summaryBlock(report: DomainReport, maxChars: number): string {
   const expiry = dateOnly(report.notAfter);
-  const head = `${outcomeEmoji(report.outcome)} *${report.domain}*: ${report.outcome}${expiry ? ` (expires ${expiry})` : ''}`;
+  const head = `${outcomeEmoji(report.outcome)} *${report.domain}*: ${report.outcome}${fromFallback(report) ? ' by the fallback CA' : ''}${expiry ? ` (expires ${expiry})` : ''}`;
   const lines = [head];
   if (report.outcome !== 'issued' && report.outcome !== 'renewed') {
     for (const e of report.errors) lines.push(`    • :warning: ${e}`);

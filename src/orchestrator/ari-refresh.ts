@@ -8,7 +8,14 @@ import { forEachConcurrent } from '../util/pool.js';
 
 export interface AriRefreshDeps {
   state: DomainStateStore;
+  /** The primary CA's account. */
   issuer: () => Promise<CertificateIssuer>;
+  /**
+   * The account at the CA that issued a certificate (its `cert_ca`; null: the
+   * primary), when a fallback CA is configured: ARI is asked of the issuing CA
+   * (RFC 9773 §4.1: the renewalInfo resource of the CA that issued it).
+   */
+  issuerFor?: (certCa: string | null) => Promise<CertificateIssuer>;
   clock: Clock;
   random: () => number;
   logger: Logger;
@@ -107,23 +114,32 @@ export class AriRefresher {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const pageSize = Math.max(1, options.pageSize ?? DEFAULT_PAGE_SIZE);
     const results: AriCheckResult[] = [];
-    let issuer: CertificateIssuer | undefined;
+    // One connected account per CA, looked up once per sweep.
+    const issuers = new Map<string, CertificateIssuer>();
+    const unavailable = new Map<string, string>();
     let after: AriCandidate | undefined;
     while (results.length < limit) {
       const rows = await page(after, Math.min(pageSize, limit - results.length));
       if (rows.length === 0) break;
       after = rows[rows.length - 1];
-      if (!issuer) {
+      for (const ca of new Set(rows.map((r) => this.caKey(r.certCa)))) {
+        if (issuers.has(ca) || unavailable.has(ca)) continue;
         try {
-          issuer = await this.deps.issuer();
+          issuers.set(ca, await (this.deps.issuerFor ? this.deps.issuerFor(ca || null) : this.deps.issuer()));
         } catch (error) {
-          logger.warn({ err: errorMessage(error) }, 'ARI refresh skipped: the ACME account is not available');
-          throw new Error(`asking the CA for renewal information: the ACME account is not available: ${errorMessage(error)}`, { cause: error });
+          logger.warn({ err: errorMessage(error), ca: ca || undefined }, 'ARI refresh skipped: the ACME account is not available');
+          const message = `asking the CA for renewal information: the ACME account${ca ? ` at ${ca}` : ''} is not available: ${errorMessage(error)}`;
+          // One CA: the refresh cannot do anything. Two: the other CA's certificates are still checked.
+          if (!this.deps.issuerFor) throw new Error(message, { cause: error });
+          unavailable.set(ca, message);
         }
       }
-      const ca = issuer;
       await forEachConcurrent(rows, options.concurrency ?? 5, async (row) => {
-        const result = await this.checkOne(ca, row);
+        const issuer = issuers.get(this.caKey(row.certCa));
+        // Nothing is written: the certificate stays due for a check, and the next sweep asks again.
+        const result = issuer
+          ? await this.checkOne(issuer, row)
+          : { domain: row.domain, status: 'failed' as const, before: row.nextRenewalAt, after: row.nextRenewalAt, error: unavailable.get(this.caKey(row.certCa)) ?? 'the CA is not available' };
         results.push(result);
         this.deps.onCheck?.(result);
         options.onResult?.(result);
@@ -131,6 +147,11 @@ export class AriRefresher {
       if (rows.length < pageSize) break;
     }
     return results;
+  }
+
+  /** Rows of one CA share an account; without issuerFor, every row goes to the primary. */
+  private caKey(certCa: string | null): string {
+    return this.deps.issuerFor ? (certCa ?? '') : '';
   }
 
   private async checkOne(issuer: CertificateIssuer, row: AriCandidate): Promise<AriCheckResult> {

@@ -172,6 +172,8 @@ export interface MemoryCaOptions {
   /** ARI Retry-After in seconds; default 21600 (6 h, as Let's Encrypt). */
   ariRetryAfterSeconds?: number;
   explanationUrl?: string;
+  /** Origin of the order URLs; default `https://fake-acme.invalid` (a second CA needs its own). */
+  origin?: string;
 }
 
 export interface MemoryCaFaults extends FaultSwitches {
@@ -197,6 +199,7 @@ export class MemoryCa implements CertificateIssuer {
   private readonly random: () => number;
   private readonly profiles: readonly Profile[];
   private readonly defaultProfile: Profile;
+  private readonly origin: string;
   private readonly limits: Record<Limit['name'], Limit>;
   private readonly registeredDomain: (name: string) => string;
   private readonly ari: boolean;
@@ -229,6 +232,7 @@ export class MemoryCa implements CertificateIssuer {
     }
     this.registeredDomain = options.registeredDomain ?? ((n) => n.replace(/^\*\./, '').split('.').slice(-2).join('.'));
     this.ari = options.ari ?? true;
+    this.origin = options.origin ?? 'https://fake-acme.invalid';
     this.ariRetryAfterSeconds = options.ariRetryAfterSeconds ?? 6 * 3600;
     this.explanationUrl = options.explanationUrl ?? 'https://letsencrypt.org/docs/revoking/';
 
@@ -287,7 +291,7 @@ export class MemoryCa implements CertificateIssuer {
     const ariRenewal = replacesAccepted && this.windowAt(replaced, now).start.getTime() <= now.getTime();
     if (!ariRenewal) this.checkNewOrderLimits(identifiers, now);
 
-    const url = `https://fake-acme.invalid/acme/order/1/${++this.orderSeq}`;
+    const url = `${this.origin}/acme/order/1/${++this.orderSeq}`;
     const order: FakeOrder = {
       url,
       domain: req.domain.toLowerCase(),

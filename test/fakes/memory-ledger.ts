@@ -13,6 +13,8 @@ interface Row {
   replaces: string | null;
   createdAt: Date;
   orderUrl: string | null;
+  /** The CA's directory URL (autotls_acme_orders.ca). */
+  ca: string | null;
   exempt: boolean;
 }
 
@@ -29,9 +31,9 @@ export class MemoryOrderLedger implements OrderLedger {
     this.pauses.set(account, { until, reason });
   }
 
-  async reserve(account: string, domain: string, replaces: string | null, createdAt: Date): Promise<number> {
+  async reserve(account: string, domain: string, replaces: string | null, createdAt: Date, ca?: string | null): Promise<number> {
     const id = this.nextId++;
-    this.rows.push({ id, account, domain, replaces, createdAt, orderUrl: null, exempt: false });
+    this.rows.push({ id, account, domain, replaces, createdAt, orderUrl: null, exempt: false, ca: ca ?? null });
     return id;
   }
 

@@ -89,6 +89,24 @@ describe.each(targets)('migrations on %s', (provider, makeUrl) => {
     }
   });
 
+  it('record the issuing CA (cert_ca, order_ca): null, meaning the primary, for rows written without them', async () => {
+    const url = await makeUrl(`mig_issuing_ca_${suffix}`, true);
+    await applyMigrations(url, provider, logger);
+    const db = await openDatabase(url, provider);
+    try {
+      const legacy = await db.client.domain.findUniqueOrThrow({ where: { name: 'legacy.example' } });
+      // A state row as a version before the columns wrote it.
+      await db.client.$executeRawUnsafe(`INSERT INTO autotls_domain_state (domain_id, phase, cert_serial, updated_at) VALUES (${legacy.id}, 'recorded', '01', CURRENT_TIMESTAMP)`);
+      expect(await db.client.domainState.findUniqueOrThrow({ where: { domainId: legacy.id } })).toMatchObject({ certSerial: '01', certCa: null, orderCa: null });
+      await db.client.domainState.update({ where: { domainId: legacy.id }, data: { certCa: 'https://acme.example/dir', orderCa: 'https://acme.example/dir' } });
+      expect(await db.client.domainState.findUniqueOrThrow({ where: { domainId: legacy.id } })).toMatchObject({ certCa: 'https://acme.example/dir' });
+      await db.client.$executeRawUnsafe(`INSERT INTO autotls_acme_orders (account, domain, created_at) VALUES ('acct', 'legacy.example', CURRENT_TIMESTAMP)`);
+      expect(await db.client.acmeOrder.findFirstOrThrow({ where: { domain: 'legacy.example' } })).toMatchObject({ account: 'acct', ca: null });
+    } finally {
+      await db.close();
+    }
+  });
+
   it('let several instances start at once', async () => {
     const url = await makeUrl(`mig_race_${suffix}`, false);
     const results = await Promise.all([1, 2, 3].map(() => applyMigrations(url, provider, logger)));

@@ -18,6 +18,7 @@ const DEFAULTS: Settings = {
     accountKeyInline: undefined,
     email: undefined,
     eab: undefined,
+    fallback: undefined,
     profile: undefined,
     keyType: 'rsa2048',
     orderBudget: 300,

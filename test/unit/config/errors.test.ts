@@ -212,6 +212,7 @@ describe('the report', () => {
       RFC2136_TSIG_SECRET: 'sekret!tsig',
       CLOUDFLARE_DNS_API_TOKEN: 'sekret cloudflare',
       ACME_EAB_HMAC_KEY: 'sekret eab hmac',
+      ACME_FALLBACK_EAB_HMAC_KEY: 'sekret fallback hmac',
       PDNS_API_KEY: 'sekret pdns',
       SLACK_WEBHOOK_URL: 'sekret-slack-url',
       SLACK_WEBHOOK_KEY: 'sekret slack key',
@@ -238,6 +239,41 @@ describe('ACME_EAB_KID and ACME_EAB_HMAC_KEY', () => {
     ]);
     expect(configError({ ACME_EAB_HMAC_KEY: 'c2VjcmV0' }).problems).toEqual([
       'ACME_EAB_KID: required when ACME_EAB_HMAC_KEY is set; set ACME_EAB_KID to the key id the CA issued with that HMAC key',
+    ]);
+  });
+});
+
+describe('ACME_FALLBACK_*', () => {
+  const FALLBACK = { ACME_FALLBACK_DIRECTORY_URL: 'https://acme.zerossl.com/v2/DV90', ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME: 'zerossl-account' };
+
+  it('give the second CA its directory, account key secret and External Account Binding', () => {
+    expect(loadSettings({ ...FALLBACK, ACME_FALLBACK_EAB_KID: 'kid-2', ACME_FALLBACK_EAB_HMAC_KEY: 'c2VjcmV0' }).acme.fallback).toEqual({
+      directoryUrl: 'https://acme.zerossl.com/v2/DV90',
+      accountKeySecretName: 'zerossl-account',
+      eab: { kid: 'kid-2', hmacKey: 'c2VjcmV0' },
+    });
+    expect(loadSettings(FALLBACK).acme.fallback?.eab).toBeUndefined();
+    expect(loadSettings({}).acme.fallback).toBeUndefined();
+  });
+
+  it('need an account key secret name, and EAB key id and HMAC key go together', () => {
+    expect(configError({ ACME_FALLBACK_DIRECTORY_URL: 'https://acme.zerossl.com/v2/DV90' }).problems).toEqual([
+      'ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME: required when ACME_FALLBACK_DIRECTORY_URL is set; set ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME to the secret that holds (or will hold, after autotls account create --fallback) the fallback account key',
+    ]);
+    expect(configError({ ...FALLBACK, ACME_FALLBACK_EAB_KID: 'kid-2' }).problems).toEqual([
+      'ACME_FALLBACK_EAB_HMAC_KEY: required when ACME_FALLBACK_EAB_KID is set; set ACME_FALLBACK_EAB_HMAC_KEY to the HMAC key the fallback CA issued with that key id',
+    ]);
+    expect(configError({ ...FALLBACK, ACME_FALLBACK_EAB_HMAC_KEY: 'c2VjcmV0' }).problems).toEqual([
+      'ACME_FALLBACK_EAB_KID: required when ACME_FALLBACK_EAB_HMAC_KEY is set; set ACME_FALLBACK_EAB_KID to the key id the fallback CA issued with that HMAC key',
+    ]);
+  });
+
+  it('refuse a fallback that is the primary, or fallback settings without a fallback directory', () => {
+    expect(configError({ ...FALLBACK, LE_DIRECTORY_URL: 'https://acme.zerossl.com/v2/DV90' }).problems).toEqual([
+      'ACME_FALLBACK_DIRECTORY_URL: is the same directory as LE_DIRECTORY_URL; set it to a second CA, or unset it',
+    ]);
+    expect(configError({ ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME: 'zerossl-account' }).problems).toEqual([
+      'ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME: is set but ACME_FALLBACK_DIRECTORY_URL is not; set ACME_FALLBACK_DIRECTORY_URL to the fallback CA directory, or unset it',
     ]);
   });
 });

@@ -49,6 +49,10 @@ describe('the secret list comes from the schema', () => {
     RFC2136_TSIG_SECRET: { env: { RFC2136_TSIG_SECRET: 'c2FtcGxlLXRzaWc=' }, scrubbed: ['c2FtcGxlLXRzaWc='] },
     CLOUDFLARE_DNS_API_TOKEN: { env: { CLOUDFLARE_DNS_API_TOKEN: 'sample-cf' }, scrubbed: ['sample-cf'] },
     ACME_EAB_HMAC_KEY: { env: { ACME_EAB_KID: 'kid-1', ACME_EAB_HMAC_KEY: 'sample-eab-hmac' }, scrubbed: ['sample-eab-hmac'] },
+    ACME_FALLBACK_EAB_HMAC_KEY: {
+      env: { ACME_FALLBACK_DIRECTORY_URL: 'https://acme.zerossl.com/v2/DV90', ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME: 'zerossl-account', ACME_FALLBACK_EAB_KID: 'kid-2', ACME_FALLBACK_EAB_HMAC_KEY: 'sample-fallback-hmac' },
+      scrubbed: ['sample-fallback-hmac'],
+    },
     PDNS_API_KEY: { env: { PDNS_API_KEY: 'sample-pdns-key' }, scrubbed: ['sample-pdns-key'] },
     SLACK_WEBHOOK_URL: { env: { SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T1/B1/sample' }, scrubbed: ['https://hooks.slack.com/services/T1/B1/sample', 'T1/B1/sample'] },
     SLACK_WEBHOOK_KEY: { env: { SLACK_WORKSPACE_ID: 'T2', SLACK_WEBHOOK_KEY: 'B2/sample-key' }, scrubbed: ['T2/B2/sample-key'] },

@@ -24,11 +24,16 @@ import { Orchestrator, type OrchestratorSettings } from '../../../src/orchestrat
 import { AriRefresher } from '../../../src/orchestrator/ari-refresh.js';
 import { RunStore } from '../../../src/orchestrator/runs.js';
 import type { CertificateIssuer } from '../../../src/certificates/issuer.js';
+import { CertificateAuthorities } from '../../../src/certificates/authorities.js';
+import { MemoryCa, type MemoryCaOptions } from '../../fakes/memory-ca.js';
 import { createFakeWorld, type FakeWorld, type FakeWorldOptions } from '../../fakes/world.js';
 
 export const PEM_BASE = 'pem-secret';
 export const CONFIGURATION_ID = 'cfg-test';
 export const ACCOUNT = 'acct-test';
+export const FALLBACK_ACCOUNT = 'acct-fallback';
+export const PRIMARY_URL = 'https://fake-acme.invalid/directory';
+export const FALLBACK_URL = 'https://fallback-acme.invalid/directory';
 
 export interface HarnessOptions {
   world?: FakeWorldOptions;
@@ -44,6 +49,8 @@ export interface HarnessOptions {
   orderBudget?: number;
   /** No Fastly configured. */
   withoutFastly?: boolean;
+  /** A second in-memory CA as the fallback (ACME_FALLBACK_DIRECTORY_URL = FALLBACK_URL), with its own budget. */
+  fallback?: boolean | { ca?: Omit<MemoryCaOptions, 'clock' | 'dns' | 'random'> };
 }
 
 export interface Harness {
@@ -53,9 +60,12 @@ export interface Harness {
   state: DomainStateStore;
   runs: RunStore;
   budget: OrderBudget;
+  /** With `fallback`: the second CA, its budget, and both CAs as the flow sees them. */
+  fallback: { ca: MemoryCa; budget: OrderBudget; authorities: CertificateAuthorities } | undefined;
   flow: DomainFlow;
   orchestrator: Orchestrator;
   ari: AriRefresher;
+  metrics: Metrics;
   instanceId: string;
   addDomain(name: string, fields?: { tlsIssuer?: string | null; tlsExpDate?: Date | null; zoneId?: string | null; owned?: boolean }): Promise<DomainCandidate>;
   candidate(name: string): Promise<DomainCandidate>;
@@ -103,9 +113,20 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const repository = options.repository ? options.repository(db, clock) : new DomainRepository(db, 'sqlite', clock);
   const state = new DomainStateStore(db, clock);
   const runs = new RunStore(db, clock);
-  const budget = new OrderBudget(new PrismaOrderLedger(db), clock, ACCOUNT, options.orderBudget ?? 300);
+  const budget = new OrderBudget(new PrismaOrderLedger(db), clock, ACCOUNT, options.orderBudget ?? 300, options.fallback ? PRIMARY_URL : undefined);
   const issuer = options.issuer ? options.issuer(world) : world.ca;
   const publisher = options.publisher ? options.publisher(world.publisher, { db }) : world.publisher;
+  let fallback: Harness['fallback'];
+  if (options.fallback) {
+    const caOptions = typeof options.fallback === 'object' ? options.fallback.ca : undefined;
+    const ca = new MemoryCa({ clock, dns: world.dns, random: world.random, origin: 'https://fallback-acme.invalid', ...caOptions });
+    const fallbackBudget = new OrderBudget(new PrismaOrderLedger(db), clock, FALLBACK_ACCOUNT, options.orderBudget ?? 300, FALLBACK_URL);
+    const authorities = new CertificateAuthorities(
+      { role: 'primary', directoryUrl: PRIMARY_URL, issuer: async () => issuer, budget: async () => budget },
+      { role: 'fallback', directoryUrl: FALLBACK_URL, issuer: async () => ca, budget: async () => fallbackBudget },
+    );
+    fallback = { ca, budget: fallbackBudget, authorities };
+  }
   const flow = new DomainFlow({
     repository,
     state,
@@ -114,6 +135,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     publisher,
     issuer: async () => issuer,
     budget: async () => budget,
+    ...(fallback ? { authorities: fallback.authorities } : {}),
     probe: world.probe,
     metrics,
     logger,
@@ -129,7 +151,15 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       ...options.flow,
     },
   });
-  const ari = new AriRefresher({ state, issuer: async () => issuer, clock, random, logger });
+  const authorities = fallback?.authorities;
+  const ari = new AriRefresher({
+    state,
+    issuer: async () => issuer,
+    ...(authorities ? { issuerFor: (ca: string | null) => authorities.byDirectory(ca).issuer() } : {}),
+    clock,
+    random,
+    logger,
+  });
   const instanceId = randomUUID();
   const orchestrator = new Orchestrator({
     budget: async () => budget,
@@ -167,9 +197,11 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     state,
     runs,
     budget,
+    fallback,
     flow,
     orchestrator,
     ari,
+    metrics,
     instanceId,
     async addDomain(name, fields = {}) {
       await db.domain.create({
