@@ -238,7 +238,7 @@ describe('a second CA (fallback) against two Pebbles', () => {
     const oldSerial = readCertificate(splitPem((await secrets().get(`pem-secret/${domain}/fullchain`)) as string)[0] as string).serial;
     expect(await pebbleStatus(pebbleB, oldSerial)).toEqual({ status: 200, state: 'Valid' });
 
-    const result = await runCli(['revoke', domain, '--json'], { ...h.env, LOG_LEVEL: 'warn' }, shared.dir);
+    const result = await runCli(['revoke', domain, '--yes', '--json'], { ...h.env, LOG_LEVEL: 'warn' }, shared.dir);
     expect(result.code, show(result)).toBe(0);
     expect(jsonOf<{ revoked: boolean; replacement: { ok: boolean } }>(result)).toMatchObject({ revoked: true, replacement: { ok: true } });
     // Revoked where it was issued; the replacement came from the primary, which never knew the old certificate.
