@@ -130,15 +130,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const issuerOverride = options.overrides?.issuer;
   const issuer: () => Promise<CertificateIssuer> = issuerOverride
     ? () => Promise.resolve(issuerOverride)
-    : cachedUntilFailure(async () =>
-        AcmeIssuer.connect({
-          directoryUrl: settings.acme.directoryUrl,
-          accountKeyPem: await accountKey(),
-          logger,
-          clock,
-          onRequest: (endpoint, status) => metrics.acmeRequests.inc({ endpoint, status: String(status) }),
-        }),
-      );
+    : cachedUntilFailure(acmeConnector(settings.acme.directoryUrl, accountKey, { logger, clock, metrics }));
   const ledger = new PrismaOrderLedger(db);
   const budget = cachedUntilFailure(async () => new OrderBudget(ledger, clock, accountId(await accountKey()), settings.acme.orderBudget, settings.acme.directoryUrl));
   const authorities = new CertificateAuthorities(
@@ -236,14 +228,8 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     // A fresh lookup each time (not the cached client): a dry run reports the account as it is now.
     issuer: issuerOverride
       ? issuer
-      : async () =>
-          AcmeIssuer.connect({
-            directoryUrl: settings.acme.directoryUrl,
-            accountKeyPem: await loadAccountKey(settings, secrets),
-            logger,
-            clock,
-            onRequest: (endpoint, status) => metrics.acmeRequests.inc({ endpoint, status: String(status) }),
-          }),
+      : acmeConnector(settings.acme.directoryUrl, () => loadAccountKey(settings, secrets), { logger, clock, metrics }),
+    fallback: dryRunFallback(settings, secrets, logger, clock, metrics, options.overrides?.fallbackIssuer),
     budget,
     probe,
     clock,
@@ -359,19 +345,42 @@ function fallbackAuthority(
   const override = deps.issuer;
   const issuer: () => Promise<CertificateIssuer> = override
     ? () => Promise.resolve(override)
-    : cachedUntilFailure(async () =>
-        AcmeIssuer.connect({
-          directoryUrl: fallback.directoryUrl,
-          accountKeyPem: await accountKey(),
-          logger: deps.logger.child({ ca: 'fallback' }),
-          clock: deps.clock,
-          onRequest: (endpoint, status) => deps.metrics.acmeRequests.inc({ endpoint, status: String(status) }),
-        }),
-      );
+    : cachedUntilFailure(acmeConnector(fallback.directoryUrl, accountKey, { ...deps, logger: deps.logger.child({ ca: 'fallback' }) }));
   const budget = cachedUntilFailure(async () =>
     new OrderBudget(ledger, deps.clock, accountId(`${fallback.directoryUrl}\n${await accountKey()}`), settings.acme.orderBudget, fallback.directoryUrl),
   );
   return { role: 'fallback', directoryUrl: fallback.directoryUrl, issuer, budget };
+}
+
+/** The fallback CA for the dry run: a fresh account lookup each time, like the primary's. */
+function dryRunFallback(
+  settings: Settings,
+  secrets: SecretsStore,
+  logger: Logger,
+  clock: Clock,
+  metrics: Metrics,
+  override: CertificateIssuer | undefined,
+): { directoryUrl: string; issuer: () => Promise<CertificateIssuer> } | undefined {
+  const fallback = settings.acme.fallback;
+  if (!fallback) return undefined;
+  return {
+    directoryUrl: fallback.directoryUrl,
+    issuer: override
+      ? () => Promise.resolve(override)
+      : acmeConnector(fallback.directoryUrl, () => loadFallbackAccountKey(settings, secrets), { logger: logger.child({ ca: 'fallback' }), clock, metrics }),
+  };
+}
+
+/** Connects to the account of `loadKey` at a CA (`onlyReturnExisting`), counting its requests in the metrics. */
+function acmeConnector(directoryUrl: string, loadKey: () => Promise<string>, deps: { logger: Logger; clock: Clock; metrics: Metrics }): () => Promise<CertificateIssuer> {
+  return async () =>
+    AcmeIssuer.connect({
+      directoryUrl,
+      accountKeyPem: await loadKey(),
+      logger: deps.logger,
+      clock: deps.clock,
+      onRequest: (endpoint, status) => deps.metrics.acmeRequests.inc({ endpoint, status: String(status) }),
+    });
 }
 
 /** The fallback CA's account key, from ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME. */

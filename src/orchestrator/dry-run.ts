@@ -108,6 +108,8 @@ export interface DryRunDeps {
   fastly: FastlyTls | undefined;
   /** Connects with the configured account key (`onlyReturnExisting`): a read. */
   issuer: () => Promise<CertificateIssuer>;
+  /** The second CA (ACME_FALLBACK_*), looked up the same way, when configured. */
+  fallback?: { directoryUrl: string; issuer: () => Promise<CertificateIssuer> } | undefined;
   budget: () => Promise<OrderBudget>;
   probe: Probe;
   clock: Clock;
@@ -151,8 +153,15 @@ export class DryRun {
       },
     );
     const first = selected.due[0] ?? selected.backedOff[0];
-    const [secrets, ca, dns, fastly] = await Promise.all([this.checkSecrets(first), this.checkCa(), this.checkDns(first), this.checkFastly(options.testmode)]);
-    checks.push(secrets, ca, dns, fastly);
+    const fallback = this.deps.fallback;
+    const [secrets, ca, fallbackCa, dns, fastly] = await Promise.all([
+      this.checkSecrets(first),
+      this.checkCa(this.deps.settings.directoryUrl, this.deps.issuer, 'primary'),
+      fallback ? this.checkCa(fallback.directoryUrl, fallback.issuer, 'fallback') : undefined,
+      this.checkDns(first),
+      this.checkFastly(options.testmode),
+    ]);
+    checks.push(secrets, ca, ...(fallbackCa ? [fallbackCa] : []), dns, fastly);
 
     const plan = new Array<DryRunDomainPlan>(selected.due.length);
     await forEachConcurrent(selected.due, Math.max(1, settings.concurrency), async (candidate, index) => {
@@ -327,16 +336,22 @@ export class DryRun {
     }
   }
 
-  private async checkCa(): Promise<DryRunCheck> {
-    const step = `looking up the ACME account at ${this.deps.settings.directoryUrl}`;
+  /**
+   * The account lookup at a CA, with the profile on offer. The fallback orders
+   * without ACME_PROFILE when it does not offer it (as DomainFlow does), so
+   * only the primary fails on an unknown profile.
+   */
+  private async checkCa(directoryUrl: string, connect: () => Promise<CertificateIssuer>, role: 'primary' | 'fallback'): Promise<DryRunCheck> {
+    const step = `${role === 'fallback' ? 'fallback CA (ACME_FALLBACK_DIRECTORY_URL): ' : ''}looking up the ACME account at ${directoryUrl}`;
     try {
-      const issuer = await this.deps.issuer();
+      const issuer = await connect();
       const found = `${step}: the account exists (onlyReturnExisting)`;
       const offered = advertisesProfiles(issuer) ? await issuer.profiles() : undefined;
       const names = offered ? Object.keys(offered).sort() : [];
       const requested = this.deps.settings.profile;
       // As a real order does (AcmeIssuer.resolveProfile): an unknown profile is refused, none on offer means none is sent.
       if (requested && offered && !Object.hasOwn(offered, requested)) {
+        if (role === 'fallback') return { name: 'ca', status: 'ok', message: `${found}; ACME_PROFILE=${requested} is not on offer there, so its orders go without a profile (offered: ${names.join(', ') || 'none'})` };
         return { name: 'ca', status: 'failed', message: `${found}, but ACME_PROFILE=${requested} is not on offer; the CA offers: ${names.join(', ') || 'none'}` };
       }
       if (requested && !offered) return { name: 'ca', status: 'ok', message: `${found}; the CA advertises no profiles, so orders go without ACME_PROFILE=${requested}` };

@@ -166,6 +166,13 @@ describe('a second CA (fallback) against two Pebbles', () => {
     // The first CA goes away; the certificate has 5 days left.
     await closeToExpiry(DOMAIN);
     await forwarder.close();
+    // The dry run checks both CAs: the primary's lookup fails (named), the fallback's account is found.
+    const dry = await h.request('/process?dryrun=1');
+    expect(dry.status).toBe(502);
+    const caChecks = ((await dry.json()) as { checks: Array<{ name: string; status: string; message: string }> }).checks.filter((c) => c.name === 'ca');
+    expect(caChecks.map((c) => c.status)).toEqual(['failed', 'ok']);
+    expect(caChecks[0]?.message).toContain(`looking up the ACME account at ${primaryUrl}`);
+    expect(caChecks[1]?.message).toContain(`fallback CA (ACME_FALLBACK_DIRECTORY_URL): looking up the ACME account at ${pebbleB.directoryUrl}: the account exists`);
     const postsBefore = shared.slack.delivered().length;
     const outage = await h.run('/process');
     expect(outage.status, JSON.stringify(outage.doc)).toBe(200);

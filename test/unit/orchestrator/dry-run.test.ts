@@ -257,4 +257,33 @@ describe('DryRun', () => {
     // The in-memory CA has no profiles() at all: nothing to check.
     expect((await dryRunOf(h, {}, { profile: 'classic' }).run({ testmode: false })).checks.find((c) => c.name === 'ca')?.status).toBe('ok');
   });
+
+  it("looks up the fallback CA's account too when one is configured, and names it when that fails", async () => {
+    const h = await harness();
+    await h.world.secrets.put(ACCOUNT_SECRET, '{"kty":"EC"}');
+    await h.addDomain('a.test', { zoneId: 'Z1' });
+    const fallbackUrl = 'https://fallback.test/directory';
+    const caChecks = (report: DryRunReport) => report.checks.filter((c) => c.name === 'ca');
+
+    const missing = await dryRunOf(h, {
+      fallback: { directoryUrl: fallbackUrl, issuer: () => Promise.reject(new Error('fallback CA account key secret acme/fallback (ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME) does not exist')) },
+    }).run({ testmode: false });
+    expect(caChecks(missing)).toEqual([
+      { name: 'ca', status: 'ok', message: 'looking up the ACME account at https://ca.test/directory: the account exists (onlyReturnExisting)' },
+      {
+        name: 'ca',
+        status: 'failed',
+        message: `fallback CA (ACME_FALLBACK_DIRECTORY_URL): looking up the ACME account at ${fallbackUrl}: fallback CA account key secret acme/fallback (ACME_FALLBACK_ACCOUNT_KEY_SECRET_NAME) does not exist`,
+      },
+    ]);
+    expect(dryRunFailed(missing)).toBe(true);
+
+    // A fallback that does not offer ACME_PROFILE is fine: its orders go without one.
+    const offering = async () => Object.assign(Object.create(h.world.ca) as typeof h.world.ca, { profiles: async () => ({ tlsserver: '45 days' }) });
+    const withoutProfile = await dryRunOf(h, { fallback: { directoryUrl: fallbackUrl, issuer: offering } }, { profile: 'classic' }).run({ testmode: false });
+    expect(caChecks(withoutProfile)[1]).toMatchObject({ status: 'ok', message: expect.stringContaining('ACME_PROFILE=classic is not on offer there, so its orders go without a profile') });
+    expect(dryRunFailed(withoutProfile)).toBe(false);
+    // Without a fallback, one CA check.
+    expect(caChecks(await dryRunOf(h).run({ testmode: false }))).toHaveLength(1);
+  });
 });
