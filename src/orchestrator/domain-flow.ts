@@ -171,7 +171,7 @@ export class DomainFlow {
           result.outcome = 'skipped';
           result.notAfter = probe.notAfter?.toISOString() ?? null;
           result.messages.push(`Not due for renewal: ${candidate.name}`);
-          await step('recording the live certificate', () => this.recordLiveCertificate(candidate, probe, ctx));
+          await step('recording the live certificate', () => this.recordLiveCertificate(candidate, probe, ctx, state));
         }
       }
       if (obtained) {
@@ -564,11 +564,21 @@ export class DomainFlow {
    * (e.g. renewed outside AutoTLS): the records follow the live certificate, so
    * the domain is not selected again run after run.
    */
-  private async recordLiveCertificate(candidate: DomainCandidate, probe: ProbeResult, ctx: DomainRunContext): Promise<void> {
-    if (!probe.notBefore || !probe.notAfter || candidate.tlsIssuer !== LETS_ENCRYPT_ISSUER) return;
+  /**
+   * The live certificate is valid and not due. A domain that failed before is
+   * not failing any more (its certificate was fixed some other way): its
+   * failures are cleared, as recording a certificate clears them, so that
+   * `failing_since` (AutoTLSDomainFailing) and the backoff end.
+   */
+  private async recordLiveCertificate(candidate: DomainCandidate, probe: ProbeResult, ctx: DomainRunContext, state: DomainState | null): Promise<void> {
+    const cleared = state && (state.failureCount > 0 || state.failingSince) ? { failureCount: 0, failingSince: null, backoffUntil: null, lastError: null } : {};
+    if (!probe.notBefore || !probe.notAfter || candidate.tlsIssuer !== LETS_ENCRYPT_ISSUER) {
+      if (Object.keys(cleared).length > 0) await this.deps.state.update(candidate.id, ctx.leaseOwner, cleared);
+      return;
+    }
     const { windowDays, windowExplicit } = this.deps.settings;
     const nextRenewalAt = renewalTime({ notBefore: probe.notBefore, notAfter: probe.notAfter, windowDays, windowExplicit });
-    await this.deps.state.update(candidate.id, ctx.leaseOwner, { nextRenewalAt, certNotAfter: probe.notAfter, certNotBefore: probe.notBefore });
+    await this.deps.state.update(candidate.id, ctx.leaseOwner, { nextRenewalAt, certNotAfter: probe.notAfter, certNotBefore: probe.notBefore, ...cleared });
     await this.deps.repository.updateExpiry(candidate.id, probe.notAfter);
   }
 

@@ -88,6 +88,18 @@ describe('DomainFlow', () => {
     expect(t.world.ca.stats.newOrders).toBe(1);
   });
 
+  it('not due after earlier failures: the failures are cleared (failing_since, backoff), as a recorded certificate clears them', async () => {
+    const t = await harness();
+    const row = await t.addDomain('a.test');
+    await runFlow(t, 'a.test');
+    // It failed before (the certificate was then put right some other way).
+    await t.db.domainState.update({ where: { domainId: row.id }, data: { failureCount: 3, failingSince: new Date(0), lastError: 'ACME ...' } });
+    const result = await runFlow(t, 'a.test');
+    expect(result.outcome).toBe('skipped');
+    expect(await t.stateOf('a.test')).toMatchObject({ failureCount: 0, failingSince: null, backoffUntil: null, lastError: null });
+    expect(t.world.ca.stats.newOrders).toBe(1);
+  });
+
   it('resume at `ordered`: finishes the order a crashed run left, with no new order', async () => {
     const t = await harness();
     await t.addDomain('a.test');
