@@ -3,35 +3,16 @@
 // at it: 2.7.0 from ../shared/pebble/pebble, else Debian's 2.4.0, PostgreSQL, moto_server),
 // provides its connection details as
 // `inject('testbed')` (see ./context.ts) and tears everything down afterwards.
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import './context.js';
 import { knotSkipNotice } from './knot.js';
+import { testsMarked } from './marked-tests.js';
 import { reapStaleTestbeds } from './process.js';
 import { SHARED_PEBBLE, startTestbed } from './services.js';
 
-const TEST_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
 /** `file: title` of every needsPebble27.describe/it in the integration and e2e tests. */
-export function pebble27Tests(root = TEST_ROOT): string[] {
-  const found: string[] = [];
-  for (const area of ['integration', 'e2e']) {
-    let files: string[];
-    try {
-      files = readdirSync(path.join(root, area), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts'));
-    } catch {
-      continue;
-    }
-    for (const file of files.sort()) {
-      const text = readFileSync(path.join(root, area, file), 'utf8');
-      for (const m of text.matchAll(/needsPebble27\.(describe|it)\(\s*(['"`])(.*?)\2/g)) {
-        found.push(`${area}/${file}: ${m[1] === 'describe' ? `every test in "${m[3] ?? ''}"` : (m[3] ?? '')}`);
-      }
-    }
-  }
-  return found;
+export function pebble27Tests(root?: string): string[] {
+  return testsMarked('needsPebble27', root);
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

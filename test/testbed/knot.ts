@@ -20,11 +20,11 @@
 // database, key, acl (update-type, update-owner, update-owner-match, update-owner-name),
 // template and zone sections.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe } from 'vitest';
 import { dnsQuery } from './dns.js';
+import { testsMarked } from './marked-tests.js';
 import { freePort, requireBinary, spawnManaged, StartupError, waitUntil } from './process.js';
 
 export const KNOT_INSTALL_HINT = 'apt-get install -y knot';
@@ -98,28 +98,13 @@ export const needsKnot = {
   },
 };
 
-const TEST_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
 /** `file: every test in "title"` of every needsKnot.describe in the integration and e2e tests. */
-export function knotTests(root = TEST_ROOT): string[] {
-  const found: string[] = [];
-  for (const area of ['integration', 'e2e']) {
-    let files: string[];
-    try {
-      files = readdirSync(path.join(root, area), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts'));
-    } catch {
-      continue;
-    }
-    for (const file of files.sort()) {
-      const text = readFileSync(path.join(root, area, file), 'utf8');
-      for (const m of text.matchAll(/needsKnot\.describe\(\s*(['"`])(.*?)\1/g)) found.push(`${area}/${file}: every test in "${m[2] ?? ''}"`);
-    }
-  }
-  return found;
+export function knotTests(root?: string): string[] {
+  return testsMarked('needsKnot', root);
 }
 
 /** The sentence global setup prints when the Knot tests are skipped, else undefined. */
-export function knotSkipNotice(root = TEST_ROOT): string | undefined {
+export function knotSkipNotice(root?: string): string | undefined {
   if (knotTestsRun()) return undefined;
   const skipped = knotTests(root);
   return (

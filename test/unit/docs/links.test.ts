@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { headingIds } from './markdown.js';
 import { ROOT } from '../../e2e/cli-helpers.js';
 
 const FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -20,28 +21,6 @@ export function linkTargets(markdown: string): string[] {
   const inline = [...text.matchAll(/!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)].map((m) => m[1] as string);
   const references = [...text.matchAll(/^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+"[^"]*")?\s*$/gm)].map((m) => m[1] as string);
   return [...inline, ...references];
-}
-
-/** GitHub's id for a heading: lower case, punctuation dropped, spaces to hyphens, -1/-2… for repeats. */
-export function headingIds(markdown: string): Set<string> {
-  const ids = new Set<string>();
-  const seen = new Map<string, number>();
-  const withoutFences = markdown.replace(/^( {0,3})(`{3,}|~{3,})[^\n]*\n[\s\S]*?\n\1\2[^\n]*$/gm, '');
-  for (const match of withoutFences.matchAll(/^ {0,3}#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
-    const text = (match[1] as string)
-      .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
-      .replace(/`([^`]*)`/g, '$1')
-      .replace(/<[^>]+>/g, '');
-    const base = text
-      .toLowerCase()
-      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
-      .trim()
-      .replace(/\s/g, '-');
-    const n = seen.get(base) ?? 0;
-    seen.set(base, n + 1);
-    ids.add(n === 0 ? base : `${base}-${n}`);
-  }
-  return ids;
 }
 
 function isExternal(target: string): boolean {

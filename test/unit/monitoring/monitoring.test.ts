@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { headingIds } from '../docs/markdown.js';
 import { Metrics } from '../../../src/metrics.js';
 import { ROOT } from '../../e2e/cli-helpers.js';
 import { exportedName, metricNames } from './promql.js';
@@ -245,24 +246,3 @@ describe('grafana-dashboard.json', () => {
     }
   });
 });
-
-/** GitHub's heading ids (as test/unit/docs/links.test.ts computes them). */
-function headingIds(markdown: string): Set<string> {
-  const ids = new Set<string>();
-  const seen = new Map<string, number>();
-  const withoutFences = markdown.replace(/^( {0,3})(`{3,}|~{3,})[^\n]*\n[\s\S]*?\n\1\2[^\n]*$/gm, '');
-  for (const match of withoutFences.matchAll(/^ {0,3}#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
-    const base = (match[1] as string)
-      .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
-      .replace(/`([^`]*)`/g, '$1')
-      .replace(/<[^>]+>/g, '')
-      .toLowerCase()
-      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
-      .trim()
-      .replace(/\s/g, '-');
-    const n = seen.get(base) ?? 0;
-    seen.set(base, n + 1);
-    ids.add(n === 0 ? base : `${base}-${n}`);
-  }
-  return ids;
-}
