@@ -73,6 +73,8 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   const wallStart = performance.now();
   // The machine is shared: its load average goes with every timing.
   const loadAtStart = loadavg().map((l) => Number(l.toFixed(2)));
+  // The code that runs is the code at start (another commit may land during a long run).
+  const commitAtStart = gitCommit();
   const start = options.start.getTime();
   let end = start + options.days * DAY;
   let truncated = false;
@@ -640,7 +642,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     // A truncated run: what the whole --days would take at the rate reached (warm-up included), not a measurement.
     projectedWallSecondsForAllDays: truncated && end > start ? Number(((simStartWall - wallStart) / 1000 + (options.days * DAY * simWall) / (end - start)).toFixed(0)) : null,
     loadAverage: { atStart: loadAtStart, afterWarmUp: loadAfterWarmUp, atEnd: loadavg().map((l) => Number(l.toFixed(2))) },
-    commit: gitCommit(),
+    commit: commitAtStart,
     node: process.version,
     cores: (await import('node:os')).availableParallelism(),
     forecastsSampled: forecasts.filter((_, i) => i % 7 === 0),
