@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const s = result.summary;
   const title = `AutoTLS simulated: ${String(s.domains)} domains, ${String(s.profile)}, ${String(s.schedule)}, ${String(s.start)} to ${String(s.end)}, ${String(s.database)}`;
   writeFileSync(join(options.out, 'chart.svg'), chart(result, title));
-  const keys = ['domains', 'days', 'issuances', 'expired', 'servedRevoked', 'rateLimitRejections', 'budgetExceeded', 'worstRemainingHoursAtRenewal', 'crashes', 'wallSeconds', 'simDaysPerWallSecond'];
+  const keys = ['domains', 'days', 'truncated', 'simulatedDays', 'issuances', 'expired', 'servedRevoked', 'rateLimitRejections', 'budgetExceeded', 'worstRemainingHoursAtRenewal', 'renewalsPastWindowEnd', 'crashes', 'wakes', 'wallSeconds', 'simDaysPerWallSecond', 'projectedWallSecondsForAllDays', 'loadAverage'];
   process.stdout.write(`${keys.map((k) => `${k}: ${JSON.stringify(s[k])}`).join('\n')}\nwritten: ${join(options.out, 'summary.json')}, chart.svg, days.json\n`);
   // Abandoned (crashed) instances leave promises that never settle and unref'd timers; nothing else is pending.
   process.exit(0);

@@ -6,9 +6,10 @@
  * counterparts of test/fakes at the network edges. See bench/README.md,
  * "Lifecycle simulator".
  */
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cron } from 'croner';
 import { compose, type Components } from '../../src/composition.js';
@@ -70,6 +71,10 @@ export interface Progress {
 
 export async function simulate(options: SimOptions, progress: Progress): Promise<SimResult> {
   const wallStart = performance.now();
+  // The machine is shared: its load average goes with every timing.
+  const loadAtStart = loadavg().map((l) => Number(l.toFixed(2)));
+  // The code that runs is the code at start (another commit may land during a long run).
+  const commitAtStart = gitCommit();
   const start = options.start.getTime();
   let end = start + options.days * DAY;
   let truncated = false;
@@ -469,6 +474,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   };
 
   const simStartWall = performance.now();
+  const loadAfterWarmUp = loadavg().map((l) => Number(l.toFixed(2)));
   sweep();
   // The service's own scheduler decides when to wake; the simulator only moves the clock there.
   const scheduler = new ContinuousScheduler({
@@ -632,11 +638,27 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     wallSeconds: Number(wallSeconds.toFixed(1)),
     simulatedWallSeconds: Number(simWall.toFixed(1)),
     simDaysPerWallSecond: Number(((end - start) / DAY / simWall).toFixed(3)),
+    warmUpWallSeconds: Number(((simStartWall - wallStart) / 1000).toFixed(1)),
+    // A truncated run: what the whole --days would take at the rate reached (warm-up included), not a measurement.
+    projectedWallSecondsForAllDays: truncated && end > start ? Number(((simStartWall - wallStart) / 1000 + (options.days * DAY * simWall) / (end - start)).toFixed(0)) : null,
+    loadAverage: { atStart: loadAtStart, afterWarmUp: loadAfterWarmUp, atEnd: loadavg().map((l) => Number(l.toFixed(2))) },
+    commit: commitAtStart,
     node: process.version,
     cores: (await import('node:os')).availableParallelism(),
     forecastsSampled: forecasts.filter((_, i) => i % 7 === 0),
   };
   return { summary, days: dayRows, spans, markers };
+}
+
+/** The commit the simulator ran on (with "+dirty" when the tree had changes), for the results table. */
+function gitCommit(): string | null {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return null;
+  }
 }
 
 /** Messages sent less than a second after the previous one Slack accepted (it would answer 429). */

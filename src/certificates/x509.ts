@@ -56,20 +56,67 @@ export function splitFullchain(fullchainPem: string): { leafPem: string; interme
 
 type CertificateInput = string | Buffer | NodeX509Certificate;
 
-function parse(certificate: CertificateInput): X509Certificate {
-  let der: Buffer;
-  if (certificate instanceof NodeX509Certificate) der = certificate.raw;
-  else if (typeof certificate === 'string') {
-    const [first] = splitPemCertificates(certificate);
-    if (!first) throw new CertificateParseError('No PEM certificate found');
-    // Node decodes base64 several times faster than @peculiar/x509's own PEM reader.
-    der = Buffer.from(first.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64');
-  } else der = certificate;
+/** The DER of the first certificate of a PEM, a DER buffer, or a Node certificate. */
+function derOf(certificate: CertificateInput): Buffer {
+  if (certificate instanceof NodeX509Certificate) return certificate.raw;
+  if (typeof certificate !== 'string') return certificate;
+  const [first] = splitPemCertificates(certificate);
+  if (!first) throw new CertificateParseError('No PEM certificate found');
+  // Node decodes base64 several times faster than @peculiar/x509's own PEM reader.
+  return Buffer.from(first.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64');
+}
+
+function parse(der: Buffer): X509Certificate {
   try {
     return new X509Certificate(der);
   } catch (error) {
     throw new CertificateParseError(`Unparseable X.509 certificate (${error instanceof Error ? error.message : String(error)})`, { cause: error });
   }
+}
+
+/**
+ * What was read from the certificates seen last, by DER. One issuance reads the
+ * same certificate several times (the flow after download, the Fastly upload,
+ * the probe, the recorded material), and @peculiar/x509 costs 0.5-2 ms a parse;
+ * at fleet size that was a third of the flow's CPU. Bounded, oldest out first.
+ */
+const READ_CACHE_SIZE = 256;
+interface Read {
+  info: CertificateInfo;
+  /** A malformed subjectAltName: readCertificate throws it, ariCertId does not need it. */
+  sanError?: CertificateParseError;
+}
+const readCache = new Map<string, Read>();
+
+function readCached(certificate: CertificateInput): Read {
+  const der = derOf(certificate);
+  const key = der.toString('base64');
+  const hit = readCache.get(key);
+  if (hit) return hit;
+  const cert = parse(der);
+  const serial = serialContent(cert);
+  const aki = authorityKeyId(cert);
+  let san: SubjectAlternativeNameExtension | undefined;
+  let sanError: CertificateParseError | undefined;
+  try {
+    san = extension(cert, SubjectAlternativeNameExtension, 'subjectAltName');
+  } catch (error) {
+    sanError = error as CertificateParseError;
+  }
+  const info: CertificateInfo = {
+    serial: serialHex(serial),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    commonName: nameField(cert.subjectName, 'CN'),
+    dnsNames: (san?.names.items ?? []).filter((n) => n.type === 'dns').map((n) => n.value.toLowerCase()),
+    issuer: cert.issuer,
+    issuerCommonName: nameField(cert.issuerName, 'CN'),
+    certId: aki ? makeCertId(aki, serial) : undefined,
+  };
+  const entry: Read = sanError ? { info, sanError } : { info };
+  if (readCache.size >= READ_CACHE_SIZE) readCache.delete(readCache.keys().next().value as string);
+  readCache.set(key, entry);
+  return entry;
 }
 
 /** Reads an extension, turning a malformed one into a CertificateParseError. */
@@ -104,20 +151,10 @@ function nameField(name: Name, field: string): string | undefined {
 
 /** Parses the first certificate of a PEM (a leaf or a fullchain), or a DER buffer. */
 export function readCertificate(certificate: CertificateInput): CertificateInfo {
-  const cert = parse(certificate);
-  const serial = serialContent(cert);
-  const aki = authorityKeyId(cert);
-  const san = extension(cert, SubjectAlternativeNameExtension, 'subjectAltName');
-  return {
-    serial: serialHex(serial),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    commonName: nameField(cert.subjectName, 'CN'),
-    dnsNames: (san?.names.items ?? []).filter((n) => n.type === 'dns').map((n) => n.value.toLowerCase()),
-    issuer: cert.issuer,
-    issuerCommonName: nameField(cert.issuerName, 'CN'),
-    certId: aki ? makeCertId(aki, serial) : undefined,
-  };
+  const { info, sanError } = readCached(certificate);
+  if (sanError) throw sanError;
+  // A copy: callers own what they get (the cache keeps its own).
+  return { ...info, notBefore: new Date(info.notBefore), notAfter: new Date(info.notAfter), dnsNames: [...info.dnsNames] };
 }
 
 /**
@@ -126,10 +163,9 @@ export function readCertificate(certificate: CertificateInput): CertificateInfo 
  * high bit would otherwise be set). Throws when the certificate has no AKI.
  */
 export function ariCertId(certificate: CertificateInput): string {
-  const cert = parse(certificate);
-  const aki = authorityKeyId(cert);
-  if (!aki) throw new CertificateParseError('Certificate has no Authority Key Identifier keyIdentifier; ARI is not possible');
-  return makeCertId(aki, serialContent(cert));
+  const { info } = readCached(certificate);
+  if (info.certId === undefined) throw new CertificateParseError('Certificate has no Authority Key Identifier keyIdentifier; ARI is not possible');
+  return info.certId;
 }
 
 function makeCertId(keyIdentifier: Buffer, serial: Buffer): string {

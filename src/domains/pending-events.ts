@@ -28,13 +28,14 @@ export class PendingEvents {
     const times: Date[] = [];
     const eligibility = { excluded: this.options.excluded, windowDays: this.options.windowDays };
     const budget = await this.budget().catch(() => undefined);
-    const paused = await budget?.pausedUntil();
+    // headroom() reads the pause first and is 0 while paused: the pause is read again only then.
+    const headroom = budget ? await budget.headroom() : undefined;
+    const paused = headroom === 0 ? await budget?.pausedUntil() : undefined;
     if (paused) {
       // While the CA has paused the account, due work waits for the pause to end.
       times.push(paused.until);
     } else {
       // Work due now that the budget lets through: renewals, and new orders up to its headroom.
-      const headroom = budget ? await budget.headroom() : undefined;
       const due = await this.repository.selectDue({ limit: 1, ...eligibility, ...(headroom !== undefined ? { newOrdersLimit: headroom } : {}) });
       if (due.length > 0) return now;
       // New domains held back by a used-up budget: its next free slot.

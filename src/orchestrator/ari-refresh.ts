@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { CertificateIssuer } from '../certificates/issuer.js';
-import { ARI_ERROR_RETRY_MS, ARI_MAX_CHECK_INTERVAL_MS, scheduleFromAri } from '../certificates/renewal-policy.js';
+import { ARI_ERROR_RETRY_MS, ARI_MAX_CHECK_INTERVAL_MS, nextAriCheck, scheduleFromAri } from '../certificates/renewal-policy.js';
 import type { AriCandidate, DomainStateStore } from '../domains/state.js';
 import { errorMessage } from '../util/errors.js';
 import { forEachConcurrent } from '../util/pool.js';
@@ -27,6 +27,16 @@ export interface AriRefreshDeps {
 const NO_ARI_RECHECK_MS = ARI_MAX_CHECK_INTERVAL_MS;
 /** Certificates read per page: the fleet is never read at once. */
 const DEFAULT_PAGE_SIZE = 100;
+
+/** A check done, not yet written. */
+interface Checked {
+  row: AriCandidate;
+  result: AriCheckResult;
+  /** Set when the renewal time moved. */
+  nextRenewalAt?: Date;
+  /** The next check, counted from when the page is written. */
+  checkAfter: (at: Date) => Date;
+}
 
 /** What one check found out about one certificate. */
 export interface AriCheckResult {
@@ -69,7 +79,7 @@ export interface RefreshOptions {
  * time inside it (scheduleFromAri, shared with domain-flow.ts), and ask again
  * after the CA's Retry-After, clamped to between 1 minute and 24 hours. A window
  * in the past (a revocation notice) makes the domain due now. Writes go through
- * DomainStateStore.recordAriCheck, which leaves a domain alone while a run holds it.
+ * DomainStateStore.recordAriChecks (one statement per page), which leaves a domain alone while a run holds it.
  */
 export class AriRefresher {
   constructor(private readonly deps: AriRefreshDeps) {}
@@ -134,16 +144,19 @@ export class AriRefresher {
           unavailable.set(ca, message);
         }
       }
+      const checked: Checked[] = [];
+      const unanswered: AriCheckResult[] = [];
       await forEachConcurrent(rows, options.concurrency ?? 5, async (row) => {
         const issuer = issuers.get(this.caKey(row.certCa));
-        // Nothing is written: the certificate stays due for a check, and the next sweep asks again.
-        const result = issuer
-          ? await this.checkOne(issuer, row)
-          : { domain: row.domain, status: 'failed' as const, before: row.nextRenewalAt, after: row.nextRenewalAt, error: unavailable.get(this.caKey(row.certCa)) ?? 'the CA is not available' };
+        // Without the CA's account nothing is written: the certificate stays due for a check, and the next sweep asks again.
+        if (issuer) checked.push(await this.checkOne(issuer, row));
+        else unanswered.push({ domain: row.domain, status: 'failed', before: row.nextRenewalAt, after: row.nextRenewalAt, error: unavailable.get(this.caKey(row.certCa)) ?? 'the CA is not available' });
+      });
+      for (const result of [...(await this.record(checked)), ...unanswered]) {
         results.push(result);
         this.deps.onCheck?.(result);
         options.onResult?.(result);
-      });
+      }
       if (rows.length < pageSize) break;
     }
     return results;
@@ -154,38 +167,66 @@ export class AriRefresher {
     return this.deps.issuerFor ? (certCa ?? '') : '';
   }
 
-  private async checkOne(issuer: CertificateIssuer, row: AriCandidate): Promise<AriCheckResult> {
-    const { clock, logger, random, state } = this.deps;
-    const { domain, certId } = row;
+  /** Asks the CA about one certificate; what to write is decided here, written per page by `record`. */
+  private async checkOne(issuer: CertificateIssuer, row: AriCandidate): Promise<Checked> {
+    const { clock, logger, random } = this.deps;
+    const { domain } = row;
     const base: AriCheckResult = { domain, status: 'failed', before: row.nextRenewalAt, after: row.nextRenewalAt };
-    const record = async (result: AriCheckResult, check: { nextRenewalAt?: Date; ariCheckAfter: Date }): Promise<AriCheckResult> => {
-      const written = await state.recordAriCheck(row.domainId, { certId, ...check });
-      if (!written) return { ...base, status: 'busy' };
-      return { ...result, nextCheck: check.ariCheckAfter };
-    };
     try {
-      const info = await issuer.renewalInfo(certId);
-      if (!info) return await record({ ...base, status: 'no-ari' }, { ariCheckAfter: new Date(clock.now().getTime() + NO_ARI_RECHECK_MS) });
+      const info = await issuer.renewalInfo(row.certId);
+      if (!info) return { row, result: { ...base, status: 'no-ari' }, checkAfter: (at) => new Date(at.getTime() + NO_ARI_RECHECK_MS) };
       const schedule = scheduleFromAri(info, clock.now(), random, row.nextRenewalAt);
       if (info.explanationUrl) logger.info({ domain, explanationUrl: info.explanationUrl }, 'ARI explanation');
       const moved = row.nextRenewalAt?.getTime() !== schedule.nextRenewalAt.getTime();
       if (moved) logger.info({ domain, window: info.suggestedWindow, nextRenewalAt: schedule.nextRenewalAt }, 'renewal time set from ARI');
-      return await record(
-        {
+      return {
+        row,
+        result: {
           ...base,
           status: moved ? 'moved' : 'unchanged',
           after: schedule.nextRenewalAt,
           window: info.suggestedWindow,
           ...(info.explanationUrl ? { explanationUrl: info.explanationUrl } : {}),
         },
-        { nextRenewalAt: schedule.nextRenewalAt, ariCheckAfter: schedule.ariCheckAfter },
-      );
+        // An unchanged renewal time is not written again: only the next check.
+        ...(moved ? { nextRenewalAt: schedule.nextRenewalAt } : {}),
+        checkAfter: (at) => nextAriCheck(at, info.retryAfterSeconds),
+      };
     } catch (error) {
       const message = `asking the CA for renewal information about ${domain}: ${errorMessage(error)}`;
       logger.warn({ domain, err: errorMessage(error) }, 'ARI check failed; keeping the current renewal time');
-      const retry = { ariCheckAfter: new Date(clock.now().getTime() + ARI_ERROR_RETRY_MS) };
-      const failed = await record({ ...base, status: 'failed', error: message }, retry).catch((e: unknown) => ({ ...base, error: `${message}; recording the check: ${errorMessage(e)}` }));
-      return failed.status === 'busy' ? { ...failed, status: 'failed', error: message } : failed;
+      return { row, result: { ...base, status: 'failed', error: message }, checkAfter: (at) => new Date(at.getTime() + ARI_ERROR_RETRY_MS) };
     }
+  }
+
+  /**
+   * Writes a page of checks (DomainStateStore.recordAriChecks: one statement for
+   * the usual page). The next checks count from when the page's last answer came,
+   * so none is asked again before its Retry-After.
+   */
+  private async record(checked: readonly Checked[]): Promise<AriCheckResult[]> {
+    const at = this.deps.clock.now();
+    const writes = checked.map((c) => ({
+      domainId: c.row.domainId,
+      certId: c.row.certId,
+      ariCheckAfter: c.checkAfter(at),
+      ...(c.nextRenewalAt ? { nextRenewalAt: c.nextRenewalAt } : {}),
+    }));
+    let written: Set<number>;
+    try {
+      written = await this.deps.state.recordAriChecks(writes);
+    } catch (error) {
+      const failed = checked.filter((c) => c.result.status === 'failed');
+      if (failed.length < checked.length) throw error;
+      // Only failed checks on the page: the CA's error stays the news.
+      return failed.map((c) => ({ ...c.result, error: `${c.result.error ?? ''}; recording the check: ${errorMessage(error)}` }));
+    }
+    return checked.map((c, i) => {
+      if (!written.has(c.row.domainId)) {
+        const { domain, before } = c.result;
+        return c.result.status === 'failed' ? c.result : { domain, status: 'busy' as const, before, after: before };
+      }
+      return { ...c.result, nextCheck: writes[i]?.ariCheckAfter as Date };
+    });
   }
 }

@@ -65,6 +65,28 @@ describe.each<DbProvider>(['sqlite', 'postgresql'])('domain state on %s', (provi
     expect(await state.recordAriCheck(id, { certId: 'cert-0', ariCheckAfter: days(3) })).toBe(false);
   });
 
+  it('writes a page of ARI checks at once, row by row under the same conditions as one check', async () => {
+    const ids = await Promise.all(['p1.test', 'p2.test', 'p3.test', 'p4.test'].map(add));
+    for (const [i, id] of ids.entries()) await state.patch(id, { phase: 'recorded', nextRenewalAt: days(20), certNotAfter: days(30), certId: `cert-${i}` });
+    const [a, b, c, d] = ids as [number, number, number, number];
+    expect(await state.claimLease(b, 'run-1', 60_000)).toBe(true);
+    const written = await state.recordAriChecks([
+      { domainId: a, certId: 'cert-0', ariCheckAfter: days(0.25) },
+      // A run holds it; and a certificate that is no longer the recorded one.
+      { domainId: b, certId: 'cert-1', ariCheckAfter: days(0.25) },
+      { domainId: c, certId: 'cert-old', ariCheckAfter: days(0.25) },
+      { domainId: d, certId: 'cert-3', ariCheckAfter: days(0.25), nextRenewalAt: days(19) },
+    ]);
+    expect([...written].sort()).toEqual([a, d].sort());
+    expect(await state.get(a)).toMatchObject({ ariCheckAfter: days(0.25), nextRenewalAt: days(20) });
+    expect(await state.get(b)).toMatchObject({ ariCheckAfter: null, leaseOwner: 'run-1' });
+    expect(await state.get(c)).toMatchObject({ ariCheckAfter: null });
+    expect(await state.get(d)).toMatchObject({ ariCheckAfter: days(0.25), nextRenewalAt: days(19) });
+    // All unchanged: one statement, every row written.
+    expect([...(await state.recordAriChecks([a, d].map((domainId, i) => ({ domainId, certId: `cert-${i * 3}`, ariCheckAfter: days(0.5) }))))].sort()).toEqual([a, d].sort());
+    expect(await state.get(d)).toMatchObject({ ariCheckAfter: days(0.5), nextRenewalAt: days(19) });
+  });
+
   it('lists the certificates whose ARI check is due, leaving out those a run holds', async () => {
     const a = await add('a.test');
     const b = await add('b.test');

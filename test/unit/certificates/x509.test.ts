@@ -1,6 +1,6 @@
 import { X509Certificate as NodeX509Certificate, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ariCertId, coversDomain, readCertificate, splitFullchain, splitPemCertificates } from '../../../src/certificates/x509.js';
 import { createTestCa, createTestLeaf, opensslAkiAndSerial, type TestCa } from './pki.js';
 
@@ -81,6 +81,24 @@ describe('readCertificate', () => {
     expect(readCertificate(intermediatesPem[0] ?? '').commonName).toBe('Fake LE Intermediate');
     expect(splitPemCertificates('no pem here')).toEqual([]);
     expect(() => splitFullchain('garbage')).toThrow(/No PEM certificate/);
+  });
+
+  it('parses a certificate once however often it is read (one issuance reads it several times), and hands out copies', () => {
+    const leaf = createTestLeaf(ca, { names: ['cached.example'] });
+    const fullchain = leaf.certPem + ca.certPem;
+    const first = readCertificate(fullchain);
+    const parses = vi.spyOn(x509.X509Certificate.prototype, 'getExtension');
+    try {
+      first.dnsNames.push('mutated.example');
+      first.notAfter.setTime(0);
+      const again = readCertificate(leaf.certPem);
+      expect(again.dnsNames).toEqual(['cached.example']);
+      expect(again.notAfter.getTime()).not.toBe(0);
+      expect(ariCertId(fullchain)).toBe(again.certId);
+      expect(parses).not.toHaveBeenCalled();
+    } finally {
+      parses.mockRestore();
+    }
   });
 
   it('rejects garbage with a CertificateParseError', () => {

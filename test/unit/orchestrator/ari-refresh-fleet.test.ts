@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
 import { openDatabase, type Database } from '../../../src/db/client.js';
 import { applyMigrations } from '../../../src/db/migrate.js';
@@ -21,9 +21,12 @@ const DAY = 24 * HOUR;
 class AriCa implements Pick<CertificateIssuer, 'renewalInfo'> {
   readonly asked: string[] = [];
   readonly answers = new Map<string, RenewalInfo | Error>();
+  /** Runs while the CA is being asked (e.g. a renewal taking the domain meanwhile). */
+  onAsk: ((domain: string) => Promise<void>) | undefined;
   async renewalInfo(certId: string): Promise<RenewalInfo | undefined> {
     const domain = certId.replace(/^cert-/, '');
     this.asked.push(domain);
+    await this.onAsk?.(domain);
     const answer = this.answers.get(domain);
     if (answer instanceof Error) throw answer;
     return answer;
@@ -228,5 +231,43 @@ describe('what a check records', () => {
     expect(results.map((r) => r.domain)).toEqual(['one.test']);
     expect(ca.asked).toEqual(['one.test']);
     expect(await refresher.nextCheckAt()).toEqual(new Date(now + 6 * HOUR));
+  });
+});
+
+describe('a page of checks is written at once (fleet size: thousands of checks every few hours)', () => {
+  const fleet = async (n: number): Promise<Map<string, number>> => {
+    const ids = new Map<string, number>();
+    const now = clock.now().getTime();
+    // Renewal times already inside the window [40 d, 42 d]: the usual check changes only the next check.
+    for (let i = 0; i < n; i++) {
+      const name = `p${String(i).padStart(2, '0')}.test`;
+      ids.set(name, await seed(name, { nextRenewalAt: new Date(now + 41 * DAY), ariCheckAfter: new Date(now - HOUR) }));
+    }
+    return ids;
+  };
+
+  it('writes the unchanged checks of a page with one statement, not one per certificate', async () => {
+    await fleet(30);
+    const now = clock.now().getTime();
+    const oneByOne = vi.spyOn(state, 'recordAriCheck');
+    const results = await refresher.refreshDue({ pageSize: 100 });
+    expect(results).toHaveLength(30);
+    expect(results.every((r) => r.status === 'unchanged' && r.nextCheck?.getTime() === now + 6 * HOUR)).toBe(true);
+    expect(oneByOne).not.toHaveBeenCalled();
+    const rows = await database.client.domainState.findMany();
+    expect(rows.every((r) => r.ariCheckAfter?.getTime() === now + 6 * HOUR && r.nextRenewalAt?.getTime() === now + 41 * DAY)).toBe(true);
+  });
+
+  it('leaves alone a domain a run took while the CA was asked, and writes the rest of the page', async () => {
+    const ids = await fleet(10);
+    const now = clock.now().getTime();
+    ca.onAsk = async (domain) => {
+      if (domain === 'p03.test') expect(await state.claimLease(ids.get(domain) as number, 'run-1', HOUR)).toBe(true);
+    };
+    const results = await refresher.refreshDue();
+    expect(results.find((r) => r.domain === 'p03.test')).toEqual({ domain: 'p03.test', status: 'busy', before: new Date(now + 41 * DAY), after: new Date(now + 41 * DAY) });
+    expect(results.filter((r) => r.status === 'unchanged')).toHaveLength(9);
+    expect((await row('p03.test')).ariCheckAfter).toEqual(new Date(now - HOUR));
+    expect((await row('p04.test')).ariCheckAfter).toEqual(new Date(now + 6 * HOUR));
   });
 });
