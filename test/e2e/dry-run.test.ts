@@ -24,10 +24,10 @@ import { AcmeIssuer } from '../../src/certificates/acme.js';
 import { FileSecretsStore } from '../../src/secrets/file.js';
 import { startPebble, type PebbleService } from '../testbed/services.js';
 import { dnsQuery, hasPebble27, needsPebble27 } from '../testbed/helpers.js';
-import { ACCOUNT_SECRET, challengeRecords, createDeployment, FASTLY_TOKEN, startHarness, stopDeployment, TLS_CONFIGURATION_ID, type Harness, type SharedDeployment } from './harness.js';
+import { uploadCertificateToFastly } from './fastly-upload.js';
+import { ACCOUNT_SECRET, challengeRecords, createDeployment, startHarness, stopDeployment, TLS_CONFIGURATION_ID, type Harness, type SharedDeployment } from './harness.js';
 import { loadOpenApi, ResponseValidator, type Json } from './openapi-spec.js';
 import { ensureBuilt, jsonOf, runCli, show } from './cli-helpers.js';
-import { JSON_API } from '../testbed/fastly-fake.js';
 import { createTestPki, type TestPki } from '../unit/storage/pki.js';
 
 const ZONE = 'z60.test';
@@ -67,7 +67,7 @@ beforeAll(async () => {
   const backoffId = await h.addDomain(BACKOFF, ZONE);
   await db.domainState.create({ data: { domainId: backoffId, failureCount: 3, backoffUntil: new Date(Date.now() + DAY), lastError: 'earlier failure' } });
   pki = createTestPki();
-  sharedCertificateId = await uploadSharedCertificate();
+  sharedCertificateId = (await uploadCertificateToFastly(h.shared.fastly.url, pki, [SHARED, 'other-site.example'])).certId;
   await h.addDomain(SHARED, ZONE);
   // The records this file reads do record writes: the set-up's issuance is in both logs.
   expect(bindUpdates().length).toBeGreaterThan(0);
@@ -111,28 +111,6 @@ function pebbleWrites(log: string): string[] {
   // a registration would also log "There are now N accounts in memory".
   const posts = calls.filter((c) => !/^(GET|HEAD) /.test(c) && c !== 'POST /sign-me-up');
   return [...posts, ...lines.filter((l) => /There are now \d+ accounts in memory|Added order|is fully authorized|revoke/i.test(l))];
-}
-
-/** A certificate for SHARED and another site, uploaded through Fastly's API (as test/e2e/fastly-shared-certificate.test.ts does). */
-async function uploadSharedCertificate(): Promise<string> {
-  const leaf = pki.issue([SHARED, 'other-site.example']);
-  const post = async (path: string, body: unknown): Promise<string> => {
-    const res = await fetch(`${h.shared.fastly.url}${path}`, {
-      method: 'POST',
-      headers: { 'Content-Type': JSON_API, Accept: JSON_API, 'Fastly-Key': FASTLY_TOKEN },
-      body: JSON.stringify(body),
-    });
-    expect(res.status, await res.clone().text()).toBe(201);
-    return ((await res.json()) as { data: { id: string } }).data.id;
-  };
-  await post('/tls/private_keys', { data: { type: 'tls_private_key', attributes: { key: leaf.keyPem, name: 'shared private key' } } });
-  return post('/tls/bulk/certificates', {
-    data: {
-      type: 'tls_bulk_certificate',
-      attributes: { cert_blob: leaf.certPem, intermediates_blob: leaf.intermediatesPem, allow_untrusted_root: true },
-      relationships: { tls_configurations: { data: [{ type: 'tls_configuration', id: TLS_CONFIGURATION_ID }] } },
-    },
-  });
 }
 
 function files(dir: string): string[] {

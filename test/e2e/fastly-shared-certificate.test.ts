@@ -9,8 +9,8 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFastlyTls } from '../../src/storage/fastly.js';
-import { JSON_API } from '../testbed/fastly-fake.js';
 import { createTestPki, type TestPki } from '../unit/storage/pki.js';
+import { uploadCertificateToFastly } from './fastly-upload.js';
 import { FASTLY_TOKEN, startHarness, TLS_CONFIGURATION_ID, type Harness } from './harness.js';
 
 const DOMAIN = 'd1.z50.test';
@@ -27,33 +27,10 @@ afterAll(async () => {
   pki?.cleanup();
 });
 
-/** Someone's existing certificate at Fastly for DOMAIN and OTHER, uploaded through Fastly's API. */
-async function uploadSharedCertificate(): Promise<{ certId: string; keyId: string }> {
-  const leaf = pki.issue([DOMAIN, OTHER]);
-  const post = async (path: string, body: unknown): Promise<string> => {
-    const res = await fetch(`${h.shared.fastly.url}${path}`, {
-      method: 'POST',
-      headers: { 'Content-Type': JSON_API, Accept: JSON_API, 'Fastly-Key': FASTLY_TOKEN },
-      body: JSON.stringify(body),
-    });
-    expect(res.status, await res.clone().text()).toBe(201);
-    return ((await res.json()) as { data: { id: string } }).data.id;
-  };
-  const keyId = await post('/tls/private_keys', { data: { type: 'tls_private_key', attributes: { key: leaf.keyPem, name: 'shared private key' } } });
-  const certId = await post('/tls/bulk/certificates', {
-    data: {
-      type: 'tls_bulk_certificate',
-      attributes: { cert_blob: leaf.certPem, intermediates_blob: leaf.intermediatesPem, allow_untrusted_root: true },
-      relationships: { tls_configurations: { data: [{ type: 'tls_configuration', id: TLS_CONFIGURATION_ID }] } },
-    },
-  });
-  return { certId, keyId };
-}
-
 describe('a Fastly certificate shared with other names', () => {
   it('/process gives the domain a certificate of its own; the shared one keeps its names and is never PATCHed; renewals replace the own one', async () => {
     const fastly = h.shared.fastly;
-    const shared = await uploadSharedCertificate();
+    const shared = await uploadCertificateToFastly(h.shared.fastly.url, pki, [DOMAIN, OTHER]);
     expect(fastly.servingCertificate(DOMAIN)?.id).toBe(shared.certId);
     await h.addDomain(DOMAIN, 'z50.test');
     const before = fastly.requests.length;
