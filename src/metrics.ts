@@ -18,6 +18,21 @@ const ACCOUNT_RETRY_MS = 300_000;
 /** Seconds since the epoch, whole. */
 const unixSeconds = (d: Date): number => Math.floor(d.getTime() / 1000);
 
+/**
+ * `load`, with one call in flight at a time: callers that come while it runs
+ * (the gauges of one scrape) share its promise; the next call after it settled
+ * loads again, so every scrape reads fresh values.
+ */
+function sharedWhilePending<T>(load: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= load().finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  };
+}
+
 /** A custom unlabelled gauge whose series is absent while `read` gives undefined (prom-client's Gauge always has one). */
 function optionalGauge(name: string, help: string, read: () => Promise<number | undefined>): Metric {
   const metric = {
@@ -51,7 +66,8 @@ export class Metrics {
   readonly registry = new Registry();
   private fleet: { source: FleetSource; logger: Logger | undefined } | undefined;
   /** The query in flight: the metrics of one scrape share it. */
-  private snapshot: Promise<FleetSnapshot | undefined> | undefined;
+  /** The fleet snapshot of the scrape in progress (attachFleet). */
+  private current: () => Promise<FleetSnapshot | undefined> = () => Promise.resolve(undefined);
   private warnedTruncated = false;
 
   readonly certificateExpiration: Gauge<'domain'>;
@@ -65,8 +81,8 @@ export class Metrics {
   });
   private schedule: { kind: 'continuous' | 'cron' | 'outside'; expression?: string } = { kind: 'outside' };
   private cronGap: { at: number; seconds: number | undefined } | undefined;
-  private account: AccountPauseSource | undefined;
-  private pause: Promise<{ until: Date } | undefined | null> | undefined;
+  /** The account pause of the scrape in progress (attachAccount); null while the account is unknown. */
+  private readPause: (() => Promise<{ until: Date } | undefined | null>) | undefined;
   /** When the account source last failed: it is asked again only after ACCOUNT_RETRY_MS (it may read a secret). */
   private pauseFailedAt = Number.NEGATIVE_INFINITY;
   /** The latest continuous-schedule wake that completed with nothing due (it records no run). */
@@ -222,9 +238,13 @@ export class Metrics {
 
   /** Serve the account-pause gauges from the order budget at scrape time. */
   attachAccount(source: AccountPauseSource): void {
-    this.account = source;
-    this.pause = undefined;
     this.pauseFailedAt = Number.NEGATIVE_INFINITY;
+    this.readPause = sharedWhilePending(() =>
+      source().catch(() => {
+        this.pauseFailedAt = Date.now();
+        return null;
+      }),
+    );
   }
 
   /** A continuous-schedule wake completed with nothing due: it counts as a successful run (it records none). */
@@ -235,7 +255,7 @@ export class Metrics {
   /** Serve the certificate series from the database at scrape time. */
   attachFleet(source: FleetSource, logger?: Logger): void {
     this.fleet = { source, logger };
-    this.snapshot = undefined;
+    this.current = sharedWhilePending(() => this.readFleet(source, logger));
   }
 
   /**
@@ -243,52 +263,31 @@ export class Metrics {
    * scrape reads the database instead (where the flow has recorded it too).
    */
   recordCertificate(domain: string, notAfter: Date, renewalAt: Date): void {
-    this.certificateExpiration.set({ domain }, Math.floor(notAfter.getTime() / 1000));
-    this.certificateRenewal.set({ domain }, Math.floor(renewalAt.getTime() / 1000));
+    this.certificateExpiration.set({ domain }, unixSeconds(notAfter));
+    this.certificateRenewal.set({ domain }, unixSeconds(renewalAt));
   }
 
-  private current(): Promise<FleetSnapshot | undefined> {
-    const fleet = this.fleet;
-    if (!fleet) return Promise.resolve(undefined);
-    if (this.snapshot) return this.snapshot;
-    const promise = fleet.source().then(
+  private readFleet(source: FleetSource, logger: Logger | undefined): Promise<FleetSnapshot | undefined> {
+    return source().then(
       (snapshot) => {
         if (snapshot.truncated && !this.warnedTruncated) {
           this.warnedTruncated = true;
-          fleet.logger?.warn({ series: snapshot.watched.length }, 'metrics: more domains need attention than per-domain series are kept; the most urgent are exposed');
+          logger?.warn({ series: snapshot.watched.length }, 'metrics: more domains need attention than per-domain series are kept; the most urgent are exposed');
         }
         return snapshot;
       },
       (error: unknown) => {
         this.fleetQueryFailures.inc();
-        fleet.logger?.warn({ err: error instanceof Error ? error.message : String(error) }, 'metrics: reading the certificate series from the database failed');
+        logger?.warn({ err: error instanceof Error ? error.message : String(error) }, 'metrics: reading the certificate series from the database failed');
         return undefined;
       },
     );
-    this.snapshot = promise;
-    void promise.finally(() => {
-      if (this.snapshot === promise) this.snapshot = undefined;
-    });
-    return promise;
   }
 
-  /** The pause shared by one scrape's gauges: undefined when not paused, null when unknown (no account). */
+  /** The pause shared by one scrape's gauges: undefined when not paused, null when unknown (no account, or it failed within ACCOUNT_RETRY_MS). */
   private currentPause(): Promise<{ until: Date } | undefined | null> {
-    const source = this.account;
-    if (!source || Date.now() - this.pauseFailedAt < ACCOUNT_RETRY_MS) return Promise.resolve(null);
-    if (this.pause) return this.pause;
-    const promise = source().then(
-      (p) => p,
-      () => {
-        this.pauseFailedAt = Date.now();
-        return null;
-      },
-    );
-    this.pause = promise;
-    void promise.finally(() => {
-      if (this.pause === promise) this.pause = undefined;
-    });
-    return promise;
+    if (!this.readPause || Date.now() - this.pauseFailedAt < ACCOUNT_RETRY_MS) return Promise.resolve(null);
+    return this.readPause();
   }
 
   private async scheduleIntervalSeconds(): Promise<number | undefined> {
@@ -315,7 +314,7 @@ export class Metrics {
     gauge.reset();
     for (const c of snapshot?.watched ?? []) {
       const at = pick(c);
-      if (at) gauge.set({ domain: c.domain }, Math.floor(at.getTime() / 1000));
+      if (at) gauge.set({ domain: c.domain }, unixSeconds(at));
     }
   }
 

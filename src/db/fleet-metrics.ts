@@ -163,10 +163,13 @@ export interface FleetStateQueries {
 }
 
 export async function fleetSnapshot(db: Db, provider: DbProvider, options: FleetQueryOptions, state?: FleetStateQueries): Promise<FleetSnapshot> {
-  const { watched, truncated } = await watchedCertificates(db, options);
-  const lifetime = await remainingLifetime(db, provider, options.now, options.bounds);
-  const runs = await runTimes(db);
-  const failing = state ? await state.failingDomains({ max: options.maxWatched ?? DEFAULT_MAX_WATCHED, excluded: options.excluded ?? [] }) : [];
-  const ariOldestPendingCheck = state ? await state.oldestPendingAriCheck() : undefined;
+  // Independent reads: PostgreSQL answers them on separate connections, SQLite one after the other.
+  const [{ watched, truncated }, lifetime, runs, failing, ariOldestPendingCheck] = await Promise.all([
+    watchedCertificates(db, options),
+    remainingLifetime(db, provider, options.now, options.bounds),
+    runTimes(db),
+    state ? state.failingDomains({ max: options.maxWatched ?? DEFAULT_MAX_WATCHED, excluded: options.excluded ?? [] }) : [],
+    state ? state.oldestPendingAriCheck() : undefined,
+  ]);
   return { watched, truncated, lifetime, failing, runs, ariOldestPendingCheck };
 }
