@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Prisma, PrismaClient as PostgresClient } from '../generated/postgres/client.js';
+import { cacheStatements } from './sqlite-statements.js';
 
 /**
  * The Prisma client type the stores code against. Both generated clients are
@@ -42,7 +43,18 @@ export async function openDatabase(url: string, provider: DbProvider, options: {
       import('@prisma/adapter-better-sqlite3'),
       import('../generated/sqlite/client.js'),
     ]);
-    const adapter = new PrismaBetterSqlite3({ url: `file:${path}`, timeout: 10_000 });
+    const factory = new PrismaBetterSqlite3({ url: `file:${path}`, timeout: 10_000 });
+    // The adapter prepares every statement again; its connection keeps them (sqlite-statements.ts).
+    const adapter = {
+      provider: factory.provider as 'sqlite',
+      adapterName: factory.adapterName,
+      connect: async () => {
+        const connection = await factory.connect();
+        cacheStatements(connection);
+        return connection;
+      },
+      connectToShadowDb: () => factory.connectToShadowDb(),
+    };
     const client = new PrismaClient({ adapter }) as unknown as Db;
     return { client, provider, file: path, ping: () => ping(client), close: () => client.$disconnect() };
   }
