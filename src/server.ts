@@ -97,8 +97,7 @@ export async function continuousWake(
 ): Promise<void> {
   await components.ari.refreshDue().catch((error: unknown) => components.logger.warn({ err: errorMessage(error) }, 'ARI refresh failed'));
   // Wakes for ARI checks or a budget refill often find nothing to renew: no run then.
-  const next = await components.pendingEvents.nextEventAt();
-  if (next === undefined || next.getTime() > components.clock.now().getTime()) {
+  if (!(await components.pendingEvents.workDue())) {
     components.metrics?.recordIdleWake(components.clock.now()); // a successful run with nothing to do, unrecorded
     return;
   }

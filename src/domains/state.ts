@@ -1,3 +1,4 @@
+import { empty, join, sqltag as sql, type Sql } from '@prisma/client/runtime/client';
 import type { Db, DbTx } from '../db/client.js';
 import type { Clock } from '../clock.js';
 import { LETS_ENCRYPT_ISSUER, managedDomain } from './repository.js';
@@ -210,10 +211,15 @@ export class DomainStateStore {
       const [first] = group;
       if (!first) continue;
       if (group.length > 1) {
-        const { count } = await this.db.domainState.updateMany({
-          where: { AND: [{ phase: 'recorded' }, this.unleased(), { OR: group.map((c) => ({ domainId: c.domainId, certId: c.certId })) }] },
-          data: { ariCheckAfter: first.ariCheckAfter, ...(first.nextRenewalAt ? { nextRenewalAt: first.nextRenewalAt } : {}) },
-        });
+        // Raw SQL: Prisma compiles an OR of N pairs anew for every N (6.6 ms for 100 rows
+        // on SQLite, against 1 ms). `cert_id IN` is the pairs' condition because a
+        // certificate, so its CertID, belongs to one domain.
+        const now = this.clock.now();
+        const count = await this.db.$executeRaw`
+          UPDATE autotls_domain_state AS s SET ari_check_after = ${first.ariCheckAfter},
+            ${first.nextRenewalAt ? sql`next_renewal_at = ${first.nextRenewalAt},` : empty} updated_at = ${now}
+          WHERE phase = 'recorded' AND ${unleasedSql(now)}
+            AND domain_id IN (${join(group.map((c) => c.domainId))}) AND cert_id IN (${join(group.map((c) => c.certId))})`;
         if (count === group.length) {
           for (const c of group) written.add(c.domainId);
           continue;
@@ -246,27 +252,32 @@ export class DomainStateStore {
     // checked by id, then by next check and id) rather than one ORDER BY with
     // NULLS FIRST, which neither database reads from an index: it sorted every
     // due row for each page, and every recorded one for nextAriCheckAt.
-    const due = [this.ariCheckable(now), this.unleased(), ...only];
+    // Raw SQL, one statement per walk with the domain's name joined: through
+    // Prisma a page of 100 took 7–13 ms on SQLite (a second query for the names,
+    // and the rows mapped twice), against about 1 ms, and the ARI refresh reads
+    // 40,000 rows a day at 10,000 domains.
     const after = query.after;
+    const domain = query.domain !== undefined ? sql`AND d.name = ${query.domain}` : empty;
+    const page = (walk: Sql, order: Sql, take: number): Promise<RawAriCandidate[]> =>
+      this.db.$queryRaw<RawAriCandidate[]>`
+        SELECT s.domain_id AS "domainId", d.name AS domain, s.cert_id AS "certId", s.cert_ca AS "certCa",
+          s.next_renewal_at AS "nextRenewalAt", s.ari_check_after AS "ariCheckAfter"
+        FROM autotls_domain_state s JOIN domains d ON d.id = s.domain_id
+        WHERE s.phase = 'recorded' AND s.cert_id IS NOT NULL AND s.cert_not_after > ${now}
+          AND NOT (d.tls_issuer <> ${LETS_ENCRYPT_ISSUER}) AND d.owned IS TRUE AND (d.status IS NULL OR d.status NOT IN ('Parked', 'Expired'))
+          AND ${unleasedSql(now)} ${domain} AND ${walk}
+        ORDER BY ${order} LIMIT ${take}`;
     const rows: AriCandidate[] = [];
     if (!after || after.ariCheckAfter === null) {
-      const never = await this.db.domainState.findMany({
-        where: { AND: [...due, { ariCheckAfter: null }, after ? { domainId: { gt: after.domainId } } : {}] },
-        select: ARI_SELECT,
-        orderBy: { domainId: 'asc' },
-        take: query.take,
-      });
-      rows.push(...never.map(toCandidate));
+      const never = await page(sql`s.ari_check_after IS NULL ${after ? sql`AND s.domain_id > ${after.domainId}` : empty}`, sql`s.domain_id`, query.take);
+      rows.push(...never.map(fromRawAri));
       if (rows.length >= query.take) return rows;
     }
-    const cursor = after?.ariCheckAfter ? [{ ariCheckAfter: { gte: after.ariCheckAfter } }, { NOT: { ariCheckAfter: after.ariCheckAfter, domainId: { lte: after.domainId } } }] : [];
-    const checked = await this.db.domainState.findMany({
-      where: { AND: [...due, { ariCheckAfter: { not: null, lte: now } }, ...cursor] },
-      select: ARI_SELECT,
-      orderBy: [{ ariCheckAfter: 'asc' }, { domainId: 'asc' }],
-      take: query.take - rows.length,
-    });
-    rows.push(...checked.map(toCandidate));
+    const cursor = after?.ariCheckAfter
+      ? sql`AND (s.ari_check_after > ${after.ariCheckAfter} OR (s.ari_check_after = ${after.ariCheckAfter} AND s.domain_id > ${after.domainId}))`
+      : empty;
+    const checked = await page(sql`s.ari_check_after IS NOT NULL AND s.ari_check_after <= ${now} ${cursor}`, sql`s.ari_check_after, s.domain_id`, query.take - rows.length);
+    rows.push(...checked.map(fromRawAri));
     return rows;
   }
 
@@ -352,6 +363,26 @@ export class DomainStateStore {
 }
 
 const ARI_SELECT = { domainId: true, nextRenewalAt: true, ariCheckAfter: true, certId: true, certCa: true, domain: { select: { name: true } } } as const;
+
+/** An ARI candidate row as the raw page query returns it (SQLite: dates as Prisma's ISO text, ids maybe as bigint). */
+interface RawAriCandidate {
+  domainId: number | bigint;
+  domain: string;
+  certId: string;
+  certCa: string | null;
+  nextRenewalAt: Date | string | null;
+  ariCheckAfter: Date | string | null;
+}
+
+function fromRawAri(r: RawAriCandidate): AriCandidate {
+  const date = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
+  return { domainId: Number(r.domainId), domain: r.domain, certId: r.certId, certCa: r.certCa, nextRenewalAt: date(r.nextRenewalAt), ariCheckAfter: date(r.ariCheckAfter) };
+}
+
+/** No run holds a live lease (the raw-SQL form of DomainStateStore.unleased). */
+function unleasedSql(now: Date): Sql {
+  return sql`(s.lease_owner IS NULL OR s.lease_expires_at IS NULL OR s.lease_expires_at < ${now})`;
+}
 
 function toCandidate(r: { domainId: number; domain: { name: string }; certId: string | null; certCa: string | null; nextRenewalAt: Date | null; ariCheckAfter: Date | null }): AriCandidate {
   return { domainId: r.domainId, domain: r.domain.name, certId: r.certId as string, certCa: r.certCa, nextRenewalAt: r.nextRenewalAt, ariCheckAfter: r.ariCheckAfter };

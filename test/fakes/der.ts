@@ -3,7 +3,7 @@
  * sign but not build certificates, and to read the public key and names out of
  * a CSR (PKCS #10, RFC 2986). Used only by the in-memory CA.
  */
-import { createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { sign, type KeyObject } from 'node:crypto';
 
 function length(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
@@ -67,7 +67,8 @@ export interface TbsInput {
   subject: Buffer;
   notBefore: Date;
   notAfter: Date;
-  publicKey: KeyObject;
+  /** The subject's key, or its SubjectPublicKeyInfo as DER (as read from a CSR). */
+  publicKey: KeyObject | Buffer;
   extensions: Buffer[];
 }
 
@@ -80,7 +81,7 @@ export function certificate(input: TbsInput, signingKey: KeyObject): Buffer {
     input.issuer,
     seq(time(input.notBefore), time(input.notAfter)),
     input.subject,
-    input.publicKey.export({ type: 'spki', format: 'der' }),
+    Buffer.isBuffer(input.publicKey) ? input.publicKey : input.publicKey.export({ type: 'spki', format: 'der' }),
     explicit(3, seq(...input.extensions)),
   );
   return seq(tbs, ECDSA_SHA256, bitString(sign('sha256', tbs, signingKey)));
@@ -132,13 +133,13 @@ function children(buf: Buffer): Element[] {
 const SAN_OID = oid('2.5.29.17');
 
 /** The public key and dNSNames (from the extensionRequest attribute) of a PEM CSR. */
-export function readCsr(csrPem: string): { publicKey: KeyObject; dnsNames: string[] } {
+/** The CSR's key as SubjectPublicKeyInfo DER (not parsed: the certificate carries it as it is) and its SAN names. */
+export function readCsr(csrPem: string): { spki: Buffer; dnsNames: string[] } {
   const request = read(fromPem(csrPem), 0);
   const info = children(request.value)[0];
   if (!info) throw new Error('CSR has no CertificationRequestInfo');
   const [, , spki, attributes] = children(info.value);
   if (!spki) throw new Error('CSR has no public key');
-  const publicKey = createPublicKey({ key: spki.raw, format: 'der', type: 'spki' });
   const dnsNames: string[] = [];
   // Walk every constructed element under the attributes for the SAN extension.
   const walk = (elements: Element[]): void => {
@@ -153,5 +154,5 @@ export function readCsr(csrPem: string): { publicKey: KeyObject; dnsNames: strin
     }
   };
   if (attributes) walk(children(attributes.value));
-  return { publicKey, dnsNames };
+  return { spki: spki.raw, dnsNames };
 }

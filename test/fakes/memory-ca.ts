@@ -43,7 +43,7 @@
  * 30 days, 10 from 2027-02-10, 7 hours from 2028-02-16); the registered domain is the last two labels
  * unless `registeredDomain` is given (Let's Encrypt uses the Public Suffix List).
  */
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import type { Clock } from '../../src/clock.js';
 import type { CertificateIssuer, IssuedCertificate, IssueHooks, IssueRequest, RenewalInfo, RevocationReason } from '../../src/certificates/issuer.js';
 import type { KeyAndCsr } from '../../src/certificates/keys.js';
@@ -140,6 +140,8 @@ export interface FakeCertificate {
   notBefore: Date;
   notAfter: Date;
   fullchainPem: string;
+  /** The certified key's SubjectPublicKeyInfo (DER), as the CSR gave it. */
+  spki: Buffer;
   orderUrl: string;
   /** certId of the certificate it replaced via ARI. */
   replaces?: string;
@@ -410,7 +412,8 @@ export class MemoryCa implements CertificateIssuer {
     const cert = order.certificateSerial ? this.certificates.get(order.certificateSerial) : undefined;
     if (!cert) throw new AcmeOrderError('certificate download', 'about:blank', 'the valid order has no certificate URL');
     const info = readCertificate(splitFullchain(cert.fullchainPem).leafPem);
-    if (!new X509Certificate(splitFullchain(cert.fullchainPem).leafPem).checkPrivateKey(createPrivateKey(keys.privateKeyPem))) {
+    // The key the certificate was issued for is the order's key (one key parse, not a certificate parse as well).
+    if (!createPublicKey(keys.privateKeyPem).export({ type: 'spki', format: 'der' }).equals(cert.spki)) {
       throw new AcmeOrderError('certificate download', 'about:blank', `the CA returned a certificate that does not match the order for ${req.domain}`);
     }
     return {
@@ -483,7 +486,7 @@ export class MemoryCa implements CertificateIssuer {
         subject: name(),
         notBefore,
         notAfter,
-        publicKey: csr.publicKey,
+        publicKey: csr.spki,
         extensions: [
           extension('2.5.29.15', true, bitString(Buffer.from([0x80]), 7)), // digitalSignature
           extension('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.1'))), // serverAuth
@@ -507,6 +510,7 @@ export class MemoryCa implements CertificateIssuer {
       notBefore: info.notBefore,
       notAfter: info.notAfter,
       fullchainPem,
+      spki: csr.spki,
       orderUrl: order.url,
       ...(order.replaces ? { replaces: order.replaces } : {}),
     };

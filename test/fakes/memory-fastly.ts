@@ -25,7 +25,7 @@
  *   retried like our client retries 5xx (`retries`, default 3), so what reaches the
  *   caller is what the real client would throw: a `FastlyError` with `status`.
  */
-import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { Clock } from '../../src/clock.js';
 import { readCertificate, splitPemCertificates } from '../../src/certificates/x509.js';
 import { isOwnCertificate } from '../../src/storage/fastly-deploy.js';
@@ -257,7 +257,7 @@ export class MemoryFastly implements FastlyTls {
     if (!leafPem) throw new FastlyError(`Fastly ${operation} failed: HTTP 400 cert_blob is not a PEM-formatted certificate`, { status: 400 });
     const leaf = new X509Certificate(leafPem);
     const [issuerPem] = splitPemCertificates(intermediatesPem);
-    if (issuerPem && !leaf.verify(new X509Certificate(issuerPem).publicKey)) {
+    if (issuerPem && !leaf.verify(this.issuerKey(issuerPem))) {
       throw new FastlyError(`Fastly ${operation} failed: HTTP 400 Certificate chain is invalid`, { status: 400 });
     }
     const sha1 = createHash('sha1').update(leaf.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
@@ -266,6 +266,14 @@ export class MemoryFastly implements FastlyTls {
     if (!key) throw new FastlyError(`Fastly ${operation} failed: HTTP 400 No private key matching the certificate was uploaded`, { status: 400 });
     const info = readCertificate(leafPem);
     return { certPem: leafPem, intermediatesPem, domains: info.dnsNames, keyId: key.id, serial: info.serial, notBefore: info.notBefore, notAfter: info.notAfter };
+  }
+
+  /** Intermediates are few and uploaded with every certificate: each is parsed once. */
+  private readonly issuerKeys = new Map<string, KeyObject>();
+  private issuerKey(issuerPem: string): KeyObject {
+    let key = this.issuerKeys.get(issuerPem);
+    if (!key) this.issuerKeys.set(issuerPem, (key = new X509Certificate(issuerPem).publicKey));
+    return key;
   }
 
   private call<T>(operation: string, write: boolean, fn: () => T): T {
@@ -324,7 +332,7 @@ export class MemoryFastly implements FastlyTls {
 }
 
 function spkiSha1(privateKeyPem: string): string {
-  const spki = createPublicKey(createPrivateKey(privateKeyPem)).export({ type: 'spki', format: 'der' });
+  const spki = createPublicKey(privateKeyPem).export({ type: 'spki', format: 'der' });
   return createHash('sha1').update(spki).digest('hex');
 }
 

@@ -106,7 +106,7 @@ describe('autotls_last_successful_run_timestamp_seconds and autotls_schedule_int
       ari: { refreshDue: async () => [] },
       orchestrator: { startProcess: () => Promise.reject(new Error('no run expected')) },
       logger: createLogger({ level: 'silent' }),
-      pendingEvents: { nextEventAt: async () => new Date(now.getTime() + 3_600_000) },
+      pendingEvents: { workDue: async () => false },
       clock: { now: () => now },
       metrics: m,
     } as unknown as Components;

@@ -129,12 +129,13 @@ describe('the whole fleet, in order of next check', () => {
     await seed('never2.test');
     await seed('middle.test', { ariCheckAfter: new Date(now - DAY) });
 
+    // Each page is one raw query (per index walk) whose last parameter is its LIMIT.
     const pages: number[] = [];
-    const findMany = database.client.domainState.findMany.bind(database.client.domainState);
-    database.client.domainState.findMany = ((args: Parameters<typeof findMany>[0]) => {
-      pages.push(args?.take ?? Number.POSITIVE_INFINITY);
-      return findMany(args);
-    }) as typeof findMany;
+    const queryRaw = database.client.$queryRaw.bind(database.client);
+    database.client.$queryRaw = ((query: TemplateStringsArray, ...values: unknown[]) => {
+      pages.push(Number(values.at(-1)));
+      return queryRaw(query, ...values);
+    }) as typeof queryRaw;
 
     const results = await refresher.refreshDue({ pageSize: 2, concurrency: 1 });
     expect(ca.asked).toEqual(['never1.test', 'never2.test', 'oldest.test', 'middle.test', 'late.test']);

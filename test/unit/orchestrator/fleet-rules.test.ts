@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AcmeRateLimitedError } from '../../../src/certificates/errors.js';
 import type { CertificateIssuer } from '../../../src/certificates/issuer.js';
 import { LETS_ENCRYPT_ISSUER } from '../../../src/domains/repository.js';
-import { PendingEvents } from '../../../src/domains/pending-events.js';
+import { GATHER_MS, PendingEvents } from '../../../src/domains/pending-events.js';
 import { harnessPerTest, type Harness } from './harness.js';
 
 const HOUR = 3_600_000;
@@ -71,6 +71,35 @@ describe('onboarding is spread over the order budget', () => {
     expect((await pendingEvents(t).nextEventAt())?.getTime()).toBe(issuedAt + 3 * HOUR);
     t.world.clock.set(new Date(issuedAt + 3 * HOUR + 1));
     expect((await pendingEvents(t).nextEventAt())?.getTime()).toBe(t.world.clock.now().getTime());
+  });
+
+  it('renewal times and ARI checks are gathered: the wake comes GATHER_MS after the first, and takes every one due by then', async () => {
+    const t = await harness();
+    const names = ['g1.test', 'g2.test', 'g3.test'];
+    for (const n of names) await t.addDomain(n);
+    await run(t, true);
+    const events = pendingEvents(t);
+    expect(await events.workDue()).toBe(false);
+    // Each certificate's next ARI check is the CA's Retry-After after its issuance; spread them over 20 minutes.
+    const firstCheck = Math.min(...(await Promise.all(names.map((n) => t.stateOf(n)))).map((s) => s?.ariCheckAfter?.getTime() ?? Infinity));
+    for (const [i, n] of names.entries()) {
+      const domain = await t.db.domain.findUniqueOrThrow({ where: { name: n } });
+      await t.db.domainState.update({ where: { domainId: domain.id }, data: { ariCheckAfter: new Date(firstCheck + i * 10 * 60_000) } });
+    }
+    const next = (await events.nextEventAt())?.getTime() as number;
+    expect(next).toBe(firstCheck + GATHER_MS);
+    // The one wake at that time asks the CA about all three: none is asked before its Retry-After.
+    t.world.clock.set(new Date(next));
+    const asked = t.world.ca.stats.renewalInfoRequests;
+    const checks = await t.ari.refreshDue();
+    expect(checks.map((c) => c.domain).sort()).toEqual(names);
+    expect(t.world.ca.stats.renewalInfoRequests - asked).toBe(3);
+    expect(await events.workDue()).toBe(false);
+    // A backoff's end is not gathered: a failing domain is retried when its backoff ends.
+    const backoffUntil = new Date(next + 5 * 60_000);
+    const g1 = await t.db.domain.findUniqueOrThrow({ where: { name: 'g1.test' } });
+    await t.db.domainState.update({ where: { domainId: g1.id }, data: { backoffUntil } });
+    expect((await events.nextEventAt())?.getTime()).toBe(backoffUntil.getTime());
   });
 });
 
