@@ -1,7 +1,8 @@
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { Pkcs10CertificateRequest } from '@peculiar/x509';
 import acme from 'acme-client';
 import { describe, expect, it } from 'vitest';
-import { generateCertificateKey, newKeyAndCsr } from '../../../src/certificates/keys.js';
+import { createDomainCsr, generateCertificateKey, newKeyAndCsr } from '../../../src/certificates/keys.js';
 import type { CertificateKeyType } from '../../../src/config/settings.js';
 
 const expectations: Array<[CertificateKeyType, string, Record<string, unknown>]> = [
@@ -36,5 +37,20 @@ describe('certificate keys', () => {
     const names = acme.crypto.readCsrDomains(csrPem);
     expect(names.commonName).toBe('shop.example');
     expect(names.altNames).toEqual(['shop.example', '*.shop.example']);
+  });
+
+  it.each(['rsa2048', 'ec256'] as const)('a %s CSR is signed by the private key returned with it', async (keyType) => {
+    const { privateKeyPem, csrPem } = await newKeyAndCsr('shop.example', keyType);
+    const csr = new Pkcs10CertificateRequest(csrPem);
+    expect(await csr.verify()).toBe(true);
+    const spki = createPublicKey(privateKeyPem).export({ type: 'spki', format: 'der' });
+    expect(Buffer.from(new Uint8Array(csr.publicKey.rawData)).equals(spki)).toBe(true);
+  });
+
+  it('createDomainCsr signs with a PKCS#8 PEM and rejects a key type it does not support', async () => {
+    const csrPem = await createDomainCsr('shop.example', await generateCertificateKey('ec384'));
+    expect(acme.crypto.readCsrDomains(csrPem)).toEqual({ commonName: 'shop.example', altNames: ['shop.example', '*.shop.example'] });
+    const ed25519 = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    await expect(createDomainCsr('shop.example', ed25519)).rejects.toThrow(/ed25519/);
   });
 });
