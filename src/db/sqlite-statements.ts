@@ -11,7 +11,7 @@
  * so the cache hands the adapter a statement-like object whose `bind(args)`
  * passes the arguments to each call instead. The adapter's `client` is the one
  * reach into its internals; `cacheStatements` checks its shape and
- * test/integration/db/sqlite-statements.test.ts fails if an upgrade moves it.
+ * test/unit/db/sqlite-statements.test.ts fails if an upgrade moves it.
  */
 import type BetterSqlite3 from 'better-sqlite3';
 

@@ -116,10 +116,11 @@ export class DomainStateStore {
     return count === 1;
   }
 
-  async releaseLease(domainId: number, owner: string): Promise<void> {
+  /** Releases the lease if it is still ours, writing `patch` with it (a run's last outcome). */
+  async releaseLease(domainId: number, owner: string, patch: Pick<StatePatch, 'lastOutcome'> = {}): Promise<void> {
     await this.db.domainState.updateMany({
       where: { domainId, leaseOwner: owner },
-      data: { leaseOwner: null, leaseExpiresAt: null },
+      data: { ...patch, leaseOwner: null, leaseExpiresAt: null },
     });
   }
 

@@ -308,6 +308,7 @@ export class Orchestrator {
       );
     }, Math.max(1000, ttl / 3));
     keepAlive.unref();
+    let outcome: DomainResult['outcome'] | undefined;
     try {
       const result = await this.deps.flow.run(candidate, {
         runId: doc.runId,
@@ -317,11 +318,12 @@ export class Orchestrator {
         ...(force ? { force } : {}),
         signal: this.abort.signal,
       });
-      await state.update(candidate.id, owner, { lastOutcome: result.outcome }).catch(() => undefined);
+      outcome = result.outcome;
       return result;
     } finally {
       clearInterval(keepAlive);
-      await state.releaseLease(candidate.id, owner).catch((e: unknown) =>
+      // The outcome is written with the release, in one statement, and only while the lease is still ours.
+      await state.releaseLease(candidate.id, owner, outcome ? { lastOutcome: outcome } : {}).catch((e: unknown) =>
         logger.warn({ domain: candidate.name, err: errorMessage(e) }, 'could not release lease'),
       );
     }
