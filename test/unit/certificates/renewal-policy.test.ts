@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/clock.js';
-import { ariRenewalTime, backoffDelay, isLiveCertificateDue, isRenewalDue, nextAriCheck, renewalTime, scheduleFromAri } from '../../../src/certificates/renewal-policy.js';
+import {
+  ariRenewalTime,
+  backoffDelay,
+  isLiveCertificateDue,
+  isRenewalDue,
+  nextAriCheck,
+  RENEWAL_WINDOW_END_MARGIN_MS,
+  renewalTime,
+  scheduleFromAri,
+} from '../../../src/certificates/renewal-policy.js';
+import { GATHER_MS } from '../../../src/domains/pending-events.js';
+import { CONTINUOUS_MAX_JITTER_MS } from '../../../src/orchestrator/scheduler.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -50,12 +61,19 @@ describe('ariRenewalTime', () => {
   const clock = new FakeClock('2026-02-01T00:00:00Z');
   const window = { start: new Date('2026-02-10T00:00:00Z'), end: new Date('2026-02-12T00:00:00Z') };
 
-  it('picks a uniformly random time inside a future window', () => {
+  // The window's last RENEWAL_WINDOW_END_MARGIN_MS are left for the schedule's gathering and jitter.
+  const usable = 2 * DAY - RENEWAL_WINDOW_END_MARGIN_MS;
+  it('picks a uniformly random time inside a future window, short of its end', () => {
     expect(ariRenewalTime(window, () => 0, clock.now())).toEqual(window.start);
-    expect(ariRenewalTime(window, () => 0.5, clock.now())).toEqual(new Date('2026-02-11T00:00:00Z'));
+    expect(ariRenewalTime(window, () => 0.5, clock.now())).toEqual(new Date(window.start.getTime() + usable / 2));
     const t = ariRenewalTime(window, () => 0.999, clock.now()).getTime();
     expect(t).toBeGreaterThan(window.start.getTime());
-    expect(t).toBeLessThan(window.end.getTime());
+    expect(t).toBeLessThan(window.end.getTime() - RENEWAL_WINDOW_END_MARGIN_MS);
+  });
+  it('leaves room for a continuous wake that gathers and jitters, and keeps half of a short window', () => {
+    expect(RENEWAL_WINDOW_END_MARGIN_MS).toBeGreaterThanOrEqual(GATHER_MS + CONTINUOUS_MAX_JITTER_MS);
+    const short = { start: window.start, end: new Date(window.start.getTime() + HOUR) };
+    expect(ariRenewalTime(short, () => 0.999_999, clock.now()).getTime()).toBeLessThanOrEqual(window.start.getTime() + HOUR / 2);
   });
   it('means now for a window already in the past', () => {
     const now = new Date('2026-02-20T00:00:00Z');
@@ -64,7 +82,7 @@ describe('ariRenewalTime', () => {
   it('means now when the chosen time has already passed inside an open window', () => {
     const now = new Date('2026-02-11T12:00:00Z');
     expect(ariRenewalTime(window, () => 0.1, now)).toEqual(now);
-    expect(ariRenewalTime(window, () => 0.9, now)).toEqual(new Date(window.start.getTime() + 0.9 * 2 * DAY));
+    expect(ariRenewalTime(window, () => 0.9, now)).toEqual(new Date(window.start.getTime() + 0.9 * usable));
   });
 });
 
@@ -97,7 +115,7 @@ describe('scheduleFromAri', () => {
   const window = { start: new Date('2026-02-10T00:00:00Z'), end: new Date('2026-02-12T00:00:00Z') };
   it('picks a time inside the window and the next check from Retry-After', () => {
     const s = scheduleFromAri({ suggestedWindow: window, retryAfterSeconds: 600 }, now, () => 0.5);
-    expect(s).toEqual({ nextRenewalAt: new Date('2026-02-11T00:00:00Z'), ariCheckAfter: new Date(now.getTime() + 10 * MINUTE), picked: true });
+    expect(s).toEqual({ nextRenewalAt: new Date(window.start.getTime() + (2 * DAY - RENEWAL_WINDOW_END_MARGIN_MS) / 2), ariCheckAfter: new Date(now.getTime() + 10 * MINUTE), picked: true });
   });
   it('keeps a time picked earlier that still lies inside the window', () => {
     const current = new Date('2026-02-10T03:00:00Z');
