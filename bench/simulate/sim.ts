@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cron } from 'croner';
@@ -82,7 +82,10 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   const world: FakeWorld = createFakeWorld({ start: options.start, seed: options.seed, ca: { defaultProfile: options.profile } });
   const { clock, ca } = world;
   const logger: Logger = createLogger({ level: options.logLevel });
-  const tmp = mkdtempSync(join(tmpdir(), 'autotls-sim-'));
+  // The SQLite file on tmpfs where there is one: the disk is an edge like the network. Every
+  // write transaction fsyncs the WAL (synchronous=FULL), 0.2-0.4 ms each on this machine's
+  // disk and about a fifth of a simulated renewal; the service's own work is what is measured.
+  const tmp = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'autotls-sim-'));
 
   // ---- the database ----------------------------------------------------------
   let databaseUrl = `file:${join(tmp, 'sim.db')}`;
