@@ -30,6 +30,7 @@ import { secretValues } from './config/index.js';
 import { FleetCohorts } from './domains/fleet-cohorts.js';
 import { CapacityPlanner } from './orchestrator/capacity-planner.js';
 import { PendingEvents } from './domains/pending-events.js';
+import { UploadHold } from './storage/upload-hold.js';
 import { DryRun } from './orchestrator/dry-run.js';
 import { CONTINUOUS } from './orchestrator/scheduler.js';
 
@@ -143,6 +144,8 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     ((domain, tlsIssuer, isDue) =>
       probeLiveCertificate({ domain, host: settings.probe.host, port: settings.probe.port, timeoutMs: 5000, tlsIssuer, isDue }));
 
+  // Fastly's write allowance, as its refusals tell it: the flow holds uploads, selection and the schedule wait.
+  const uploadHold = new UploadHold(clock);
   const flow = new DomainFlow({
     repository,
     state,
@@ -153,6 +156,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
     budget,
     authorities,
     probe,
+    uploadHold,
     metrics,
     logger,
     clock,
@@ -181,6 +185,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const orchestrator = new Orchestrator({
     ari,
     budget: schedulingBudget,
+    uploadHold,
     repository,
     state,
     runs,
@@ -218,6 +223,7 @@ export async function compose(settings: Settings, options: ComposeOptions = {}):
   const pendingEvents = new PendingEvents(clock, repository, state, schedulingBudget, {
     excluded: settings.excludedDomains,
     windowDays: settings.renewal.windowDays,
+    uploadHold,
   });
   const dryRun = new DryRun({
     repository,

@@ -2,10 +2,13 @@ import type { Clock } from '../clock.js';
 import type { OrderBudget } from '../certificates/budget.js';
 import type { DomainRepository } from './repository.js';
 import type { DomainStateStore } from './state.js';
+import type { UploadHold } from '../storage/upload-hold.js';
 
 export interface PendingEventsOptions {
   excluded: readonly string[];
   windowDays: number;
+  /** Fastly's write allowance: stored certificates wait for its reset, which is an event. */
+  uploadHold?: UploadHold;
 }
 
 /**
@@ -57,19 +60,22 @@ export class PendingEvents {
 
   /** Work due now that the budget lets through; otherwise what it waits for (a pause's end, a budget refill). */
   private async work(): Promise<{ dueNow: boolean; waits: Date[] }> {
-    const eligibility = { excluded: this.options.excluded, windowDays: this.options.windowDays };
+    // Stored certificates whose upload Fastly holds back wait for the reset.
+    const held = this.options.uploadHold?.heldUntil();
+    const waits = held ? [held] : [];
+    const eligibility = { excluded: this.options.excluded, windowDays: this.options.windowDays, ...(held ? { uploadsHeld: true } : {}) };
     const budget = await this.budget().catch(() => undefined);
     // headroom() reads the pause first and is 0 while paused: the pause is read again only then.
     const headroom = budget ? await budget.headroom() : undefined;
     const paused = headroom === 0 ? await budget?.pausedUntil() : undefined;
     // While the CA has paused the account, due work waits for the pause to end.
-    if (paused) return { dueNow: false, waits: [paused.until] };
+    if (paused) return { dueNow: false, waits: [...waits, paused.until] };
     // Renewals, and new orders up to the budget's headroom.
     const due = await this.repository.selectDue({ limit: 1, ...eligibility, ...(headroom !== undefined ? { newOrdersLimit: headroom } : {}) });
     if (due.length > 0) return { dueNow: true, waits: [] };
     // New domains held back by a used-up budget: its next free slot.
     const refill = headroom === 0 ? await budget?.refillAt() : undefined;
-    if (refill && (await this.repository.selectDue({ limit: 1, ...eligibility })).length > 0) return { dueNow: false, waits: [refill] };
-    return { dueNow: false, waits: [] };
+    if (refill && (await this.repository.selectDue({ limit: 1, ...eligibility })).length > 0) waits.push(refill);
+    return { dueNow: false, waits };
   }
 }

@@ -26,6 +26,11 @@ export interface EligibilityOptions {
    * spread over the budget while renewals keep their place.
    */
   newOrdersLimit?: number;
+  /**
+   * Fastly refuses uploads until its write allowance resets (UploadHold): domains
+   * whose stored certificate waits for its upload are left out until then.
+   */
+  uploadsHeld?: boolean;
 }
 
 export interface CertificateRecord {
@@ -207,6 +212,7 @@ export class DomainRepository {
         ${exclusion}
         AND (s.backoff_until IS NULL OR s.backoff_until <= ${backoff} OR s.phase IN ('stored', 'uploaded'))
         AND ${extra}
+        ${options.uploadsHeld ? `AND (s.phase IS NULL OR s.phase <> 'stored')` : ''}
         ${options.onlyId === undefined ? '' : `AND d.id = ${param(options.onlyId)}`}
       ORDER BY ${condition.orderBy()} LIMIT ${param(limit)}`;
     const rows = await this.db.$queryRawUnsafe<RawCandidate[]>(sql, ...params);

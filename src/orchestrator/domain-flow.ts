@@ -6,6 +6,7 @@ import type { ChallengePublisher } from '../dns/challenge.js';
 import type { SecretsStore } from '../secrets/provider.js';
 import type { FastlyTls } from '../storage/fastly.js';
 import { deployToFastly } from '../storage/fastly-deploy.js';
+import type { UploadHold } from '../storage/upload-hold.js';
 import type { Metrics } from '../metrics.js';
 import type { DomainCandidate, DomainRepository } from '../domains/repository.js';
 import { LETS_ENCRYPT_ISSUER } from '../domains/repository.js';
@@ -48,6 +49,8 @@ export interface DomainFlowDeps {
    */
   authorities?: CertificateAuthorities;
   probe: Probe;
+  /** Fastly's write allowance, as its refusals told (shared with selection and the schedule). */
+  uploadHold: UploadHold;
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
@@ -204,6 +207,8 @@ export class DomainFlow {
     const { fastly, settings } = this.deps;
     if (!fastly) throw new Error('Fastly is not configured: set FASTLY_API_TOKEN and FASTLY_TLS_CONFIGURATION_ID, or run in testmode');
     if (!settings.fastlyConfigurationId) throw new Error('FASTLY_TLS_CONFIGURATION_ID is required to upload certificates to Fastly');
+    const heldUntil = this.deps.uploadHold.heldUntil();
+    if (heldUntil) throw new Deferred(uploadHeldMessage(heldUntil));
     let deployed: Awaited<ReturnType<typeof deployToFastly>>;
     try {
       deployed = await deployToFastly(fastly, {
@@ -214,13 +219,13 @@ export class DomainFlow {
         logger: log,
       });
     } catch (error) {
-      // The certificate is stored (phase `stored`): the next run uploads it without a new order.
-      // A FastlyError held back by Fastly's write allowance carries the reset time.
-      const held = error instanceof Error && (error as { rateLimitResetAt?: unknown }).rateLimitResetAt instanceof Date;
-      const resume = held ? '; the certificate stays stored and the next run uploads it without a new order' : '';
-      // The caller names the step ("uploading to Fastly: ...").
-      if (!resume) throw error;
-      throw new Error(`${errorMessage(error)}${resume}`, { cause: error });
+      // The certificate is stored (phase `stored`): a later run uploads it without a new order.
+      // A refusal for Fastly's write allowance names its reset: every upload waits for it.
+      const reset = this.deps.uploadHold.resetOf(error);
+      if (!reset) throw error; // the caller names the step ("uploading to Fastly: ...")
+      this.deps.uploadHold.hold(reset);
+      log.warn({ err: errorMessage(error), until: reset.toISOString() }, 'Fastly write allowance used up: uploads held until it resets');
+      throw new Deferred(uploadHeldMessage(reset));
     }
     const id = deployed.certificate.id;
     if (deployed.action === 'replaced') {
@@ -310,4 +315,8 @@ export class DomainFlow {
     const failingSince = state?.failingSince ?? new Date(now); // kept until a success clears it (markRecorded)
     await this.deps.state.update(candidate.id, ctx.leaseOwner, { failureCount, failingSince, backoffUntil, lastError: message.slice(0, 1000) });
   }
+}
+
+function uploadHeldMessage(until: Date): string {
+  return `Fastly's API write allowance is used up until ${until.toISOString()}: the certificate stays stored and is uploaded then, without a new order`;
 }

@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Metrics } from '../metrics.js';
 import { notifyWithin, type Notifier } from '../notify/notifier.js';
 import type { DomainCandidate, DomainRepository } from '../domains/repository.js';
+import type { UploadHold } from '../storage/upload-hold.js';
 import type { DomainStateStore } from '../domains/state.js';
 import type { DomainFlow } from './domain-flow.js';
 import { errorMessage } from '../util/errors.js';
@@ -32,6 +33,8 @@ export interface OrchestratorDeps {
   budget?: () => Promise<OrderBudget>;
   /** Refreshes renewal times from ARI before each `/process` selection. */
   ari?: AriRefresher;
+  /** Fastly's write allowance (the flow's): while it is used up, stored certificates are not selected. */
+  uploadHold?: UploadHold;
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
@@ -118,6 +121,8 @@ export class Orchestrator {
     const candidates = await repository.selectDue({
       limit,
       ...(newOrdersLimit !== undefined ? { newOrdersLimit } : {}),
+      // Stored certificates wait while Fastly holds uploads back: each would only be deferred.
+      ...(this.deps.uploadHold?.heldUntil() ? { uploadsHeld: true } : {}),
       excluded: settings.excludedDomains,
       windowDays: settings.windowDays,
     });

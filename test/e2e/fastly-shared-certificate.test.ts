@@ -77,40 +77,42 @@ describe('a Fastly certificate shared with other names', () => {
 });
 
 describe("Fastly's write allowance used up", () => {
-  it('the upload is held back, not sent: the domain fails naming the step and the reset time; the next run uploads it without a new order', async () => {
+  it('the upload is held back, not sent: the domain is deferred naming the reset time; after the reset a run uploads it without a new order', async () => {
     const fastly = h.shared.fastly;
-    // The service's Fastly client, on a clock the test can move forward by the hour.
+    // The service and its Fastly client, on a clock the test can move forward by the hour.
     let offsetMs = 0;
+    const now = () => Date.now() + offsetMs;
     const client = createFastlyTls({
       apiToken: FASTLY_TOKEN,
       apiUrl: fastly.url,
       logger: pino({ level: 'silent' }),
       allowUntrustedRoot: true,
-      now: () => Date.now() + offsetMs,
+      now,
     });
-    const service = await startHarness({ shared: h.shared, compose: { overrides: { fastly: client } } });
+    const service = await startHarness({ shared: h.shared, compose: { clock: { now: () => new Date(now()) }, overrides: { fastly: client } } });
     try {
     const domain = 'd2.z50.test';
     await h.addDomain(domain, 'z50.test');
     fastly.exhaustRateLimit(); // another client of the same Fastly user spent the hour's 1,000 writes
     const before = fastly.requests.length;
-    const failed = await service.run('/process');
-    expect(failed.status).toBe(502);
-    expect(failed.doc.results).toMatchObject([{ domain, outcome: 'failed' }]);
+    const held = await service.run('/process');
+    expect(held.status).toBe(200);
+    expect(held.doc.results).toMatchObject([{ domain, outcome: 'deferred' }]);
     const resetIso = new Date(Math.ceil(fastly.rateLimitState().resetAt!.getTime() / 1000) * 1000).toISOString(); // Fastly-RateLimit-Reset: epoch seconds
-    const error = failed.doc.results[0]?.errors.join(' ') ?? '';
-    expect(error).toMatch(/^uploading to Fastly: Fastly create private key held back: the API write allowance is used up/);
-    expect(error).toContain(`until ${resetIso}`);
-    expect(error).toMatch(/the certificate stays stored and the next run uploads it without a new order$/);
+    const message = held.doc.results[0]?.messages.join(' ') ?? '';
+    expect(message).toContain(`Fastly's API write allowance is used up until ${resetIso}: the certificate stays stored and is uploaded then, without a new order`);
+    // Not a failure: no backoff, no failure count; the stored certificate waits for the reset.
+    const db = service.components.database.client;
+    expect(await db.domainState.findFirstOrThrow({ where: { domain: { name: domain } } })).toMatchObject({ phase: 'stored', failureCount: 0, backoffUntil: null });
     // One write found the allowance gone (429); nothing was sent after that.
     const writes = fastly.requests.slice(before).filter((r) => r.method !== 'GET');
     expect(writes).toHaveLength(1);
     expect([...fastly.certs.values()].some((c) => c.domains.includes(domain))).toBe(false);
 
+    // Until the reset a run leaves it alone.
+    expect((await service.run('/process')).doc.results).toEqual([]);
     fastly.endRateLimitWindow(); // the hour passes, for Fastly and for AutoTLS
     offsetMs = 3_600_000;
-    const db = service.components.database.client;
-    await db.domainState.updateMany({ data: { backoffUntil: null } });
     const next = await service.run('/process');
     expect(next.status, JSON.stringify(next.doc.results)).toBe(200);
     expect(next.doc.results).toMatchObject([{ domain, outcome: 'issued' }]);

@@ -283,8 +283,15 @@ export class MemoryFastly implements FastlyTls {
       if (write && this.remaining <= 0) {
         this.calls.push({ at: now, operation, write, status: 429 });
         const retryAfterSeconds = Math.max(1, Math.ceil((this.windowResetAt - now.getTime()) / 1000));
-        // Our client waits out a Retry-After of at most 30 s; an hour's wait ends the retries.
-        throw new FastlyError(`Fastly ${operation} failed: HTTP 429 Too many requests`, { status: 429, retryAfterSeconds });
+        // What our client makes of it (src/storage/fastly.ts retryDecision, fastly-pacer.ts): Fastly's
+        // 429 carries Fastly-RateLimit-Remaining: 0 and -Reset, the pacer then holds the retry until the
+        // reset, and a reset beyond its longest hold ends the call "held back" with rateLimitResetAt.
+        const error = new FastlyError(`Fastly ${operation} held back: the API write allowance is used up (Fastly-RateLimit-Remaining: 0) until ${new Date(this.windowResetAt).toISOString()}`, {
+          status: 429,
+          retryAfterSeconds,
+        });
+        error.rateLimitResetAt = new Date(this.windowResetAt);
+        throw error;
       }
       if (write) this.remaining--;
       const fault = drawFault(this.faults, now, this.random);

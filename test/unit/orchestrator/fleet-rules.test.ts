@@ -103,6 +103,36 @@ describe('onboarding is spread over the order budget', () => {
   });
 });
 
+describe("Fastly's write allowance", () => {
+  it('once an upload is refused until the reset, the others wait for it: deferred, not failed, and uploaded after it without a new order', async () => {
+    // 4 writes an hour; a new domain takes 2 (its key, its certificate). One domain at a time, so the order is known.
+    const t = await harness({ orchestrator: { concurrency: 1 }, world: { fastly: { writeLimit: 4 } } });
+    const names = ['f1.test', 'f2.test', 'f3.test', 'f4.test'];
+    for (const n of names) await t.addDomain(n);
+    const first = await run(t, true);
+    const outcome = (r: { results: Array<{ domain: string; outcome: string }> }) => Object.fromEntries(r.results.map((x) => [x.domain, x.outcome]));
+    expect(outcome(first)).toEqual({ 'f1.test': 'issued', 'f2.test': 'issued', 'f3.test': 'deferred', 'f4.test': 'deferred' });
+    expect(first.results.find((r) => r.domain === 'f4.test')?.messages.join(' ')).toMatch(/Fastly's API write allowance is used up until .*stays stored/);
+    for (const n of ['f3.test', 'f4.test']) {
+      expect(await t.stateOf(n)).toMatchObject({ phase: 'stored', failureCount: 0, backoffUntil: null, failingSince: null });
+    }
+    // Only f3's upload reached Fastly and was refused; f4 was held without a call.
+    expect(t.world.fastly.calls.filter((c) => c.status === 429)).toHaveLength(1);
+    const until = t.uploadHold.heldUntil() as Date;
+    expect(until.getTime()).toBeGreaterThan(t.world.clock.now().getTime());
+    // Nothing is due until the reset, which is the next event; a wake meanwhile does not select them.
+    const events = new PendingEvents(t.world.clock, t.repository, t.state, async () => t.budget, { excluded: [], windowDays: 30, uploadHold: t.uploadHold });
+    expect(await events.workDue()).toBe(false);
+    expect((await events.nextEventAt())?.getTime()).toBe(until.getTime());
+    expect((await run(t, true)).results).toEqual([]);
+    t.world.clock.set(new Date(until.getTime() + 1000));
+    expect(await events.workDue()).toBe(true);
+    const after = await run(t, true);
+    expect(outcome(after)).toEqual({ 'f3.test': 'issued', 'f4.test': 'issued' });
+    expect(t.world.ca.stats.newOrders).toBe(4);
+  });
+});
+
 describe('rate limits by class', () => {
   it("a limit on one domain's names backs off that domain only; the account keeps ordering", async () => {
     // 1 certificate per exact set of names per week: a.test's renewal is refused (not an ARI renewal here).

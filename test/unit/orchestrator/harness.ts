@@ -25,6 +25,7 @@ import { AriRefresher } from '../../../src/orchestrator/ari-refresh.js';
 import { RunStore } from '../../../src/orchestrator/runs.js';
 import type { CertificateIssuer } from '../../../src/certificates/issuer.js';
 import { CertificateAuthorities } from '../../../src/certificates/authorities.js';
+import { UploadHold } from '../../../src/storage/upload-hold.js';
 import { MemoryCa, type MemoryCaOptions } from '../../fakes/memory-ca.js';
 import { createFakeWorld, type FakeWorld, type FakeWorldOptions } from '../../fakes/world.js';
 
@@ -65,6 +66,7 @@ export interface Harness {
   flow: DomainFlow;
   orchestrator: Orchestrator;
   ari: AriRefresher;
+  uploadHold: UploadHold;
   metrics: Metrics;
   instanceId: string;
   addDomain(name: string, fields?: { tlsIssuer?: string | null; tlsExpDate?: Date | null; zoneId?: string | null; owned?: boolean }): Promise<DomainCandidate>;
@@ -127,6 +129,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     );
     fallback = { ca, budget: fallbackBudget, authorities };
   }
+  const uploadHold = new UploadHold(clock);
   const flow = new DomainFlow({
     repository,
     state,
@@ -137,6 +140,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     budget: async () => budget,
     ...(fallback ? { authorities: fallback.authorities } : {}),
     probe: world.probe,
+    uploadHold,
     metrics,
     logger,
     clock,
@@ -163,6 +167,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
   const instanceId = randomUUID();
   const orchestrator = new Orchestrator({
     budget: async () => budget,
+    uploadHold,
     repository,
     state,
     runs,
@@ -201,6 +206,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     flow,
     orchestrator,
     ari,
+    uploadHold,
     metrics,
     instanceId,
     async addDomain(name, fields = {}) {
