@@ -4,14 +4,14 @@
 // better-sqlite3 itself (the floor), on SQLite; and a certificate parse by
 // @peculiar/x509 (src/certificates/x509.ts) against node:crypto's.
 // The lifecycle simulator spends most of its CPU in these (bench/README.md,
-// "What still limits the simulator").
+// "What one call costs").
 //
-//   npm run bench:db-calls                       # 5 rounds of 2,000 calls per shape
+//   npm run bench:db-calls                       # 5 rounds of 2,000 calls per path
 //   npm run bench:db-calls -- --rounds 3 --calls 1000
 //
-// Rounds interleave the shapes, so load on the shared machine falls on all of
+// Rounds interleave the paths, so load on the shared machine falls on all of
 // them alike; the table gives the median µs per call and its ratio to the first
-// row of its group (the driver itself, or node:crypto's parse) measured in the
+// path of its group (the driver itself, or node:crypto's parse) measured in the
 // same round. Absolute times are noise here; ratios are the result.
 import { generateKeyPairSync, X509Certificate as NodeX509 } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { pino } from 'pino';
 import { openDatabase, type Db } from '../src/db/client.js';
 import { applyMigrations } from '../src/db/migrate.js';
 import { certificate, extension, name, seq, tlv } from '../test/fakes/der.js';
+import { percentile } from './lib/util.js';
 
 const DOMAINS = 1000;
 
@@ -41,51 +42,68 @@ function parseArgs(argv: string[]): { rounds: number; calls: number } {
   return options;
 }
 
-interface Shape {
-  group: string;
-  label: string;
-  /** The raw statement this shape is compared with (same group). */
-  baseline?: true;
-  call: (i: number) => unknown;
+/** One thing a renewal does, by several paths; the first path is the one the others are compared with. */
+interface Group {
+  what: string;
+  paths: Array<{ label: string; call: (i: number) => unknown }>;
 }
 
-function shapes(db: Db, driver: BetterSqlite3.Database, ids: number[], leafDer: Buffer): Shape[] {
+const STATE_ROW = 'SELECT * FROM autotls_domain_state WHERE domain_id = ?';
+const DOMAIN_ROW = 'SELECT * FROM domains WHERE name = ?';
+const PHASE = 'UPDATE autotls_domain_state SET phase = ?, updated_at = ? WHERE domain_id = ? AND lease_owner IS NULL';
+const ORDER = 'INSERT INTO autotls_acme_orders (account, domain, exempt, created_at) VALUES (?, ?, ?, ?)';
+const DRIVER = 'better-sqlite3, prepared once';
+
+function groups(db: Db, driver: BetterSqlite3.Database, ids: number[], leafDer: Buffer): Group[] {
   const id = (i: number): number => ids[i % ids.length] as number;
   const domainName = (i: number): string => `d${(i % DOMAINS) + 1}.test`;
   const now = new Date();
-  const direct = (sql: string, write = false): ((...args: unknown[]) => unknown) => {
-    const statement = driver.prepare(sql);
-    return write ? (...args) => statement.run(...args) : (...args) => statement.all(...args);
-  };
-  const stateRow = direct('SELECT * FROM autotls_domain_state WHERE domain_id = ?');
-  const domainRow = direct('SELECT * FROM domains WHERE name = ?');
-  const phase = direct('UPDATE autotls_domain_state SET phase = ?, updated_at = ? WHERE domain_id = ? AND lease_owner IS NULL', true);
-  const order = direct('INSERT INTO autotls_acme_orders (account, domain, exempt, created_at) VALUES (?, ?, ?, ?)', true);
+  const stateRow = driver.prepare(STATE_ROW);
+  const domainRow = driver.prepare(DOMAIN_ROW);
+  const phase = driver.prepare(PHASE);
+  const order = driver.prepare(ORDER);
   return [
-    { group: 'read the state row', label: 'better-sqlite3, prepared once', baseline: true, call: (i) => stateRow(id(i)) },
-    { group: 'read the state row', label: 'raw SELECT', call: (i) => db.$queryRawUnsafe('SELECT * FROM autotls_domain_state WHERE domain_id = ?', id(i)) },
-    { group: 'read the state row', label: 'domainState.findUnique', call: (i) => db.domainState.findUnique({ where: { domainId: id(i) } }) },
-    { group: 'read a domain by name', label: 'better-sqlite3, prepared once', baseline: true, call: (i) => domainRow(domainName(i)) },
-    { group: 'read a domain by name', label: 'raw SELECT', call: (i) => db.$queryRawUnsafe('SELECT * FROM domains WHERE name = ?', domainName(i)) },
-    { group: 'read a domain by name', label: 'domain.findUnique', call: (i) => db.domain.findUnique({ where: { name: domainName(i) } }) },
-    { group: 'write a state phase', label: 'better-sqlite3, prepared once', baseline: true, call: (i) => phase('issued', now.getTime(), id(i)) },
     {
-      group: 'write a state phase',
-      label: 'raw UPDATE',
-      call: (i) => db.$executeRawUnsafe('UPDATE autotls_domain_state SET phase = ?, updated_at = ? WHERE domain_id = ? AND lease_owner IS NULL', 'issued', now, id(i)),
+      what: 'read the state row',
+      paths: [
+        { label: DRIVER, call: (i) => stateRow.all(id(i)) },
+        { label: 'raw SELECT', call: (i) => db.$queryRawUnsafe(STATE_ROW, id(i)) },
+        { label: 'domainState.findUnique', call: (i) => db.domainState.findUnique({ where: { domainId: id(i) } }) },
+      ],
     },
-    { group: 'write a state phase', label: 'domainState.updateMany', call: (i) => db.domainState.updateMany({ where: { domainId: id(i), leaseOwner: null }, data: { phase: 'issued', updatedAt: now } }) },
-    { group: 'write a state phase', label: 'domainState.update (RETURNING the row)', call: (i) => db.domainState.update({ where: { domainId: id(i) }, data: { phase: 'issued', updatedAt: now } }) },
-    { group: 'insert an order row', label: 'better-sqlite3, prepared once', baseline: true, call: (i) => order('bench', domainName(i), 1, now.getTime()) },
     {
-      group: 'insert an order row',
-      label: 'raw INSERT',
-      call: (i) => db.$executeRawUnsafe('INSERT INTO autotls_acme_orders (account, domain, exempt, created_at) VALUES (?, ?, ?, ?)', 'bench', domainName(i), true, now),
+      what: 'read a domain by name',
+      paths: [
+        { label: DRIVER, call: (i) => domainRow.all(domainName(i)) },
+        { label: 'raw SELECT', call: (i) => db.$queryRawUnsafe(DOMAIN_ROW, domainName(i)) },
+        { label: 'domain.findUnique', call: (i) => db.domain.findUnique({ where: { name: domainName(i) } }) },
+      ],
     },
-    { group: 'insert an order row', label: 'acmeOrder.createMany', call: (i) => db.acmeOrder.createMany({ data: [{ account: 'bench', domain: domainName(i), exempt: true, createdAt: now }] }) },
-    { group: 'insert an order row', label: 'acmeOrder.create (RETURNING the row)', call: (i) => db.acmeOrder.create({ data: { account: 'bench', domain: domainName(i), exempt: true, createdAt: now } }) },
-    { group: 'parse a certificate', label: 'node:crypto X509Certificate', baseline: true, call: () => new NodeX509(leafDer).serialNumber },
-    { group: 'parse a certificate', label: '@peculiar/x509 X509Certificate', call: () => new PeculiarX509(leafDer).serialNumber },
+    {
+      what: 'write a state phase',
+      paths: [
+        { label: DRIVER, call: (i) => phase.run('issued', now.getTime(), id(i)) },
+        { label: 'raw UPDATE', call: (i) => db.$executeRawUnsafe(PHASE, 'issued', now, id(i)) },
+        { label: 'domainState.updateMany', call: (i) => db.domainState.updateMany({ where: { domainId: id(i), leaseOwner: null }, data: { phase: 'issued', updatedAt: now } }) },
+        { label: 'domainState.update (RETURNING the row)', call: (i) => db.domainState.update({ where: { domainId: id(i) }, data: { phase: 'issued', updatedAt: now } }) },
+      ],
+    },
+    {
+      what: 'insert an order row',
+      paths: [
+        { label: DRIVER, call: (i) => order.run('bench', domainName(i), 1, now.getTime()) },
+        { label: 'raw INSERT', call: (i) => db.$executeRawUnsafe(ORDER, 'bench', domainName(i), true, now) },
+        { label: 'acmeOrder.createMany', call: (i) => db.acmeOrder.createMany({ data: [{ account: 'bench', domain: domainName(i), exempt: true, createdAt: now }] }) },
+        { label: 'acmeOrder.create (RETURNING the row)', call: (i) => db.acmeOrder.create({ data: { account: 'bench', domain: domainName(i), exempt: true, createdAt: now } }) },
+      ],
+    },
+    {
+      what: 'parse a certificate',
+      paths: [
+        { label: 'node:crypto X509Certificate', call: () => new NodeX509(leafDer).serialNumber },
+        { label: '@peculiar/x509 X509Certificate', call: () => new PeculiarX509(leafDer).serialNumber },
+      ],
+    },
   ];
 }
 
@@ -100,7 +118,7 @@ function leafCertificate(): Buffer {
       subject: name(),
       notBefore: new Date(now),
       notAfter: new Date(now + 90 * 86_400_000),
-      publicKey: publicKey.export({ type: 'spki', format: 'der' }),
+      publicKey,
       extensions: [
         extension('2.5.29.35', false, seq(tlv(0x80, Buffer.alloc(20, 7)))),
         extension('2.5.29.17', true, seq(tlv(0x82, Buffer.from('bench.test')), tlv(0x82, Buffer.from('*.bench.test')))),
@@ -109,12 +127,6 @@ function leafCertificate(): Buffer {
     privateKey,
   );
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 async function main(): Promise<void> {
   const { rounds, calls } = parseArgs(process.argv.slice(2));
@@ -129,28 +141,32 @@ async function main(): Promise<void> {
     await db.domain.createMany({ data: Array.from({ length: DOMAINS }, (_, i) => ({ name: `d${i + 1}.test`, tld: 'test' })) });
     const ids = (await db.domain.findMany({ select: { id: true } })).map((d) => d.id);
     for (const id of ids) await db.$executeRawUnsafe('INSERT INTO autotls_domain_state (domain_id) VALUES (?)', id);
-    const all = shapes(db, driver, ids, leafCertificate());
-    const perCall = new Map<Shape, number[]>(all.map((s) => [s, []]));
-    const ratios = new Map<Shape, number[]>(all.map((s) => [s, []]));
+    const all = groups(db, driver, ids, leafCertificate());
+    const perCall = new Map<string, number[]>();
+    const ratios = new Map<string, number[]>();
+    const push = (map: Map<string, number[]>, key: string, value: number): void => void map.set(key, [...(map.get(key) ?? []), value]);
     for (let round = 0; round <= rounds; round++) {
-      const times = new Map<Shape, number>();
-      for (const shape of all) {
-        const started = performance.now();
-        for (let i = 0; i < calls; i++) await shape.call(i);
-        times.set(shape, ((performance.now() - started) / calls) * 1000);
-      }
-      if (round === 0) continue; // warm-up: statement caches, JIT
-      for (const shape of all) {
-        const baseline = all.find((s) => s.group === shape.group && s.baseline) as Shape;
-        perCall.get(shape)?.push(times.get(shape) as number);
-        ratios.get(shape)?.push((times.get(shape) as number) / (times.get(baseline) as number));
+      for (const group of all) {
+        let baseline: number | undefined;
+        for (const { label, call } of group.paths) {
+          const started = performance.now();
+          for (let i = 0; i < calls; i++) await call(i);
+          const us = ((performance.now() - started) / calls) * 1000;
+          baseline ??= us;
+          if (round === 0) continue; // warm-up: statement caches, JIT
+          push(perCall, `${group.what}|${label}`, us);
+          push(ratios, `${group.what}|${label}`, us / baseline);
+        }
       }
     }
-    console.log(`${rounds} rounds of ${calls} calls per shape (after one warm-up round), SQLite on ${path.dirname(file)}, node ${process.version}`);
-    console.log('| what | call | median µs per call | × the first row of its group (same round, median) |');
+    console.log(`${rounds} rounds of ${calls} calls per path (after one warm-up round), SQLite on ${path.dirname(file)}, node ${process.version}`);
+    console.log('| what | path | median µs per call | × the first path of its group (same round, median) |');
     console.log('|---|---|---:|---:|');
-    for (const shape of all) {
-      console.log(`| ${shape.group} | ${shape.label} | ${median(perCall.get(shape) as number[]).toFixed(0)} | ${median(ratios.get(shape) as number[]).toFixed(2)} |`);
+    for (const group of all) {
+      for (const { label } of group.paths) {
+        const key = `${group.what}|${label}`;
+        console.log(`| ${group.what} | ${label} | ${percentile(perCall.get(key) ?? [], 50).toFixed(0)} | ${percentile(ratios.get(key) ?? [], 50).toFixed(2)} |`);
+      }
     }
   } finally {
     driver.close();
