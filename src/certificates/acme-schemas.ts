@@ -96,12 +96,20 @@ export function isProblem(problem: AcmeProblem | undefined, short: string): bool
   return problem?.type === `${ACME_ERROR_PREFIX}${short}`;
 }
 
-/** The CA refused the `replaces` field itself (as opposed to the order). */
+/**
+ * The CA refused the `replaces` field itself (as opposed to the order). Besides the
+ * typed refusals, a server error whose detail is about the certificate to replace:
+ * Pebble 2.7.0 answers 500 "could not find an order for the given certificate" for
+ * about one certificate in 256 (it indexes orders by the hex of the serial's
+ * big.Int bytes, ca/ca.go, but looks them up by the hex of the CertID's DER serial,
+ * core/types.go NewCertID, which keeps a leading zero byte). Asking again with the
+ * same `replaces` would fail the same way until the certificate expired.
+ */
 export function rejectsReplaces(problem: AcmeProblem | undefined): boolean {
   if (!problem) return false;
   if (isProblem(problem, 'alreadyReplaced')) return true;
-  const aboutReplacedCertificate = /replace|ari|certid|serial/i.test(problem.detail);
-  return aboutReplacedCertificate && (isProblem(problem, 'malformed') || isProblem(problem, 'unauthorized') || isProblem(problem, 'conflict'));
+  const aboutReplacedCertificate = /replace|ari|certid|serial|given certificate/i.test(problem.detail);
+  return aboutReplacedCertificate && ['malformed', 'unauthorized', 'conflict', 'serverInternal'].some((type) => isProblem(problem, type));
 }
 
 /** The CA refused the profile (draft-ietf-acme-profiles `invalidProfile`): its directory may have changed. */

@@ -8,7 +8,7 @@ import acme from 'acme-client';
 import { afterAll, beforeAll, describe, expect, inject } from 'vitest';
 import { FileSecretsStore } from '../../src/secrets/file.js';
 import { needsPebble27, pebbleRenewalInfo, splitPem } from '../testbed/helpers.js';
-import { ACCOUNT_SECRET, challengeRecords, startHarness, type Harness } from './harness.js';
+import { ACCOUNT_SECRET, challengeRecords, issueReplaceable, startHarness, type Harness } from './harness.js';
 import { ensureBuilt, jsonOf, runCli, show } from './cli-helpers.js';
 
 const HOUR = 3_600_000;
@@ -121,9 +121,8 @@ needsPebble27.describe('ARI from the real CA', () => {
   });
 
   needsPebble27.it('after a revocation at the CA, `autotls ari refresh` then /process renews exactly that domain, with `replaces`', async () => {
-    const revoked = 'p27-revoked.z19.test';
+    const revoked = await issueReplaceable(h, 'p27-revoked', ZONE);
     const kept = 'p27-kept.z19.test';
-    await issueOne(h, revoked);
     await issueOne(h, kept);
     const old = await stateOf(h, revoked);
     const keptBefore = await stateOf(h, kept);

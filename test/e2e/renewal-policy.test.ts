@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AriServer, pebbleServerTls } from '../testbed/ari-server.js';
-import { challengeRecords, startHarness, type Harness } from './harness.js';
+import { challengeRecords, issueReplaceable, startHarness, type Harness } from './harness.js';
 
 let ari: AriServer;
 let h: Harness;
@@ -32,10 +32,7 @@ const DAY = 86_400_000;
 
 describe('ARI', () => {
   it('renews inside a past window with `replaces`, then follows the next window', async () => {
-    const domain = 'ari1.z19.test';
-    await h.addDomain(domain, 'z19.test');
-    const first = await h.run('/process');
-    expect(first.status, JSON.stringify(first.doc)).toBe(200);
+    const domain = await issueReplaceable(h, 'ari1', 'z19.test');
     const issued = await state(domain);
     expect(issued.certId).toBeTruthy();
     // Without an ARI answer the lifetime policy applies: far in the future.

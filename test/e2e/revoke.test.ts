@@ -11,7 +11,7 @@ import { FileSecretsStore } from '../../src/secrets/file.js';
 import { readCertificate } from '../../src/certificates/x509.js';
 import { httpsGet } from '../testbed/services.js';
 import { hasPebble27, pebbleRenewalInfo, splitPem } from '../testbed/helpers.js';
-import { challengeRecords, startHarness, type Harness } from './harness.js';
+import { challengeRecords, issueReplaceable, startHarness, type Harness } from './harness.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { BIN, ensureBuilt, jsonOf, runCli, show } from './cli-helpers.js';
 
@@ -61,8 +61,7 @@ describe('autotls revoke against Pebble', () => {
   };
 
   it('deploys the replacement at Fastly (the old key deleted there), then revokes the old certificate at the CA (superseded); exit 0', async () => {
-    const domain = 'rv-main.z19.test';
-    await issue(domain);
+    const domain = await issueReplaceable(h, 'rv-main', ZONE);
     const before = await stateOf(domain);
     const oldSerial = await storedSerial(domain);
     const oldPem = (await secrets().get(`pem-secret/${domain}/fullchain`)) as string;

@@ -126,3 +126,15 @@ export async function pebbleRenewalInfo(pebble: Pick<PebbleInfo, 'directoryUrl' 
   const retryAfter = res.headers['retry-after'];
   return { start: new Date(window.start), end: new Date(window.end), retryAfterSeconds: typeof retryAfter === 'string' ? Number(retryAfter) : undefined };
 }
+
+/**
+ * Whether Pebble 2.7.0 accepts `certId` in an order's `replaces`. It indexes the
+ * orders by the hex of the serial's big.Int bytes (ca/ca.go) but looks `replaces`
+ * up by the hex of the CertID's serial bytes (core/types.go NewCertID), which are
+ * the DER bytes (RFC 9773 §4.1): a serial encoded with a leading zero byte (about
+ * one certificate in 256) is "not found" (a 500). Let's Encrypt has no such gap.
+ */
+export function pebbleFindsReplaced(certId: string): boolean {
+  const serial = Buffer.from(certId.split('.')[1] ?? '', 'base64url');
+  return serial.length > 0 && serial[0] !== 0;
+}

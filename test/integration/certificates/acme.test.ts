@@ -19,7 +19,7 @@ import { createChallengePublisher, createDnsProvider, type ChallengePublisher, t
 import { createLogger } from '../../../src/logger.js';
 import { AriServer, pebbleServerTls } from '../../testbed/ari-server.js';
 import '../../testbed/context.js';
-import { fetchPebbleRoot, needsPebble27, queryTxt, splitPem } from '../../testbed/helpers.js';
+import { fetchPebbleRoot, needsPebble27, pebbleFindsReplaced, queryTxt, splitPem } from '../../testbed/helpers.js';
 
 const tb = inject('testbed');
 const logger = createLogger({ level: 'silent' });
@@ -219,7 +219,10 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
 
   it('reads the suggested window and renews with `replaces` (Pebble accepts the field and issues)', async () => {
     const publisher = new RecordingPublisher();
-    const first = await issuer.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', profile: 'classic' }, { publisher });
+    const issueFirst = () => issuer.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', profile: 'classic' }, { publisher });
+    let first = await issueFirst();
+    // A certificate Pebble cannot find by its CertID (one in 256, helpers.ts) is issued again.
+    for (let i = 0; i < 5 && !pebbleFindsReplaced(first.certId ?? ''); i++) first = await issueFirst();
     const certId = first.certId ?? '';
     expect(certId).toMatch(/^[\w-]+\.[\w-]+$/);
 
@@ -251,6 +254,9 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
     ['alreadyReplaced', 409, 'certificate AAAA.BBBB already has a replacement order'],
     ['malformed', 400, 'while parsing ARI CertID an error occurred'],
     ['unauthorized', 403, 'the certificate being replaced is not owned by this account'],
+    // Pebble 2.7.0's words (wfe.go validateReplacementOrder) for a serial with a leading zero
+    // byte; a 500 is first asked again as a transient answer (acme-transport.ts).
+    ['serverInternal', 500, 'could not find an order for the given certificate: could not find order resulting in the given certificate serial number'],
   ])('orders again without `replaces` when the CA refuses it (%s)', async (type, status, detail) => {
     ari.stub('newOrder', {
       status,
@@ -260,9 +266,10 @@ describe('AcmeIssuer with ARI, profiles and rate limits (ARI front proxying to P
     const cert = await issuer.issue({ domain: 'z20.test', zone: 'z20.test', keyType: 'ec256', replaces: 'AAAA.BBBB' }, { publisher: new RecordingPublisher() });
     expect(cert.replacesAccepted).toBe(false);
     const sent = ari.newOrderPayloads().slice(before);
-    expect(sent).toHaveLength(2);
-    expect(sent[0]?.replaces).toBe('AAAA.BBBB');
-    expect(sent[1]).not.toHaveProperty('replaces');
+    const withReplaces = sent.slice(0, -1);
+    expect(withReplaces.length).toBe(status === 500 ? 2 : 1);
+    expect(withReplaces.map((p) => p?.replaces)).toEqual(withReplaces.map(() => 'AAAA.BBBB'));
+    expect(sent.at(-1)).not.toHaveProperty('replaces');
   });
 
   it('refuses a profile the CA does not offer, naming the offered ones, before ordering', async () => {
