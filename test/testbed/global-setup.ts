@@ -3,12 +3,14 @@
 // at it: 2.7.0 from ../shared/pebble/pebble, else Debian's 2.4.0, PostgreSQL, moto_server),
 // provides its connection details as
 // `inject('testbed')` (see ./context.ts) and tears everything down afterwards.
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import './context.js';
 import { knotSkipNotice } from './knot.js';
 import { testsMarked } from './marked-tests.js';
 import { reapStaleTestbeds } from './process.js';
 import { SHARED_PEBBLE, startTestbed } from './services.js';
+import { probesFor, startWatchdog } from './watchdog.js';
 
 /** `file: title` of every needsPebble27.describe/it in the integration and e2e tests. */
 export function pebble27Tests(root?: string): string[] {
@@ -43,8 +45,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.env.NODE_EXTRA_CA_CERTS = testbed.info.caBundlePath;
 
   project.provide('testbed', testbed.info);
+  const watchdog = startWatchdog(probesFor(testbed.info, { bind: join(testbed.bind.dir, `named-${testbed.bind.port}.log`), pebble: testbed.pebble.logPath }));
 
   return async () => {
+    const stalls = await watchdog.stop();
+    if (stalls) console.error(stalls);
     if (previousCa === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
     else process.env.NODE_EXTRA_CA_CERTS = previousCa;
     await testbed.stop();
