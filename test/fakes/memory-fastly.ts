@@ -101,6 +101,8 @@ export class MemoryFastly implements FastlyTls {
   private readonly byName = new Map<string, Set<string>>();
   private readonly keyBySha1 = new Map<string, string>();
   private readonly certsByKey = new Map<string, number>();
+  /** Keys no certificate uses, for `filter[in_use]=false` without a walk over every key. */
+  private readonly unusedKeys = new Set<string>();
   private readonly serials = new Set<string>();
 
   constructor(options: MemoryFastlyOptions) {
@@ -156,6 +158,7 @@ export class MemoryFastly implements FastlyTls {
       const key: StoredKey = { id: this.newId('key'), name, pem, publicKeySha1: sha1, createdAt: this.clock.now() };
       this.keys.set(key.id, key);
       this.keyBySha1.set(sha1, key.id);
+      this.unusedKeys.add(key.id);
       return toKey(key);
     });
   }
@@ -214,11 +217,12 @@ export class MemoryFastly implements FastlyTls {
   }
 
   async listPrivateKeys(filter?: { inUse?: boolean }): Promise<FastlyPrivateKey[]> {
-    return this.call('list private keys', false, () =>
-      [...this.keys.values()]
+    return this.call('list private keys', false, () => {
+      const keys = filter?.inUse === false ? [...this.unusedKeys].map((id) => this.keys.get(id) as StoredKey) : [...this.keys.values()];
+      return keys
         .filter((k) => filter?.inUse === undefined || this.keyInUse(k.id) === filter.inUse)
-        .map((k) => ({ ...toKey(k), ...(filter?.inUse === undefined ? {} : { inUse: filter.inUse }) })),
-    );
+        .map((k) => ({ ...toKey(k), ...(filter?.inUse === undefined ? {} : { inUse: filter.inUse }) }));
+    });
   }
 
   /** GET /tls/configurations/<id> answers 404 "Record not found" for an id that does not exist (Fastly's JSON:API errors). */
@@ -237,6 +241,7 @@ export class MemoryFastly implements FastlyTls {
       if (this.keyInUse(id)) throw new FastlyError('Fastly delete private key failed: HTTP 409 Key is in use by a certificate', { status: 409 });
       this.keyBySha1.delete((this.keys.get(id) as StoredKey).publicKeySha1);
       this.keys.delete(id);
+      this.unusedKeys.delete(id);
     });
   }
 
@@ -320,7 +325,10 @@ export class MemoryFastly implements FastlyTls {
       if (ids.size > 0) this.byName.set(name, ids);
       else this.byName.delete(name);
     }
-    this.certsByKey.set(cert.keyId, (this.certsByKey.get(cert.keyId) ?? 0) + delta);
+    const uses = (this.certsByKey.get(cert.keyId) ?? 0) + delta;
+    this.certsByKey.set(cert.keyId, uses);
+    if (uses > 0) this.unusedKeys.delete(cert.keyId);
+    else if (this.keys.has(cert.keyId)) this.unusedKeys.add(cert.keyId);
     if (delta > 0) this.serials.add(cert.serial);
     else this.serials.delete(cert.serial);
   }
