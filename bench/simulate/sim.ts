@@ -23,6 +23,7 @@ import { createFakeWorld, type FakeWorld } from '../../test/fakes/world.js';
 import { simpleWindow } from '../../test/fakes/memory-ca.js';
 import { seededRandom } from '../../test/fakes/random.js';
 import type { SimOptions } from './args.js';
+import { splitCosts, type CostSplit, type WakeSample } from './cost-split.js';
 import { guarded, guardedFunction, Life, severDatabase, tappedFastly, type ServedChange } from './edges.js';
 
 const HOUR = 3_600_000;
@@ -419,13 +420,16 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
       const next = Math.min(nextSweep, nextForecast, nextEvent);
       if (next > to) break;
       if (next > clock.now().getTime()) clock.set(new Date(next));
+      const began = performance.now();
       if (next === nextEvent) await (events.shift() as TimedEvent).run();
       else if (next === nextForecast) {
         await forecastNow();
         nextForecast += DAY;
+        outside.forecast += performance.now() - began;
       } else {
         sweep();
         nextSweep += HOUR;
+        outside.sweep += performance.now() - began;
       }
     }
     if (to > clock.now().getTime()) clock.set(new Date(to));
@@ -446,6 +450,9 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   const guardedWork = async (work: (c: Components) => Promise<void>): Promise<void> => {
     const { components, life } = current;
     const issuedBefore = ca.stats.newOrders + ca.stats.issued;
+    const wakeStart = performance.now();
+    const ariBefore = ca.stats.renewalInfoRequests;
+    const issuedBeforeWake = ca.stats.issued;
     const outcome = await Promise.race([
       work(components).then(
         () => 'done' as const,
@@ -456,6 +463,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
       ),
       life.death.then(() => 'crashed' as const),
     ]);
+    wakeSamples.push({ ms: performance.now() - wakeStart, issuances: ca.stats.issued - issuedBeforeWake, ariChecks: ca.stats.renewalInfoRequests - ariBefore });
     if (outcome === 'crashed') await restart();
     // The work took time: each domain's order, propagation, validation and upload, CONCURRENCY at a time.
     const worked = (ca.stats.newOrders + ca.stats.issued - issuedBefore) / 2;
@@ -464,6 +472,9 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   };
 
   const continuous = options.schedule === 'continuous';
+  // Where the time goes (summary.timing): each wake's, and the loop's own work between wakes.
+  const wakeSamples: WakeSample[] = [];
+  const outside = { nextWake: 0, forecast: 0, sweep: 0 };
   const cron = continuous ? undefined : new Cron(options.schedule, { paused: true });
   let lastProgress = 0;
   const report = (): void => {
@@ -490,7 +501,9 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   while (clock.now().getTime() < end) {
     let next: number;
     if (continuous) {
+      const asked = performance.now();
       next = (await scheduler.nextWake()).getTime();
+      outside.nextWake += performance.now() - asked;
     } else {
       next = (cron?.nextRun(clock.now()) ?? new Date(end)).getTime();
     }
@@ -642,6 +655,10 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     simulatedWallSeconds: Number(simWall.toFixed(1)),
     simDaysPerWallSecond: Number(((end - start) / DAY / simWall).toFixed(3)),
     warmUpWallSeconds: Number(((simStartWall - wallStart) / 1000).toFixed(1)),
+    // The simulated part's wall time split (bench/simulate/cost-split.ts): per wake, issuance and
+    // ARI check by least squares over the wakes; the scheduler's next-wake query, the daily
+    // forecast and the simulator's hourly sweep between wakes.
+    timing: timingOf(splitCosts(wakeSamples), outside),
     // A truncated run: what the whole --days would take at the rate reached (warm-up included), not a measurement.
     projectedWallSecondsForAllDays: truncated && end > start ? Number(((simStartWall - wallStart) / 1000 + (options.days * DAY * simWall) / (end - start)).toFixed(0)) : null,
     loadAverage: { atStart: loadAtStart, afterWarmUp: loadAfterWarmUp, atEnd: loadavg().map((l) => Number(l.toFixed(2))) },
@@ -651,6 +668,18 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     forecastsSampled: forecasts.filter((_, i) => i % 7 === 0),
   };
   return { summary, days: dayRows, spans, markers };
+}
+
+function timingOf(split: CostSplit | undefined, outside: { nextWake: number; forecast: number; sweep: number }): Record<string, number> {
+  const r = (v: number, digits: number): number => Number(v.toFixed(digits));
+  return {
+    ...(split
+      ? { inWakeSeconds: r(split.inWakeSeconds, 1), perWakeMs: r(split.perWakeMs, 2), perIssuanceMs: r(split.perIssuanceMs, 2), perAriCheckMs: r(split.perAriCheckMs, 4) }
+      : {}),
+    nextWakeSeconds: r(outside.nextWake / 1000, 1),
+    forecastSeconds: r(outside.forecast / 1000, 1),
+    sweepSeconds: r(outside.sweep / 1000, 1),
+  };
 }
 
 /** The commit the simulator ran on (with "+dirty" when the tree had changes), for the results table. */
