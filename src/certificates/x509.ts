@@ -3,18 +3,14 @@
  * issuer), the ARI certificate identifier (RFC 9773 §4.1), and the one PEM
  * splitter of the project (splitPemCertificates, splitFullchain).
  *
- * @peculiar/x509 parses the certificate. Unlike Node's X509Certificate it reads
- * an empty subject (Let's Encrypt's tlsserver and shortlived profiles, Pebble
- * 2.7) as an empty name, and it exposes the Authority Key Identifier.
+ * The DER is read here (./der.ts), only for the fields AutoTLS uses. Unlike Node's
+ * X509Certificate this reads an empty subject (Let's Encrypt's tlsserver and
+ * shortlived profiles, Pebble 2.7) as an empty name and gives the Authority Key
+ * Identifier; unlike @peculiar/x509 it builds no object tree (0.5–2 ms a
+ * certificate there, a seventh of an issuance's CPU in the lifecycle simulator).
  */
 import { X509Certificate as NodeX509Certificate } from 'node:crypto';
-import {
-  AuthorityKeyIdentifierExtension,
-  SubjectAlternativeNameExtension,
-  X509Certificate,
-  type Extension,
-  type Name,
-} from '@peculiar/x509';
+import { children, oidOf, readElement, readWhole, stringOf, TAG, timeOf, type Element } from './der.js';
 
 export interface CertificateInfo {
   /** Serial number as lower-case hex, without sign padding (e.g. `8765432100ab`). */
@@ -62,23 +58,14 @@ function derOf(certificate: CertificateInput): Buffer {
   if (typeof certificate !== 'string') return certificate;
   const [first] = splitPemCertificates(certificate);
   if (!first) throw new CertificateParseError('No PEM certificate found');
-  // Node decodes base64 several times faster than @peculiar/x509's own PEM reader.
+  // Node decodes the base64 itself.
   return Buffer.from(first.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64');
-}
-
-function parse(der: Buffer): X509Certificate {
-  try {
-    return new X509Certificate(der);
-  } catch (error) {
-    throw new CertificateParseError(`Unparseable X.509 certificate (${error instanceof Error ? error.message : String(error)})`, { cause: error });
-  }
 }
 
 /**
  * What was read from the certificates seen last, by DER. One issuance reads the
  * same certificate several times (the flow after download, the Fastly upload,
- * the probe, the recorded material), and @peculiar/x509 costs 0.5-2 ms a parse;
- * at fleet size that was a third of the flow's CPU. Bounded, oldest out first.
+ * the probe, the recorded material). Bounded, oldest out first.
  */
 const READ_CACHE_SIZE = 256;
 interface Read {
@@ -87,66 +74,136 @@ interface Read {
   sanError?: CertificateParseError;
 }
 const readCache = new Map<string, Read>();
+let parsed = 0;
+
+/** How many certificates were parsed rather than served from the cache since start-up. */
+export function certificatesParsed(): number {
+  return parsed;
+}
 
 function readCached(certificate: CertificateInput): Read {
   const der = derOf(certificate);
   const key = der.toString('base64');
   const hit = readCache.get(key);
   if (hit) return hit;
-  const cert = parse(der);
-  const serial = serialContent(cert);
-  const aki = authorityKeyId(cert);
-  let san: SubjectAlternativeNameExtension | undefined;
-  let sanError: CertificateParseError | undefined;
-  try {
-    san = extension(cert, SubjectAlternativeNameExtension, 'subjectAltName');
-  } catch (error) {
-    sanError = error as CertificateParseError;
-  }
-  const info: CertificateInfo = {
-    serial: serialHex(serial),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    commonName: nameField(cert.subjectName, 'CN'),
-    dnsNames: (san?.names.items ?? []).filter((n) => n.type === 'dns').map((n) => n.value.toLowerCase()),
-    issuer: cert.issuer,
-    issuerCommonName: nameField(cert.issuerName, 'CN'),
-    certId: aki ? makeCertId(aki, serial) : undefined,
-  };
-  const entry: Read = sanError ? { info, sanError } : { info };
+  const entry = read(der);
+  parsed += 1;
   if (readCache.size >= READ_CACHE_SIZE) readCache.delete(readCache.keys().next().value as string);
   readCache.set(key, entry);
   return entry;
 }
 
-/** Reads an extension, turning a malformed one into a CertificateParseError. */
-function extension<T extends Extension>(cert: X509Certificate, type: new (raw: ArrayBuffer) => T, what: string): T | undefined {
-  try {
-    return cert.getExtension(type) ?? undefined;
-  } catch (error) {
-    throw new CertificateParseError(`Unreadable ${what} extension`, { cause: error });
-  }
-}
+const OID_SUBJECT_ALT_NAME = '2.5.29.17';
+const OID_AUTHORITY_KEY_ID = '2.5.29.35';
+const OID_COMMON_NAME = '2.5.4.3';
+/** Short names of attribute types in the issuer's name (RFC 4514 §3, and E as OpenSSL prints it). */
+const ATTRIBUTE_NAMES: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '0.9.2342.19200300.100.1.25': 'DC',
+  '1.2.840.113549.1.9.1': 'E',
+};
 
 /**
- * The serial as the DER INTEGER's content octets. @peculiar/x509 gives it as hex
- * without the sign octet; DER keeps a leading 00 when the high bit would
- * otherwise be set (RFC 9773 §4.1 needs those octets exactly).
+ * Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }, and
+ * TBSCertificate (RFC 5280 §4.1): version [0], serialNumber, signature, issuer,
+ * validity, subject, subjectPublicKeyInfo, issuerUniqueID [1], subjectUniqueID [2],
+ * extensions [3].
  */
-function serialContent(cert: X509Certificate): Buffer {
-  const hex = cert.serialNumber.length % 2 === 1 ? `0${cert.serialNumber}` : cert.serialNumber;
-  const bytes = Buffer.from(hex, 'hex');
-  return bytes.length > 0 && (bytes[0] as number) >= 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+function read(der: Buffer): Read {
+  let serial: Buffer;
+  let issuer: Array<[string, string]>;
+  let subject: Array<[string, string]>;
+  let notBefore: Date;
+  let notAfter: Date;
+  let extensions: Map<string, Buffer>;
+  try {
+    const certificate = readWhole(der);
+    const [tbsElement] = certificate.tag === TAG.SEQUENCE ? children(certificate.content) : [];
+    if (tbsElement?.tag !== TAG.SEQUENCE) throw new Error('not a certificate');
+    const tbs = children(tbsElement.content);
+    const [serialElement, , issuerElement, validity, subjectElement] = tbs.slice(tbs[0]?.tag === 0xa0 ? 1 : 0);
+    if (serialElement?.tag !== TAG.INTEGER || !issuerElement || validity?.tag !== TAG.SEQUENCE || !subjectElement) throw new Error('not a certificate');
+    serial = serialElement.content;
+    const [from, until] = children(validity.content);
+    if (!from || !until) throw new Error('no validity');
+    notBefore = timeOf(from);
+    notAfter = timeOf(until);
+    issuer = nameOf(issuerElement);
+    subject = nameOf(subjectElement);
+    extensions = extensionsOf(tbs.find((e) => e.tag === 0xa3));
+  } catch (error) {
+    throw new CertificateParseError(`Unparseable X.509 certificate (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+  }
+  let dnsNames: string[] = [];
+  let sanError: CertificateParseError | undefined;
+  const san = extensions.get(OID_SUBJECT_ALT_NAME);
+  if (san) {
+    try {
+      // GeneralNames ::= SEQUENCE OF GeneralName; dNSName is [2] IA5String.
+      dnsNames = children(readWhole(san).content)
+        .filter((n) => n.tag === 0x82)
+        .map((n) => n.content.toString('latin1').toLowerCase());
+    } catch (error) {
+      sanError = new CertificateParseError('Unreadable subjectAltName extension', { cause: error });
+    }
+  }
+  const commonName = (name: Array<[string, string]>): string | undefined => name.find(([type]) => type === OID_COMMON_NAME)?.[1];
+  const info: CertificateInfo = {
+    serial: serialHex(serial),
+    notBefore,
+    notAfter,
+    commonName: commonName(subject),
+    dnsNames,
+    issuer: issuer.map(([type, value]) => `${ATTRIBUTE_NAMES[type] ?? type}=${value.replace(/[,+"\\<>;]/g, (c) => `\\${c}`)}`).join(', '),
+    issuerCommonName: commonName(issuer),
+    certId: undefined,
+  };
+  const aki = extensions.get(OID_AUTHORITY_KEY_ID);
+  if (aki) {
+    let keyId: Buffer | undefined;
+    try {
+      // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }
+      keyId = children(readWhole(aki).content).find((e) => e.tag === 0x80)?.content;
+    } catch (error) {
+      throw new CertificateParseError('Unreadable Authority Key Identifier extension', { cause: error });
+    }
+    // The serial as the INTEGER's content octets: DER keeps a leading 00 when the high bit would otherwise be set (RFC 9773 §4.1).
+    if (keyId && keyId.length > 0) info.certId = makeCertId(keyId, serial);
+  }
+  return sanError ? { info, sanError } : { info };
 }
 
-function authorityKeyId(cert: X509Certificate): Buffer | undefined {
-  const keyId = extension(cert, AuthorityKeyIdentifierExtension, 'Authority Key Identifier')?.keyId;
-  return keyId ? Buffer.from(keyId, 'hex') : undefined;
+/** A Name's attributes in order, as [type OID, value]; empty for an empty subject. */
+function nameOf(name: Element): Array<[string, string]> {
+  if (name.tag !== TAG.SEQUENCE) throw new Error('not a Name');
+  const out: Array<[string, string]> = [];
+  for (const rdn of children(name.content)) {
+    for (const attribute of children(rdn.content)) {
+      const [type, value] = children(attribute.content);
+      if (!type || !value) throw new Error('bad attribute in a Name');
+      out.push([oidOf(type), stringOf(value)]);
+    }
+  }
+  return out;
 }
 
-/** The first value of `field` (e.g. CN) in a name; undefined for an empty subject, as Let's Encrypt's modern profiles issue. */
-function nameField(name: Name, field: string): string | undefined {
-  return name.getField(field)[0];
+/** The extensions' extnValue contents by OID; empty when the certificate has none. */
+function extensionsOf(wrapper: Element | undefined): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  if (!wrapper) return out;
+  for (const extension of children(readElement(wrapper.content).content)) {
+    const parts = children(extension.content);
+    const id = parts[0];
+    const value = parts.at(-1);
+    if (!id || value?.tag !== TAG.OCTET_STRING) throw new Error('bad extension');
+    out.set(oidOf(id), value.content);
+  }
+  return out;
 }
 
 /** Parses the first certificate of a PEM (a leaf or a fullchain), or a DER buffer. */
