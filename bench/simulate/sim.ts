@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { Cron } from 'croner';
 import { compose, type Components } from '../../src/composition.js';
@@ -488,6 +489,12 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   };
 
   const simStartWall = performance.now();
+  // Garbage collection during the simulated part (the fakes keep their whole history for the summary).
+  let gcMs = 0;
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs += entry.duration;
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const loadAfterWarmUp = loadavg().map((l) => Number(l.toFixed(2)));
   sweep();
   // The service's own scheduler decides when to wake; the simulator only moves the clock there.
@@ -528,6 +535,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   sweep();
   cron?.stop();
   const simWall = (performance.now() - simStartWall) / 1000;
+  gcObserver.disconnect();
 
   // Still served expired at the end.
   for (const [domain, s] of served) {
@@ -658,7 +666,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     // The simulated part's wall time split (bench/simulate/cost-split.ts): per wake, issuance and
     // ARI check by least squares over the wakes; the scheduler's next-wake query, the daily
     // forecast and the simulator's hourly sweep between wakes.
-    timing: timingOf(splitCosts(wakeSamples), outside),
+    timing: { ...timingOf(splitCosts(wakeSamples), outside), gcSeconds: Number((gcMs / 1000).toFixed(1)) },
     // A truncated run: what the whole --days would take at the rate reached (warm-up included), not a measurement.
     projectedWallSecondsForAllDays: truncated && end > start ? Number(((simStartWall - wallStart) / 1000 + (options.days * DAY * simWall) / (end - start)).toFixed(0)) : null,
     loadAverage: { atStart: loadAtStart, afterWarmUp: loadAfterWarmUp, atEnd: loadavg().map((l) => Number(l.toFixed(2))) },
