@@ -464,7 +464,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
       ),
       life.death.then(() => 'crashed' as const),
     ]);
-    wakeSamples.push({ ms: performance.now() - wakeStart, issuances: ca.stats.issued - issuedBeforeWake, ariChecks: ca.stats.renewalInfoRequests - ariBefore });
+    wakeSamples.push({ ms: performance.now() - wakeStart, issuances: ca.stats.issued - issuedBeforeWake, ariChecks: ca.stats.renewalInfoRequests - ariBefore, day: dayIndex });
     if (outcome === 'crashed') await restart();
     // The work took time: each domain's order, propagation, validation and upload, CONCURRENCY at a time.
     const worked = (ca.stats.newOrders + ca.stats.issued - issuedBefore) / 2;
@@ -474,7 +474,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
 
   const continuous = options.schedule === 'continuous';
   // Where the time goes (summary.timing): each wake's, and the loop's own work between wakes.
-  const wakeSamples: WakeSample[] = [];
+  const wakeSamples: Array<WakeSample & { day: number }> = [];
   const outside = { nextWake: 0, forecast: 0, sweep: 0 };
   const cron = continuous ? undefined : new Cron(options.schedule, { paused: true });
   let lastProgress = 0;
@@ -666,7 +666,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     // The simulated part's wall time split (bench/simulate/cost-split.ts): per wake, issuance and
     // ARI check by least squares over the wakes; the scheduler's next-wake query, the daily
     // forecast and the simulator's hourly sweep between wakes.
-    timing: { ...timingOf(splitCosts(wakeSamples), outside), gcSeconds: Number((gcMs / 1000).toFixed(1)) },
+    timing: { ...timingOf(splitCosts(wakeSamples), outside), gcSeconds: Number((gcMs / 1000).toFixed(1)), byMonth: costsByMonth(wakeSamples) },
     // A truncated run: what the whole --days would take at the rate reached (warm-up included), not a measurement.
     projectedWallSecondsForAllDays: truncated && end > start ? Number(((simStartWall - wallStart) / 1000 + (options.days * DAY * simWall) / (end - start)).toFixed(0)) : null,
     loadAverage: { atStart: loadAtStart, afterWarmUp: loadAfterWarmUp, atEnd: loadavg().map((l) => Number(l.toFixed(2))) },
@@ -676,6 +676,22 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     forecastsSampled: forecasts.filter((_, i) => i % 7 === 0),
   };
   return { summary, days: dayRows, spans, markers };
+}
+
+/** The cost split per 30 simulated days: whether an issuance or an ARI check gets dearer as history piles up. */
+function costsByMonth(samples: ReadonlyArray<WakeSample & { day: number }>): Array<Record<string, number>> {
+  const months = new Map<number, WakeSample[]>();
+  for (const s of samples) {
+    const month = Math.floor(s.day / 30);
+    const list = months.get(month) ?? [];
+    list.push(s);
+    months.set(month, list);
+  }
+  return [...months.entries()].flatMap(([month, list]) => {
+    const split = splitCosts(list);
+    if (!split) return [];
+    return [{ fromDay: month * 30 + 1, wakes: split.wakes, inWakeSeconds: Number(split.inWakeSeconds.toFixed(1)), perIssuanceMs: Number(split.perIssuanceMs.toFixed(2)), perAriCheckMs: Number(split.perAriCheckMs.toFixed(4)), issuances: list.reduce((n, s) => n + s.issuances, 0) }];
+  });
 }
 
 function timingOf(split: CostSplit | undefined, outside: { nextWake: number; forecast: number; sweep: number }): Record<string, number> {
