@@ -24,6 +24,7 @@ import { createFakeWorld, type FakeWorld } from '../../test/fakes/world.js';
 import { simpleWindow } from '../../test/fakes/memory-ca.js';
 import { seededRandom } from '../../test/fakes/random.js';
 import type { SimOptions } from './args.js';
+import { round } from '../lib/util.js';
 import { splitCosts, type CostSplit, type WakeSample } from './cost-split.js';
 import { guarded, guardedFunction, Life, severDatabase, tappedFastly, type ServedChange } from './edges.js';
 
@@ -450,10 +451,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
   /** Runs `work` on the current instance; a crash abandons it (it hangs for ever) and restarts the service. */
   const guardedWork = async (work: (c: Components) => Promise<void>): Promise<void> => {
     const { components, life } = current;
-    const issuedBefore = ca.stats.newOrders + ca.stats.issued;
-    const wakeStart = performance.now();
-    const ariBefore = ca.stats.renewalInfoRequests;
-    const issuedBeforeWake = ca.stats.issued;
+    const before = { issued: ca.stats.issued, newOrders: ca.stats.newOrders, ariChecks: ca.stats.renewalInfoRequests, at: performance.now() };
     const outcome = await Promise.race([
       work(components).then(
         () => 'done' as const,
@@ -464,10 +462,11 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
       ),
       life.death.then(() => 'crashed' as const),
     ]);
-    wakeSamples.push({ ms: performance.now() - wakeStart, issuances: ca.stats.issued - issuedBeforeWake, ariChecks: ca.stats.renewalInfoRequests - ariBefore, day: dayIndex });
+    const issuances = ca.stats.issued - before.issued;
+    wakeSamples.push({ ms: performance.now() - before.at, issuances, ariChecks: ca.stats.renewalInfoRequests - before.ariChecks, day: dayIndex });
     if (outcome === 'crashed') await restart();
     // The work took time: each domain's order, propagation, validation and upload, CONCURRENCY at a time.
-    const worked = (ca.stats.newOrders + ca.stats.issued - issuedBefore) / 2;
+    const worked = (ca.stats.newOrders - before.newOrders + issuances) / 2;
     const elapsed = (worked * options.secondsPerDomain * 1000) / settings.concurrency;
     if (elapsed > 0) await advanceTo(clock.now().getTime() + elapsed);
   };
@@ -666,7 +665,7 @@ export async function simulate(options: SimOptions, progress: Progress): Promise
     // The simulated part's wall time split (bench/simulate/cost-split.ts): per wake, issuance and
     // ARI check by least squares over the wakes; the scheduler's next-wake query, the daily
     // forecast and the simulator's hourly sweep between wakes.
-    timing: { ...timingOf(splitCosts(wakeSamples), outside), gcSeconds: Number((gcMs / 1000).toFixed(1)), byMonth: costsByMonth(wakeSamples) },
+    timing: { ...timingOf(splitCosts(wakeSamples), outside), gcSeconds: round(gcMs / 1000, 1), byMonth: costsByMonth(wakeSamples) },
     // A truncated run: what the whole --days would take at the rate reached (warm-up included), not a measurement.
     projectedWallSecondsForAllDays: truncated && end > start ? Number(((simStartWall - wallStart) / 1000 + (options.days * DAY * simWall) / (end - start)).toFixed(0)) : null,
     loadAverage: { atStart: loadAtStart, afterWarmUp: loadAfterWarmUp, atEnd: loadavg().map((l) => Number(l.toFixed(2))) },
@@ -690,19 +689,21 @@ function costsByMonth(samples: ReadonlyArray<WakeSample & { day: number }>): Arr
   return [...months.entries()].flatMap(([month, list]) => {
     const split = splitCosts(list);
     if (!split) return [];
-    return [{ fromDay: month * 30 + 1, wakes: split.wakes, inWakeSeconds: Number(split.inWakeSeconds.toFixed(1)), perIssuanceMs: Number(split.perIssuanceMs.toFixed(2)), perAriCheckMs: Number(split.perAriCheckMs.toFixed(4)), issuances: list.reduce((n, s) => n + s.issuances, 0) }];
+    return [{ fromDay: month * 30 + 1, wakes: split.wakes, ...rounded(split), issuances: list.reduce((n, s) => n + s.issuances, 0) }];
   });
 }
 
+/** A cost split as the summary gives it. */
+function rounded(split: CostSplit): Record<string, number> {
+  return { inWakeSeconds: round(split.inWakeSeconds, 1), perWakeMs: round(split.perWakeMs, 2), perIssuanceMs: round(split.perIssuanceMs, 2), perAriCheckMs: round(split.perAriCheckMs, 4) };
+}
+
 function timingOf(split: CostSplit | undefined, outside: { nextWake: number; forecast: number; sweep: number }): Record<string, number> {
-  const r = (v: number, digits: number): number => Number(v.toFixed(digits));
   return {
-    ...(split
-      ? { inWakeSeconds: r(split.inWakeSeconds, 1), perWakeMs: r(split.perWakeMs, 2), perIssuanceMs: r(split.perIssuanceMs, 2), perAriCheckMs: r(split.perAriCheckMs, 4) }
-      : {}),
-    nextWakeSeconds: r(outside.nextWake / 1000, 1),
-    forecastSeconds: r(outside.forecast / 1000, 1),
-    sweepSeconds: r(outside.sweep / 1000, 1),
+    ...(split ? rounded(split) : {}),
+    nextWakeSeconds: round(outside.nextWake / 1000, 1),
+    forecastSeconds: round(outside.forecast / 1000, 1),
+    sweepSeconds: round(outside.sweep / 1000, 1),
   };
 }
 

@@ -22,19 +22,16 @@ export interface Element {
 export const TAG = {
   BOOLEAN: 0x01,
   INTEGER: 0x02,
-  BIT_STRING: 0x03,
   OCTET_STRING: 0x04,
   OID: 0x06,
   UTF8_STRING: 0x0c,
   PRINTABLE_STRING: 0x13,
   T61_STRING: 0x14,
-  IA5_STRING: 0x16,
   UTC_TIME: 0x17,
   GENERALIZED_TIME: 0x18,
   UNIVERSAL_STRING: 0x1c,
   BMP_STRING: 0x1e,
   SEQUENCE: 0x30,
-  SET: 0x31,
 } as const;
 
 /** The element that starts at `offset` of `buf`. */

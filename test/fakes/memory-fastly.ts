@@ -218,10 +218,13 @@ export class MemoryFastly implements FastlyTls {
 
   async listPrivateKeys(filter?: { inUse?: boolean }): Promise<FastlyPrivateKey[]> {
     return this.call('list private keys', false, () => {
-      const keys = filter?.inUse === false ? [...this.unusedKeys].map((id) => this.keys.get(id) as StoredKey) : [...this.keys.values()];
-      return keys
-        .filter((k) => filter?.inUse === undefined || this.keyInUse(k.id) === filter.inUse)
-        .map((k) => ({ ...toKey(k), ...(filter?.inUse === undefined ? {} : { inUse: filter.inUse }) }));
+      const keys =
+        filter?.inUse === undefined
+          ? [...this.keys.values()]
+          : filter.inUse
+            ? [...this.keys.values()].filter((k) => this.keyInUse(k.id))
+            : [...this.unusedKeys].map((id) => this.keys.get(id) as StoredKey);
+      return keys.map((k) => ({ ...toKey(k), ...(filter?.inUse === undefined ? {} : { inUse: filter.inUse }) }));
     });
   }
 

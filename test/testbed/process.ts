@@ -502,7 +502,8 @@ export class StartupError extends Error {
   }
 }
 
-function tail(text: string, lines = 20): string {
+/** The last `lines` lines of a log's text. */
+export function tail(text: string, lines = 20): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 

@@ -12,6 +12,7 @@ import { loadavg, tmpdir } from 'node:os';
 import pg from 'pg';
 import { dnsQuery } from './dns.js';
 import type { TestbedInfo } from './context.js';
+import { tail } from './process.js';
 import { httpsGet } from './services.js';
 
 export const PROBE_INTERVAL_MS = 15_000;
@@ -54,10 +55,8 @@ function freeDisk(): string {
   }
 }
 
-async function tail(path: string | undefined, lines = 15): Promise<string> {
-  if (!path) return '';
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
+async function logTail(path: string | undefined): Promise<string> {
+  return path ? tail(await readFile(path, 'utf8').catch(() => ''), 15) : '';
 }
 
 /** The probes of the testbed whose details `info` holds; `logs` name the logs to quote. */
@@ -135,7 +134,7 @@ export function startWatchdog(probes: Probe[], options: { intervalMs?: number; t
       const parts = [`[testbed] ${stalls.length} probe(s) of the testbed went unanswered during the suite:`];
       for (const s of stalls) parts.push(`  ${s.at} ${s.service}: ${s.cause} (load ${s.load}; ${s.freeDisk})`);
       for (const service of new Set(stalls.map((s) => s.service))) {
-        const log = await tail(probes.find((p) => p.service === service)?.logPath);
+        const log = await logTail(probes.find((p) => p.service === service)?.logPath);
         if (log) parts.push(`[testbed] the end of ${service}'s log:\n${log}`);
       }
       return parts.join('\n');
